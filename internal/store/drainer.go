@@ -1,0 +1,447 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratumd/stratumd/internal/store/spool"
+)
+
+// SpoolReader is what the Drainer needs of a spool (*spool.Spool).
+type SpoolReader interface {
+	ID() string
+	First() uint64
+	Durable() uint64
+	Notify() <-chan struct{}
+	Read(from uint64, max int, maxBytes int) ([]spool.Record, error)
+	Trim(through uint64) error
+}
+
+// DrainerConfig configures a Drainer.
+type DrainerConfig struct {
+	Store      *Store
+	Spool      SpoolReader
+	InstanceID uint8
+	// QuarantineDir receives spool records that cannot be stored (a record
+	// that does not decode, or one PostgreSQL refuses), one file each,
+	// so that nothing is silently dropped. Required.
+	QuarantineDir string
+	// BatchSize is the most shares COPYed in one transaction (default 20,000).
+	BatchSize int
+	// MaxBackoff bounds the wait between retries while PostgreSQL is
+	// unreachable (default 5 s; the first retry waits 50 ms).
+	MaxBackoff time.Duration
+	// FinalDrain bounds the last pass after the context ends (default 5 s):
+	// what it does not store stays in the spool for the next start.
+	FinalDrain time.Duration
+	Logger     *slog.Logger
+}
+
+// DrainerStats counts what a Drainer did since it started.
+type DrainerStats struct {
+	Stored      uint64 // shares COPYed
+	Batches     uint64 // transactions committed
+	Failures    uint64 // failed attempts (database errors)
+	Quarantined uint64 // records set aside
+	StoredSeq   uint64 // highest seq known to be stored
+	Backlog     uint64 // durable records not stored yet
+	LastError   string
+}
+
+// Drainer copies the spool into PostgreSQL in order, exactly once: each batch
+// is COPYed in the same transaction that advances the spool's progress row,
+// the spool is trimmed only after the commit, and at start the drainer
+// resumes after the stored progress, so a crash at any point neither loses
+// nor duplicates a share. While PostgreSQL is unreachable it retries with
+// backoff and the spool grows.
+//
+// Run runs it; the other methods are safe for concurrent use.
+type Drainer struct {
+	cfg     DrainerConfig
+	log     *slog.Logger
+	spoolID [16]byte
+
+	stored      atomic.Uint64 // highest seq stored
+	nStored     atomic.Uint64
+	nBatches    atomic.Uint64
+	nFailures   atomic.Uint64
+	nQuarantine atomic.Uint64
+
+	mu      sync.Mutex
+	lastErr string
+	waiters chan struct{} // closed and replaced whenever stored advances
+}
+
+// NewDrainer checks cfg and returns a Drainer; it starts nothing.
+func NewDrainer(cfg DrainerConfig) (*Drainer, error) {
+	if cfg.Store == nil || cfg.Spool == nil {
+		return nil, fmt.Errorf("drainer: store and spool are required: %w", ErrInvalid)
+	}
+	if cfg.QuarantineDir == "" {
+		return nil, fmt.Errorf("drainer: quarantine directory is required: %w", ErrInvalid)
+	}
+	id, err := hex.DecodeString(cfg.Spool.ID())
+	if err != nil || len(id) != 16 {
+		return nil, fmt.Errorf("drainer: spool id %q is not 16 bytes of hex: %w", cfg.Spool.ID(), ErrInvalid)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 20000
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	if cfg.FinalDrain <= 0 {
+		cfg.FinalDrain = 5 * time.Second
+	}
+	d := &Drainer{cfg: cfg, log: cfg.Logger, waiters: make(chan struct{})}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	copy(d.spoolID[:], id)
+	return d, nil
+}
+
+// Stats returns the drainer's counters.
+func (d *Drainer) Stats() DrainerStats {
+	d.mu.Lock()
+	lastErr := d.lastErr
+	d.mu.Unlock()
+	st := DrainerStats{
+		Stored: d.nStored.Load(), Batches: d.nBatches.Load(), Failures: d.nFailures.Load(),
+		Quarantined: d.nQuarantine.Load(), StoredSeq: d.stored.Load(), LastError: lastErr,
+	}
+	if dur := d.cfg.Spool.Durable(); dur > st.StoredSeq {
+		st.Backlog = dur - st.StoredSeq
+	}
+	return st
+}
+
+// WaitStored blocks until every record up to seq is stored (or set aside),
+// or ctx ends.
+func (d *Drainer) WaitStored(ctx context.Context, seq uint64) error {
+	for {
+		d.mu.Lock()
+		ch := d.waiters
+		d.mu.Unlock()
+		if d.stored.Load() >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for share %d to be stored: %w", seq, ctx.Err())
+		}
+	}
+}
+
+func (d *Drainer) advance(seq uint64) {
+	if seq <= d.stored.Load() {
+		return
+	}
+	d.stored.Store(seq)
+	d.mu.Lock()
+	close(d.waiters)
+	d.waiters = make(chan struct{})
+	d.mu.Unlock()
+}
+
+func (d *Drainer) fail(err error) {
+	d.nFailures.Add(1)
+	d.mu.Lock()
+	d.lastErr = err.Error()
+	d.mu.Unlock()
+}
+
+// Run drains until ctx ends, then makes one last bounded pass. It returns
+// nil on a normal stop and an error only when the spool itself fails.
+func (d *Drainer) Run(ctx context.Context) error {
+	next, err := d.resume(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	for ctx.Err() == nil {
+		n, err := d.pass(ctx, &next)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-d.cfg.Spool.Notify():
+		case <-time.After(time.Second): // belt and braces: a missed signal costs a second
+		}
+	}
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.FinalDrain)
+	defer cancel()
+	for final.Err() == nil {
+		n, err := d.pass(final, &next)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	if b := d.Stats().Backlog; b > 0 {
+		d.log.Info("spool not fully drained at stop; it replays at the next start", "backlog", b)
+	}
+	return nil
+}
+
+// resume finds where to start: after the stored progress of this spool.
+func (d *Drainer) resume(ctx context.Context) (uint64, error) {
+	var progress uint64
+	err := d.retry(ctx, "read spool progress", func(ctx context.Context) error {
+		var err error
+		progress, err = d.cfg.Store.SpoolProgress(ctx, d.spoolID)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	first := d.cfg.Spool.First()
+	if progress+1 < first {
+		// The spool was trimmed past what the database holds: the database
+		// was restored from an older backup. Those shares are not here.
+		d.log.Error("spool trimmed past the stored progress: shares between are missing from the database",
+			"spool", d.cfg.Spool.ID(), "stored_through", progress, "spool_first", first)
+		progress = first - 1
+	}
+	if progress > 0 && progress >= first {
+		// Stored already; trim what an earlier run could not.
+		if err := d.cfg.Spool.Trim(progress); err != nil && !errors.Is(err, spool.ErrClosed) {
+			d.log.Warn("spool trim failed", "through", progress, "err", err)
+		}
+	}
+	d.advance(progress)
+	if dur := d.cfg.Spool.Durable(); dur > progress {
+		d.log.Info("replaying spool", "spool", d.cfg.Spool.ID(), "from", progress+1, "through", dur)
+	}
+	return progress + 1, nil
+}
+
+// pass stores one batch starting at *next and returns how many records it
+// consumed (0: nothing to do or ctx ended while retrying).
+func (d *Drainer) pass(ctx context.Context, next *uint64) (int, error) {
+	recs, err := d.cfg.Spool.Read(*next, d.cfg.BatchSize, 8<<20)
+	if err != nil {
+		if errors.Is(err, spool.ErrTrimmed) {
+			*next = d.cfg.Spool.First()
+			return 1, nil
+		}
+		if errors.Is(err, spool.ErrClosed) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("drainer: read spool: %w", err)
+	}
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	// Split at records that do not decode: runs of good ones are stored,
+	// bad ones set aside, in seq order.
+	run := make([]StoredShare, 0, len(recs))
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		err := d.store(ctx, run)
+		run = run[:0]
+		return err
+	}
+	for _, r := range recs {
+		sh, err := DecodeShare(r.Data)
+		if err != nil {
+			if err := flush(); err != nil {
+				return 0, d.stopErr(ctx, err)
+			}
+			if err := d.setAside(ctx, r.Seq, r.Data, err); err != nil {
+				return 0, d.stopErr(ctx, err)
+			}
+			continue
+		}
+		run = append(run, StoredShare{Share: sh, Seq: r.Seq})
+	}
+	if err := flush(); err != nil {
+		return 0, d.stopErr(ctx, err)
+	}
+	last := recs[len(recs)-1].Seq
+	*next = last + 1
+	if err := d.cfg.Spool.Trim(last); err != nil && !errors.Is(err, spool.ErrClosed) {
+		d.log.Warn("spool trim failed", "through", last, "err", err)
+	}
+	return len(recs), nil
+}
+
+// stopErr turns an error seen while ctx ended into a quiet stop.
+func (d *Drainer) stopErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// store writes shares (in seq order), retrying while the database is
+// unavailable and bisecting a batch the database refuses to find the
+// records at fault.
+func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
+	err := d.retry(ctx, "store shares", func(ctx context.Context) error {
+		err := d.cfg.Store.StoreShares(ctx, d.spoolID, d.cfg.InstanceID, shares)
+		if errors.Is(err, ErrConflict) {
+			// Progress is already past (part of) this batch: keep what is
+			// not stored yet.
+			progress, perr := d.cfg.Store.SpoolProgress(ctx, d.spoolID)
+			if perr != nil {
+				return perr
+			}
+			i := 0
+			for i < len(shares) && shares[i].Seq <= progress {
+				i++
+			}
+			d.log.Warn("shares already stored, skipping them", "through", progress, "skipped", i)
+			shares = shares[i:]
+			if len(shares) == 0 {
+				d.advance(progress)
+				return nil
+			}
+			err = d.cfg.Store.StoreShares(ctx, d.spoolID, d.cfg.InstanceID, shares)
+		}
+		return err
+	}, ErrInvalid)
+	switch {
+	case err == nil:
+		d.nStored.Add(uint64(len(shares)))
+		d.nBatches.Add(1)
+		d.advance(shares[len(shares)-1].Seq)
+		return nil
+	case errors.Is(err, ErrInvalid) && len(shares) == 1:
+		return d.setAside(ctx, shares[0].Seq, mustEncode(&shares[0].Share), err)
+	case errors.Is(err, ErrInvalid):
+		half := len(shares) / 2
+		if err := d.store(ctx, shares[:half]); err != nil {
+			return err
+		}
+		return d.store(ctx, shares[half:])
+	}
+	return err
+}
+
+func mustEncode(s *Share) []byte {
+	b, _ := AppendShare(nil, s)
+	return b
+}
+
+// retry runs f until it succeeds, ctx ends, or it fails with one of the
+// errors in final (returned as is).
+func (d *Drainer) retry(ctx context.Context, what string, f func(context.Context) error, final ...error) error {
+	backoff := 50 * time.Millisecond
+	down := false
+	for {
+		err := f(ctx)
+		if err == nil {
+			if down {
+				d.log.Info("database reachable again", "op", what)
+			}
+			return nil
+		}
+		for _, e := range final {
+			if errors.Is(err, e) {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d.fail(err)
+		if !down {
+			d.log.Error("database write failing; shares stay in the spool and are retried", "op", what, "err", err)
+			down = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, d.cfg.MaxBackoff)
+	}
+}
+
+// setAside writes a record that cannot be stored to the quarantine
+// directory and advances the progress over it, so that draining goes on.
+// The file keeps the raw record and the reason.
+func (d *Drainer) setAside(ctx context.Context, seq uint64, data []byte, cause error) error {
+	if err := os.MkdirAll(d.cfg.QuarantineDir, 0o750); err != nil {
+		return fmt.Errorf("drainer: quarantine: %w", err)
+	}
+	name := filepath.Join(d.cfg.QuarantineDir, fmt.Sprintf("%s-%020d.share", d.cfg.Spool.ID(), seq))
+	content := fmt.Sprintf("reason: %v\nrecord: %x\n", cause, data)
+	if err := writeFileSync(name, []byte(content)); err != nil {
+		return fmt.Errorf("drainer: quarantine: %w", err)
+	}
+	d.log.Error("share record set aside: it could not be stored", "seq", seq, "file", name, "err", cause)
+	d.nQuarantine.Add(1)
+	err := d.retry(ctx, "skip share", func(ctx context.Context) error {
+		return d.cfg.Store.SkipShares(ctx, d.spoolID, d.cfg.InstanceID, seq)
+	})
+	if err == nil {
+		d.advance(seq)
+	}
+	return err
+}
+
+// writeFileSync writes name durably (temp file, fsync, rename).
+func writeFileSync(name string, data []byte) error {
+	tmp := name + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// ShareAppender is what ShareWriter needs of a spool (*spool.Spool).
+type ShareAppender interface {
+	Append(ctx context.Context, payload []byte) (uint64, error)
+}
+
+// ShareWriter encodes accepted shares and appends them to the spool. Write
+// returns once the share is durable: only then may it be acknowledged.
+// It is safe for concurrent use.
+type ShareWriter struct {
+	sp   ShareAppender
+	bufs sync.Pool
+}
+
+// NewShareWriter returns a ShareWriter appending to sp.
+func NewShareWriter(sp ShareAppender) *ShareWriter {
+	return &ShareWriter{sp: sp, bufs: sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
+}
+
+// Write validates, encodes and durably spools s, returning its seq.
+func (w *ShareWriter) Write(ctx context.Context, s *Share) (uint64, error) {
+	bp := w.bufs.Get().(*[]byte)
+	defer w.bufs.Put(bp)
+	b, err := AppendShare((*bp)[:0], s)
+	if err != nil {
+		return 0, fmt.Errorf("spool share: %w", err)
+	}
+	*bp = b
+	seq, err := w.sp.Append(ctx, b)
+	if err != nil {
+		return 0, fmt.Errorf("spool share: %w", err)
+	}
+	return seq, nil
+}

@@ -1,0 +1,239 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Share is one accepted share, as spooled and as stored in the shares table.
+type Share struct {
+	Time            time.Time // when it was accepted (UTC, microseconds kept)
+	Username        string
+	Worker          string
+	JobID           string
+	Height          int32   // height of the block the job builds
+	Difficulty      float64 // the difficulty the share was assigned: what it is worth
+	ShareDifficulty float64 // the actual difficulty of its hash
+	InstanceID      uint8   // the stratumd instance that accepted it
+	RemoteAddr      string  // the miner's address (IP, no port), may be empty
+}
+
+// Limits of the share encoding (checked by EncodeShare).
+const (
+	maxShareText = 255 // username, worker, job id, remote address
+	shareVersion = 1
+)
+
+// Validate checks a share before it is spooled, so that nothing the database
+// would refuse is ever acknowledged.
+func (s *Share) Validate() error {
+	switch {
+	case s.Time.IsZero() || s.Time.Year() < 2009 || s.Time.Year() > 9999:
+		return fmt.Errorf("share time %v: %w", s.Time, ErrInvalid)
+	case ValidUserName(s.Username) != nil:
+		return fmt.Errorf("share user %q: %w", s.Username, ErrInvalid)
+	case len(s.Worker) > maxShareText || !utf8.ValidString(s.Worker) || hasNUL(s.Worker):
+		return fmt.Errorf("share worker: %w", ErrInvalid)
+	case s.JobID == "" || len(s.JobID) > maxShareText || !utf8.ValidString(s.JobID) || hasNUL(s.JobID):
+		return fmt.Errorf("share job id: %w", ErrInvalid)
+	case s.Height < 0:
+		return fmt.Errorf("share height %d: %w", s.Height, ErrInvalid)
+	case !(s.Difficulty > 0) || math.IsInf(s.Difficulty, 0):
+		return fmt.Errorf("share difficulty %v: %w", s.Difficulty, ErrInvalid)
+	case !(s.ShareDifficulty > 0) || math.IsInf(s.ShareDifficulty, 0):
+		return fmt.Errorf("share hash difficulty %v: %w", s.ShareDifficulty, ErrInvalid)
+	case len(s.RemoteAddr) > maxShareText || !utf8.ValidString(s.RemoteAddr) || hasNUL(s.RemoteAddr):
+		return fmt.Errorf("share remote address: %w", ErrInvalid)
+	}
+	return nil
+}
+
+func hasNUL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// AppendShare appends the spool encoding of s to dst: a version byte, the
+// time in Unix microseconds, height, the two difficulties as IEEE-754 bits,
+// the instance id, then username, worker, job id and remote address, each a
+// one-byte length and its bytes. It validates s first.
+func AppendShare(dst []byte, s *Share) ([]byte, error) {
+	if err := s.Validate(); err != nil {
+		return dst, err
+	}
+	dst = append(dst, shareVersion)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(s.Time.UnixMicro()))
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(s.Height))
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.Difficulty))
+	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.ShareDifficulty))
+	dst = append(dst, s.InstanceID)
+	for _, t := range [...]string{s.Username, s.Worker, s.JobID, s.RemoteAddr} {
+		dst = append(dst, byte(len(t)))
+		dst = append(dst, t...)
+	}
+	return dst, nil
+}
+
+// DecodeShare decodes what AppendShare wrote, checking every length and
+// value; it never panics on any input.
+func DecodeShare(b []byte) (Share, error) {
+	var s Share
+	const fixed = 1 + 8 + 4 + 8 + 8 + 1
+	if len(b) < fixed {
+		return s, fmt.Errorf("share record: %d bytes, need %d: %w", len(b), fixed, ErrInvalid)
+	}
+	if b[0] != shareVersion {
+		return s, fmt.Errorf("share record: version %d: %w", b[0], ErrInvalid)
+	}
+	s.Time = time.UnixMicro(int64(binary.LittleEndian.Uint64(b[1:]))).UTC()
+	s.Height = int32(binary.LittleEndian.Uint32(b[9:]))
+	s.Difficulty = math.Float64frombits(binary.LittleEndian.Uint64(b[13:]))
+	s.ShareDifficulty = math.Float64frombits(binary.LittleEndian.Uint64(b[21:]))
+	s.InstanceID = b[29]
+	rest := b[fixed:]
+	var fields [4]string
+	for i := range fields {
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+			return s, fmt.Errorf("share record: truncated text field %d: %w", i, ErrInvalid)
+		}
+		n := int(rest[0])
+		fields[i] = string(rest[1 : 1+n])
+		rest = rest[1+n:]
+	}
+	if len(rest) != 0 {
+		return s, fmt.Errorf("share record: %d trailing bytes: %w", len(rest), ErrInvalid)
+	}
+	s.Username, s.Worker, s.JobID, s.RemoteAddr = fields[0], fields[1], fields[2], fields[3]
+	if err := s.Validate(); err != nil {
+		return s, fmt.Errorf("share record: %w", err)
+	}
+	return s, nil
+}
+
+// RemoteIP returns the IP part of a "host:port" or bare IP address, or ""
+// when addr is neither.
+func RemoteIP(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	if a, err := netip.ParseAddr(addr); err == nil {
+		return a.Unmap().String()
+	}
+	return ""
+}
+
+// StoredShare is a share with its position in the spool it came through.
+type StoredShare struct {
+	Share
+	Seq uint64
+}
+
+var shareCopyColumns = []string{"time", "username", "worker", "job_id", "height",
+	"difficulty", "share_difficulty", "instance_id", "remote_addr", "spool_id", "seq"}
+
+// copyShares COPYs shares into the shares table inside tx.
+func copyShares(ctx context.Context, tx pgx.Tx, spoolID [16]byte, shares []StoredShare) (int64, error) {
+	i := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(shares) {
+			return nil, nil
+		}
+		s := &shares[i]
+		i++
+		return []any{s.Time, s.Username, s.Worker, s.JobID, s.Height, s.Difficulty,
+			s.ShareDifficulty, int16(s.InstanceID), s.RemoteAddr, spoolID, int64(s.Seq)}, nil
+	})
+	return tx.CopyFrom(ctx, pgx.Identifier{"shares"}, shareCopyColumns, src)
+}
+
+// StoreShares writes shares that came through the spool spoolID in one
+// transaction with COPY and records the highest seq as that spool's progress.
+// The progress may only move forward: when it already covers shares[0], the
+// call fails with ErrConflict and writes nothing (another drainer, or a
+// replay that should have skipped them). shares must be in seq order.
+// Partitions for the shares' days are created when missing.
+func (s *Store) StoreShares(ctx context.Context, spoolID [16]byte, instance uint8, shares []StoredShare) error {
+	if len(shares) == 0 {
+		return nil
+	}
+	err := s.storeShares(ctx, spoolID, instance, shares)
+	if isNoPartition(err) {
+		// A partition this process created was dropped since: forget what
+		// it knew and create them again.
+		s.forgetPartitions()
+		err = s.storeShares(ctx, spoolID, instance, shares)
+	}
+	return mapErr(fmt.Sprintf("store shares %d..%d", shares[0].Seq, shares[len(shares)-1].Seq), err)
+}
+
+func (s *Store) storeShares(ctx context.Context, spoolID [16]byte, instance uint8, shares []StoredShare) error {
+	if err := s.ensurePartitionsFor(ctx, shares); err != nil {
+		return err
+	}
+	first, last := shares[0].Seq, shares[len(shares)-1].Seq
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var prev int64
+		err := tx.QueryRow(ctx, `
+			INSERT INTO spool_progress (spool_id, instance_id, last_seq) VALUES ($1, $2, 0)
+			ON CONFLICT (spool_id) DO UPDATE SET spool_id = EXCLUDED.spool_id
+			RETURNING last_seq`, spoolID, int16(instance)).Scan(&prev) // locks the row
+		if err != nil {
+			return err
+		}
+		if uint64(prev) >= first {
+			return fmt.Errorf("spool progress is at %d, batch starts at %d: %w", prev, first, ErrConflict)
+		}
+		n, err := copyShares(ctx, tx, spoolID, shares)
+		if err != nil {
+			return err
+		}
+		if n != int64(len(shares)) {
+			return fmt.Errorf("copied %d of %d shares", n, len(shares))
+		}
+		_, err = tx.Exec(ctx, `UPDATE spool_progress SET last_seq = $2, updated_at = now() WHERE spool_id = $1`,
+			spoolID, int64(last))
+		return err
+	})
+}
+
+// SkipShares advances spoolID's progress over seq numbers that are not
+// stored (a record the database refused, set aside by the drainer).
+func (s *Store) SkipShares(ctx context.Context, spoolID [16]byte, instance uint8, through uint64) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO spool_progress (spool_id, instance_id, last_seq) VALUES ($1, $2, $3)
+		ON CONFLICT (spool_id) DO UPDATE SET last_seq = GREATEST(spool_progress.last_seq, EXCLUDED.last_seq), updated_at = now()`,
+		spoolID, int16(instance), int64(through))
+	return mapErr(fmt.Sprintf("skip shares through %d", through), err)
+}
+
+// SpoolProgress returns the highest seq of spoolID stored so far (0: none).
+func (s *Store) SpoolProgress(ctx context.Context, spoolID [16]byte) (uint64, error) {
+	var last int64
+	err := s.pool.QueryRow(ctx, `SELECT last_seq FROM spool_progress WHERE spool_id = $1`, spoolID).Scan(&last)
+	if err != nil {
+		err = mapErr("spool progress", err)
+		if isNotFound(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	return uint64(last), nil
+}
+
+// CountShares returns the number of shares stored and the sum of their
+// assigned difficulty, for tests and status pages.
+func (s *Store) CountShares(ctx context.Context) (n int64, diffSum float64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT count(*), COALESCE(sum(difficulty), 0) FROM shares`).Scan(&n, &diffSum)
+	return n, diffSum, mapErr("count shares", err)
+}

@@ -1,0 +1,302 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stratumd/stratumd/internal/pgtest"
+	"github.com/stratumd/stratumd/internal/store"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func tables(t *testing.T, url string) []string {
+	t.Helper()
+	ctx := ctxT(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'goose_db_version' ORDER BY 1`)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func TestMigrationsUpDownUp(t *testing.T) {
+	url := pgtest.NewEmptyDatabase(t)
+	ctx := ctxT(t)
+	m, err := store.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if pending, err := m.Pending(ctx); err != nil || !pending {
+		t.Fatalf("fresh database: pending = %v, %v; want true", pending, err)
+	}
+	if err := m.CheckCurrent(ctx); !errors.Is(err, store.ErrPendingMigrations) {
+		t.Fatalf("CheckCurrent on fresh database = %v, want ErrPendingMigrations", err)
+	}
+	applied, err := m.Up(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) < 3 {
+		t.Fatalf("applied %v, want at least 3 migrations", applied)
+	}
+	want := tables(t, url)
+	for _, name := range []string{"users", "shares", "blocks", "spool_progress"} {
+		if !strings.Contains(strings.Join(want, ","), name) {
+			t.Fatalf("after up, tables %v lack %s", want, name)
+		}
+	}
+	if err := m.CheckCurrent(ctx); err != nil {
+		t.Fatalf("CheckCurrent after up: %v", err)
+	}
+	var sb strings.Builder
+	if err := m.Status(ctx, &sb); err != nil || !strings.Contains(sb.String(), "00001") {
+		t.Fatalf("status = %q, %v", sb.String(), err)
+	}
+	// Down one at a time to zero: every Down section works.
+	for range applied {
+		if _, err := m.Down(ctx); err != nil {
+			t.Fatalf("down: %v", err)
+		}
+	}
+	if left := tables(t, url); len(left) != 0 {
+		t.Fatalf("after all downs, tables left: %v", left)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if got := tables(t, url); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("second up gave tables %v, first %v", got, want)
+	}
+}
+
+func TestPasswordHashing(t *testing.T) {
+	h := store.PasswordHasher{Params: pgtest.TestArgon2Params()}
+	a, err := h.Hash("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.Hash("correct horse")
+	if a == b {
+		t.Fatal("two hashes of one password are equal: salt missing")
+	}
+	if !strings.HasPrefix(a, "$argon2id$v=19$") || strings.Contains(a, "correct") {
+		t.Fatalf("hash %q is not an argon2id PHC string", a)
+	}
+	for _, tc := range []struct {
+		stored, pw   string
+		ok, rehash   bool
+		wantErr      bool
+		stronger     bool
+		description string
+	}{
+		{stored: a, pw: "correct horse", ok: true, description: "right password"},
+		{stored: a, pw: "correct horsE", description: "wrong password"},
+		{stored: a, pw: "", description: "empty password"},
+		{stored: "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5", pw: "x", wantErr: true, description: "absurd memory cost"},
+		{stored: "$argon2id$v=19$m=64,t=1,p=1$!!$a2V5", pw: "x", wantErr: true, description: "bad base64"},
+		{stored: "plain", pw: "plain", wantErr: true, description: "plain text is never a match"},
+		{stored: "$sha256d$zz", pw: "x", wantErr: true, description: "bad legacy hex"},
+	} {
+		ok, rehash, err := h.Verify(tc.stored, tc.pw)
+		if (err != nil) != tc.wantErr || ok != tc.ok || rehash != tc.rehash {
+			t.Errorf("%s: Verify = %v, %v, %v; want ok=%v rehash=%v err=%v", tc.description, ok, rehash, err, tc.ok, tc.rehash, tc.wantErr)
+		}
+	}
+	// A hash with other costs verifies and asks to be re-hashed.
+	strong := store.PasswordHasher{Params: store.DefaultArgon2Params()}
+	s, _ := strong.Hash("pw")
+	if ok, rehash, err := h.Verify(s, "pw"); !ok || !rehash || err != nil {
+		t.Fatalf("Verify of default-cost hash with test params = %v, %v, %v; want true, true, nil", ok, rehash, err)
+	}
+	// Legacy: hex of SHA256(SHA256(pw)), as bcoin-stratum stored it.
+	first := sha256.Sum256([]byte("hunter2"))
+	second := sha256.Sum256(first[:])
+	leg, err := store.LegacyHash(hex.EncodeToString(second[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, rehash, err := h.Verify(leg, "hunter2"); !ok || !rehash || err != nil {
+		t.Fatalf("legacy Verify = %v, %v, %v", ok, rehash, err)
+	}
+	if ok, _, _ := h.Verify(leg, "hunter3"); ok {
+		t.Fatal("legacy hash matched the wrong password")
+	}
+}
+
+func TestUsers(t *testing.T) {
+	st, _ := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	u, err := st.CreateUser(ctx, store.NewUser{Name: "alice", Password: "s3cret", PayoutAddress: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID == 0 || !u.HasPassword || u.IsAdmin || u.PayoutAddress == "" {
+		t.Fatalf("created %+v", u)
+	}
+	if _, err := st.CreateUser(ctx, store.NewUser{Name: "alice", Password: "x"}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate create: %v, want ErrExists", err)
+	}
+	if _, err := st.VerifyPassword(ctx, "alice", "wrong"); !errors.Is(err, store.ErrBadPassword) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := st.VerifyPassword(ctx, "bob", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	got, err := st.VerifyPassword(ctx, "alice", "s3cret")
+	if err != nil || got.LastLoginAt.IsZero() {
+		t.Fatalf("right password: %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "a b", "a.b", "x\x00y", "tab\there", strings.Repeat("z", 129), "'; DROP TABLE users; --"} {
+		if _, err := st.CreateUser(ctx, store.NewUser{Name: bad, Password: "x"}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("CreateUser(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	// SQL metacharacters without spaces are valid names and stay inert.
+	if _, err := st.CreateUser(ctx, store.NewUser{Name: "o'neil;--", Password: "x"}); err != nil {
+		t.Fatalf("quote in name: %v", err)
+	}
+	if _, err := st.UserByName(ctx, "o'neil;--"); err != nil {
+		t.Fatal(err)
+	}
+	// Open mode: EnsureUser creates once, then returns the same row.
+	e1, err := st.EnsureUser(ctx, "bcrt1qexample", "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := st.EnsureUser(ctx, "bcrt1qexample", "")
+	if err != nil || e2.ID != e1.ID || e2.HasPassword {
+		t.Fatalf("EnsureUser twice: %+v / %+v, %v", e1, e2, err)
+	}
+	if _, err := st.VerifyPassword(ctx, "bcrt1qexample", ""); !errors.Is(err, store.ErrBadPassword) {
+		t.Fatalf("password login of a user without password: %v", err)
+	}
+}
+
+func TestImportLegacyUsers(t *testing.T) {
+	st, url := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	var lines []string
+	for i, pw := range []string{"pw-zero", "pw-one", "pw-two"} {
+		a := sha256.Sum256([]byte(pw))
+		b := sha256.Sum256(a[:])
+		lines = append(lines, fmt.Sprintf(`{"username":"miner%d","password":"%s"}`, i, hex.EncodeToString(b[:])))
+	}
+	file := strings.Join(lines, "\n") + "\n\n"
+	res, err := st.ImportUsers(ctx, strings.NewReader(file))
+	if err != nil || res.Created != 3 || res.Skipped != 0 {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+	// Importing again changes nothing.
+	res, err = st.ImportUsers(ctx, strings.NewReader(file))
+	if err != nil || res.Created != 0 || res.Skipped != 3 {
+		t.Fatalf("re-import: %+v, %v", res, err)
+	}
+	storedHash := func(name string) string {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var h string
+		if err := conn.QueryRow(ctx, `SELECT password_hash FROM users WHERE name = $1`, name).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if h := storedHash("miner1"); !strings.HasPrefix(h, "$sha256d$") {
+		t.Fatalf("imported hash %q", h)
+	}
+	if _, err := st.VerifyPassword(ctx, "miner1", "pw-zero"); !errors.Is(err, store.ErrBadPassword) {
+		t.Fatalf("legacy user, wrong password: %v", err)
+	}
+	if h := storedHash("miner1"); !strings.HasPrefix(h, "$sha256d$") {
+		t.Fatalf("failed login changed the hash to %q", h)
+	}
+	if _, err := st.VerifyPassword(ctx, "miner1", "pw-one"); err != nil {
+		t.Fatalf("legacy user, right password: %v", err)
+	}
+	if h := storedHash("miner1"); !strings.HasPrefix(h, "$argon2id$") {
+		t.Fatalf("after login the hash is %q, want argon2id", h)
+	}
+	if _, err := st.VerifyPassword(ctx, "miner1", "pw-one"); err != nil {
+		t.Fatalf("re-hashed user, right password: %v", err)
+	}
+	for _, bad := range []string{
+		`{"username":"x","password":"abc"}`,
+		`{"username":"x"}`,
+		`{"username":"has space","password":"` + strings.Repeat("00", 32) + `"}`,
+		`not json`,
+		`{"username":"x","password":"` + strings.Repeat("00", 32) + `","extra":1}`,
+	} {
+		if _, err := st.ImportUsers(ctx, strings.NewReader(bad)); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("import %s: %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestBlocks(t *testing.T) {
+	st, _ := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	hash := strings.Repeat("ab", 32)
+	b, err := st.InsertBlock(ctx, store.Block{Height: 500, Hash: hash, PrevHash: strings.Repeat("00", 32),
+		FoundAt: now, Username: "alice", Worker: "rig1", Reward: 5000000000, NetworkDifficulty: 1,
+		LastShare: store.SharePos{Time: now, Instance: 1, Seq: 42}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Status != store.BlockSubmitted || b.LastShare.Seq != 42 || b.LastShare.Instance != 1 {
+		t.Fatalf("inserted %+v", b)
+	}
+	if _, err := st.InsertBlock(ctx, b); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate block: %v", err)
+	}
+	if _, err := st.InsertBlock(ctx, store.Block{Hash: "nothex", PrevHash: hash, FoundAt: now, NetworkDifficulty: 1}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("bad hash: %v", err)
+	}
+	if err := st.SetBlockStatus(ctx, hash, store.BlockConfirmed, "", store.BlockSubmitted); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetBlockStatus(ctx, hash, store.BlockCredited, "", store.BlockMatured); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("status move from the wrong state: %v", err)
+	}
+	if err := st.SetBlockStatus(ctx, strings.Repeat("cd", 32), store.BlockConfirmed, ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown block: %v", err)
+	}
+	got, err := st.BlockByHash(ctx, hash)
+	if err != nil || got.Status != store.BlockConfirmed {
+		t.Fatalf("after status change: %+v, %v", got, err)
+	}
+	list, err := st.Blocks(ctx, 10, store.BlockConfirmed)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("Blocks = %v, %v", list, err)
+	}
+	if _, err := st.PreviousBlock(ctx, b.LastShare); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("previous block of the first: %v", err)
+	}
+	later := store.SharePos{Time: now.Add(time.Hour), Instance: 0, Seq: 7}
+	prev, err := st.PreviousBlock(ctx, later)
+	if err != nil || prev.Hash != hash {
+		t.Fatalf("previous block: %+v, %v", prev, err)
+	}
+}

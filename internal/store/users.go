@@ -1,0 +1,247 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// User is one pool account.
+type User struct {
+	ID            int64
+	Name          string
+	PayoutAddress string // empty when none is set
+	IsAdmin       bool
+	HasPassword   bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	LastLoginAt   time.Time // zero when never
+}
+
+// MaxUserNameLen bounds user names (the schema checks the same).
+const MaxUserNameLen = 128
+
+// ValidUserName reports whether name may name a user: 1 to 128 bytes of
+// valid UTF-8 without spaces or control characters, and without a '.' (which
+// separates user from worker in stratum's "user.worker").
+func ValidUserName(name string) error {
+	if name == "" || len(name) > MaxUserNameLen || !utf8.ValidString(name) {
+		return fmt.Errorf("user name must be 1 to %d bytes of UTF-8: %w", MaxUserNameLen, ErrInvalid)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f || r == '.' || (r >= 0x80 && r <= 0x9f) {
+			return fmt.Errorf("user name %q: no spaces, dots or control characters: %w", name, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+const userColumns = `id, name, COALESCE(payout_address, ''), is_admin, password_hash IS NOT NULL,
+	created_at, updated_at, COALESCE(last_login_at, 'epoch'::timestamptz)`
+
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Name, &u.PayoutAddress, &u.IsAdmin, &u.HasPassword,
+		&u.CreatedAt, &u.UpdatedAt, &u.LastLoginAt)
+	if u.LastLoginAt.Unix() == 0 {
+		u.LastLoginAt = time.Time{}
+	}
+	return u, err
+}
+
+// NewUser describes a user to create.
+type NewUser struct {
+	Name          string
+	Password      string // hashed before it is stored; empty: no password login
+	PayoutAddress string
+	IsAdmin       bool
+}
+
+// CreateUser stores a new user with a hashed password. ErrExists when the
+// name is taken.
+func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
+	if err := ValidUserName(nu.Name); err != nil {
+		return User{}, err
+	}
+	var hash *string
+	if nu.Password != "" {
+		h, err := s.hasher.Hash(nu.Password)
+		if err != nil {
+			return User{}, fmt.Errorf("create user %q: %w", nu.Name, err)
+		}
+		hash = &h
+	}
+	return s.insertUser(ctx, nu.Name, hash, nu.PayoutAddress, nu.IsAdmin)
+}
+
+func (s *Store) insertUser(ctx context.Context, name string, hash *string, addr string, admin bool) (User, error) {
+	var payout *string
+	if addr != "" {
+		payout = &addr
+	}
+	u, err := scanUser(s.pool.QueryRow(ctx, `
+		INSERT INTO users (name, password_hash, payout_address, is_admin)
+		VALUES ($1, $2, $3, $4)
+		RETURNING `+userColumns, name, hash, payout, admin))
+	if err != nil {
+		return User{}, mapErr(fmt.Sprintf("create user %q", name), err)
+	}
+	return u, nil
+}
+
+// EnsureUser returns the user called name, creating it without a password
+// when it does not exist (open authorization, where the name is an address).
+func (s *Store) EnsureUser(ctx context.Context, name, payoutAddress string) (User, error) {
+	if err := ValidUserName(name); err != nil {
+		return User{}, err
+	}
+	var payout *string
+	if payoutAddress != "" {
+		payout = &payoutAddress
+	}
+	// The no-op update makes RETURNING yield the existing row too.
+	u, err := scanUser(s.pool.QueryRow(ctx, `
+		INSERT INTO users (name, payout_address) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+		RETURNING `+userColumns, name, payout))
+	if err != nil {
+		return User{}, mapErr(fmt.Sprintf("ensure user %q", name), err)
+	}
+	return u, nil
+}
+
+// UserByName looks a user up. ErrNotFound when there is none.
+func (s *Store) UserByName(ctx context.Context, name string) (User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1`, name))
+	if err != nil {
+		return User{}, mapErr(fmt.Sprintf("user %q", name), err)
+	}
+	return u, nil
+}
+
+// VerifyPassword checks name's password. On success it records the login and,
+// when the stored hash is a legacy (bcoin-stratum) hash or has other cost
+// parameters, replaces it with a fresh argon2id hash. ErrNotFound for an
+// unknown user, ErrBadPassword for a wrong password or a user without one.
+func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User, error) {
+	var stored *string
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT id, password_hash FROM users WHERE name = $1`, name).Scan(&id, &stored)
+	if err != nil {
+		return User{}, mapErr(fmt.Sprintf("verify password of %q", name), err)
+	}
+	if stored == nil {
+		return User{}, fmt.Errorf("verify password of %q: %w", name, ErrBadPassword)
+	}
+	ok, rehash, err := s.hasher.Verify(*stored, password)
+	if err != nil {
+		return User{}, fmt.Errorf("verify password of %q: %w", name, err)
+	}
+	if !ok {
+		return User{}, fmt.Errorf("verify password of %q: %w", name, ErrBadPassword)
+	}
+	newHash := *stored
+	if rehash {
+		if newHash, err = s.hasher.Hash(password); err != nil {
+			return User{}, fmt.Errorf("rehash password of %q: %w", name, err)
+		}
+	}
+	// Only replace the hash we verified: a concurrent password change wins.
+	u, err := scanUser(s.pool.QueryRow(ctx, `
+		UPDATE users SET
+			last_login_at = now(),
+			password_hash = CASE WHEN password_hash = $2 THEN $3 ELSE password_hash END,
+			updated_at = CASE WHEN password_hash = $2 AND $2 <> $3 THEN now() ELSE updated_at END
+		WHERE id = $1
+		RETURNING `+userColumns, id, *stored, newHash))
+	if err != nil {
+		return User{}, mapErr(fmt.Sprintf("record login of %q", name), err)
+	}
+	return u, nil
+}
+
+// SetPassword replaces name's password hash.
+func (s *Store) SetPassword(ctx context.Context, name, password string) error {
+	h, err := s.hasher.Hash(password)
+	if err != nil {
+		return fmt.Errorf("set password of %q: %w", name, err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE name = $1`, name, h)
+	if err != nil {
+		return mapErr(fmt.Sprintf("set password of %q", name), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("set password of %q: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// ImportResult counts what ImportUsers did.
+type ImportResult struct {
+	Created int
+	Skipped int // already present (never overwritten)
+}
+
+// legacyUser is one line of bcoin-stratum's users.json.
+type legacyUser struct {
+	Username string `json:"username"`
+	Password string `json:"password"` // hex of SHA256(SHA256(password))
+	Address  string `json:"address"`  // present in some versions
+}
+
+// maxImportLine bounds one line of users.json.
+const maxImportLine = 64 << 10
+
+// ImportUsers reads bcoin-stratum's users.json (one JSON object per line:
+// {"username": ..., "password": <hex of double SHA-256>}) and creates the
+// users it names, keeping their legacy hashes; each is re-hashed with
+// argon2id at its next successful login. Existing users are left alone and
+// counted as skipped. A malformed line stops the import with an error naming
+// the line; the lines before it are imported (each user is its own insert),
+// so a corrected file can simply be imported again.
+func (s *Store) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, error) {
+	var res ImportResult
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxImportLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		var lu legacyUser
+		dec := json.NewDecoder(strings.NewReader(text))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&lu); err != nil {
+			return res, fmt.Errorf("import users: line %d: %w: %w", line, ErrInvalid, err)
+		}
+		if err := ValidUserName(lu.Username); err != nil {
+			return res, fmt.Errorf("import users: line %d: %w", line, err)
+		}
+		h, err := LegacyHash(strings.ToLower(lu.Password))
+		if err != nil {
+			return res, fmt.Errorf("import users: line %d (%q): %w", line, lu.Username, err)
+		}
+		if _, err := s.insertUser(ctx, lu.Username, &h, lu.Address, false); err != nil {
+			if errors.Is(err, ErrExists) {
+				res.Skipped++
+				continue
+			}
+			return res, fmt.Errorf("import users: line %d: %w", line, err)
+		}
+		res.Created++
+	}
+	if err := sc.Err(); err != nil {
+		return res, fmt.Errorf("import users: after line %d: %w: %w", line, ErrInvalid, err)
+	}
+	return res, nil
+}
