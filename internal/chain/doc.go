@@ -1,0 +1,22 @@
+// Package chain is where block templates come from and where solved blocks go.
+//
+// It defines the Source interface that the stratum server consumes (a
+// stream of coalesced change signals, a Template on demand, and SubmitBlock),
+// and turns a Template into a stratum Job: the coinbase transaction split
+// around the extranonce slot (Coinb1, Coinb2), the merkle branch over the
+// txids, the witness commitment over the wtxids, and the header fields in the
+// form mining.notify sends them.
+//
+// The share-checking hot path is Job.Hash: it rebuilds the coinbase from
+// Coinb1||extranonce1||extranonce2||Coinb2, folds it up the merkle branch,
+// assembles the 80-byte header and double-SHA256es it without heap
+// allocations. Job.Block assembles the full segwit-valid block for a
+// solution.
+//
+// The difficulty and target helpers (DifficultyToTarget, HashDifficulty,
+// TargetDifficulty, Target) use the pool ("bdiff") convention of stratum:
+// difficulty 1 is the target 0x00000000FFFF0000...0000.
+//
+// Jobs are immutable once built and safe for concurrent use. The in-memory
+// Source for tests lives in package chaintest.
+package chain
