@@ -316,16 +316,20 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 			err = d.cfg.Store.StoreShares(ctx, d.spoolID, d.cfg.InstanceID, shares)
 		}
 		return err
-	}, ErrInvalid)
+	}, ErrInvalid, ErrExists)
+	// The database refuses the batch itself (a value it will never take, or
+	// a key it already holds from another spool): find the records at
+	// fault by halving, and set them aside.
+	refused := errors.Is(err, ErrInvalid) || errors.Is(err, ErrExists)
 	switch {
 	case err == nil:
 		d.nStored.Add(uint64(len(shares)))
 		d.nBatches.Add(1)
 		d.advance(shares[len(shares)-1].Seq)
 		return nil
-	case errors.Is(err, ErrInvalid) && len(shares) == 1:
+	case refused && len(shares) == 1:
 		return d.setAside(ctx, shares[0].Seq, mustEncode(&shares[0].Share), err)
-	case errors.Is(err, ErrInvalid):
+	case refused:
 		half := len(shares) / 2
 		if err := d.store(ctx, shares[:half]); err != nil {
 			return err

@@ -103,10 +103,10 @@ func TestPasswordHashing(t *testing.T) {
 		t.Fatalf("hash %q is not an argon2id PHC string", a)
 	}
 	for _, tc := range []struct {
-		stored, pw   string
-		ok, rehash   bool
-		wantErr      bool
-		stronger     bool
+		stored, pw  string
+		ok, rehash  bool
+		wantErr     bool
+		stronger    bool
 		description string
 	}{
 		{stored: a, pw: "correct horse", ok: true, description: "right password"},

@@ -1,0 +1,254 @@
+package store_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stratumd/stratumd/internal/pgtest"
+	"github.com/stratumd/stratumd/internal/store"
+)
+
+func sampleShare(i int, at time.Time) store.Share {
+	return store.Share{
+		Time:            at.Add(time.Duration(i) * time.Millisecond),
+		Username:        fmt.Sprintf("user%d", i%7),
+		Worker:          fmt.Sprintf("rig%d", i%3),
+		JobID:           fmt.Sprintf("%x", i/100),
+		Height:          int32(800000 + i/1000),
+		Difficulty:      1024,
+		ShareDifficulty: 1024 + float64(i),
+		InstanceID:      3,
+		RemoteAddr:      "203.0.113.7",
+	}
+}
+
+func TestShareEncoding(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC)
+	s := sampleShare(5, at)
+	s.Worker = "" // an empty worker is allowed
+	b, err := store.AppendShare(nil, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.DecodeShare(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != s {
+		t.Fatalf("round trip: got %+v, want %+v", got, s)
+	}
+	// Every truncation fails cleanly.
+	for n := range len(b) {
+		if _, err := store.DecodeShare(b[:n]); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("truncated to %d bytes: %v", n, err)
+		}
+	}
+	if _, err := store.DecodeShare(append(b, 0)); !errors.Is(err, store.ErrInvalid) {
+		t.Fatal("trailing byte accepted")
+	}
+	for name, mut := range map[string]func(*store.Share){
+		"zero time":     func(s *store.Share) { s.Time = time.Time{} },
+		"no user":       func(s *store.Share) { s.Username = "" },
+		"bad user":      func(s *store.Share) { s.Username = "a b" },
+		"no job":        func(s *store.Share) { s.JobID = "" },
+		"NaN diff":      func(s *store.Share) { s.Difficulty = math.NaN() },
+		"zero diff":     func(s *store.Share) { s.Difficulty = 0 },
+		"inf hash diff": func(s *store.Share) { s.ShareDifficulty = math.Inf(1) },
+		"neg height":    func(s *store.Share) { s.Height = -1 },
+		"long worker":   func(s *store.Share) { s.Worker = string(make([]byte, 300)) },
+		"NUL in worker": func(s *store.Share) { s.Worker = "a\x00b" },
+	} {
+		c := s
+		mut(&c)
+		if _, err := store.AppendShare(nil, &c); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: AppendShare = %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func FuzzDecodeShare(f *testing.F) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		s := sampleShare(i, at)
+		b, _ := store.AppendShare(nil, &s)
+		f.Add(b)
+	}
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := store.DecodeShare(b)
+		if err != nil {
+			return
+		}
+		again, err := store.AppendShare(nil, &s)
+		if err != nil {
+			t.Fatalf("decoded share does not encode: %v", err)
+		}
+		s2, err := store.DecodeShare(again)
+		if err != nil || s2 != s {
+			t.Fatalf("round trip changed the share: %+v vs %+v (%v)", s, s2, err)
+		}
+	})
+}
+
+func TestRemoteIP(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.1:3333":       "192.0.2.1",
+		"[2001:db8::1]:3333":   "2001:db8::1",
+		"[::ffff:192.0.2.1]:1": "192.0.2.1",
+		"192.0.2.9":            "192.0.2.9",
+		"not an address":       "",
+		"":                     "",
+	} {
+		if got := store.RemoteIP(in); got != want {
+			t.Errorf("RemoteIP(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCopy100kShares stores 100,000 shares with COPY across day boundaries
+// (partitions created on demand) and reads them back.
+func TestCopy100kShares(t *testing.T) {
+	st, url := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	spoolID := [16]byte{1, 2, 3}
+	start := time.Date(2026, 11, 24, 23, 59, 0, 0, time.UTC) // 100,000 ms span midnight
+	const n = 100000
+	batch := make([]store.StoredShare, 0, 10000)
+	for i := range n {
+		batch = append(batch, store.StoredShare{Share: sampleShare(i, start), Seq: uint64(i + 1)})
+		if len(batch) == cap(batch) {
+			if err := st.StoreShares(ctx, spoolID, 3, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	count, sum, err := st.CountShares(ctx)
+	if err != nil || count != n || sum != 1024*n {
+		t.Fatalf("CountShares = %d, %v, %v; want %d, %v", count, sum, err, n, 1024*n)
+	}
+	if p, err := st.SpoolProgress(ctx, spoolID); err != nil || p != n {
+		t.Fatalf("progress = %d, %v", p, err)
+	}
+	parts, err := st.Partitions(ctx)
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("partitions = %v, %v; want the two days", parts, err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var distinct, minSeq, maxSeq int64
+	var users int
+	if err := conn.QueryRow(ctx, `SELECT count(DISTINCT seq), min(seq), max(seq), count(DISTINCT username) FROM shares`).Scan(&distinct, &minSeq, &maxSeq, &users); err != nil {
+		t.Fatal(err)
+	}
+	if distinct != n || minSeq != 1 || maxSeq != n || users != 7 {
+		t.Fatalf("distinct=%d min=%d max=%d users=%d", distinct, minSeq, maxSeq, users)
+	}
+	// A row reads back exactly as written.
+	want := sampleShare(4242, start)
+	var got store.Share
+	var inst int16
+	var sid []byte
+	if err := conn.QueryRow(ctx, `SELECT time, username, worker, job_id, height, difficulty, share_difficulty, instance_id, remote_addr, spool_id FROM shares WHERE seq = 4243`).
+		Scan(&got.Time, &got.Username, &got.Worker, &got.JobID, &got.Height, &got.Difficulty, &got.ShareDifficulty, &inst, &got.RemoteAddr, &sid); err != nil {
+		t.Fatal(err)
+	}
+	got.InstanceID = uint8(inst)
+	got.Time = got.Time.UTC()
+	if got != want || hex.EncodeToString(sid[:3]) != "010203" {
+		t.Fatalf("row 4243 = %+v, want %+v (spool %x)", got, want, sid)
+	}
+	// Replaying a stored batch is refused and changes nothing.
+	replay := []store.StoredShare{{Share: sampleShare(0, start), Seq: 1}}
+	if err := st.StoreShares(ctx, spoolID, 3, replay); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("replay: %v, want ErrConflict", err)
+	}
+	if c, _, _ := st.CountShares(ctx); c != n {
+		t.Fatalf("after refused replay: %d shares", c)
+	}
+	// Old partitions can be dropped; the day after stays.
+	dropped, err := st.DropPartitionsBefore(ctx, time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
+	if err != nil || len(dropped) != 1 || dropped[0] != "shares_p20261124" {
+		t.Fatalf("dropped %v, %v", dropped, err)
+	}
+	if c, _, _ := st.CountShares(ctx); c == 0 || c == n {
+		t.Fatalf("after dropping the first day: %d shares", c)
+	}
+	// A share for the dropped day gets its partition again.
+	if err := st.StoreShares(ctx, spoolID, 3, []store.StoredShare{{Share: sampleShare(1, start), Seq: n + 1}}); err != nil {
+		t.Fatalf("share into a dropped day: %v", err)
+	}
+}
+
+func TestEnsurePartitionsAhead(t *testing.T) {
+	st, _ := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	now := time.Date(2026, 12, 30, 15, 0, 0, 0, time.UTC)
+	if err := st.EnsurePartitions(ctx, now, now.Add(72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// Again: idempotent.
+	if err := st.EnsurePartitions(ctx, now, now.Add(72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := st.Partitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range parts {
+		names = append(names, p.Name)
+	}
+	if fmt.Sprint(names) != "[shares_p20261230 shares_p20261231 shares_p20270101 shares_p20270102]" {
+		t.Fatalf("partitions %v", names)
+	}
+}
+
+func TestRoundSummary(t *testing.T) {
+	st, _ := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	var shares []store.StoredShare
+	for i := range 70 {
+		shares = append(shares, store.StoredShare{Share: sampleShare(i, start), Seq: uint64(i + 1)})
+	}
+	if err := st.StoreShares(ctx, [16]byte{9}, 3, shares); err != nil {
+		t.Fatal(err)
+	}
+	after := store.SharePos{Time: shares[9].Time, Instance: 3, Seq: 10}
+	through := store.SharePos{Time: shares[48].Time, Instance: 3, Seq: 49}
+	users, err := st.RoundSummary(ctx, after, through)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, u := range users {
+		total += u.Shares
+		if u.DifficultySum != float64(u.Shares)*1024 {
+			t.Errorf("%s: %d shares, difficulty sum %v", u.Username, u.Shares, u.DifficultySum)
+		}
+	}
+	if total != 39 || len(users) != 7 {
+		t.Fatalf("round (10, 49]: %d shares over %d users, want 39 over 7", total, len(users))
+	}
+}
+
+func TestStoreSharesCancelled(t *testing.T) {
+	st, _ := pgtest.NewStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := st.StoreShares(ctx, [16]byte{1}, 0, []store.StoredShare{{Share: sampleShare(1, time.Now()), Seq: 1}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled store: %v", err)
+	}
+}
