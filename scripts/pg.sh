@@ -68,14 +68,22 @@ run_as() {
 pick_owner() {
 	if [ "$(id -u)" != 0 ]; then owner=""; return; fi
 	if getent passwd postgres >/dev/null; then owner=postgres; else owner=nobody; fi
-	# The owner must be able to reach the data directory.
-	local d=$pgdir
-	while [ "$d" != / ]; do
-		d=$(dirname "$d")
-		if ! runuser -u "$owner" -- test -x "$d"; then
-			die "user $owner cannot enter $d (needed for the private PostgreSQL in $pgdir): chmod o+x $d or set DATABASE_URL"
+	# The owner must be able to reach the data directory. When the checkout
+	# lies below a directory it cannot enter (say /root), the cluster lives
+	# in a directory of its own under /var/tmp instead, named after the
+	# checkout, and .pg/ points there.
+	if ! runuser -u "$owner" -- test -x "$(dirname "$pgdir")"; then
+		local alt
+		alt=/var/tmp/stratumd-pg-$(printf '%s' "$pgdir" | sha256sum | cut -c1-12)
+		mkdir -p "$alt"
+		chmod 755 "$alt"
+		if [ ! -L "$pgdir" ]; then
+			[ -d "$pgdir" ] && [ -z "$(ls -A "$pgdir")" ] && rmdir "$pgdir"
+			[ -e "$pgdir" ] || ln -s "$alt" "$pgdir"
 		fi
-	done
+		pgdir=$alt
+		runuser -u "$owner" -- test -x "$pgdir" || die "user $owner cannot enter $pgdir; set DATABASE_URL"
+	fi
 }
 
 start() {
@@ -84,8 +92,8 @@ start() {
 		return 0
 	fi
 	ensure_binaries
-	mkdir -p "$pgdir"
 	pick_owner
+	mkdir -p "$pgdir"
 	exec 9>"$pgdir/.lock"
 	flock 9
 	if [ -n "$owner" ]; then chown "$owner" "$pgdir"; fi

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/stratumd/stratumd/internal/cliconf"
+)
+
+// config is stratumd's whole configuration after flags, environment and
+// file are merged and checked.
+type config struct {
+	ConfigFile    string
+	DB            string
+	Network       string
+	Node          string
+	DataDir       string
+	Listen        cliconf.StringList
+	PayoutAddress string
+	Auth          string
+	AdminPassword string
+	ShareDir      string
+	SpoolDir      string
+	MinDiff       float64
+	MaxDiff       float64
+	StartDiff     float64
+	VardiffTarget time.Duration
+	JobInterval   time.Duration
+	InstanceID    uint
+	CoinbaseTag   string
+	LogLevel      string
+	LogFormat     string
+	// RPC mode (issue: RPC chain source)
+	RPCURL    cliconf.StringList
+	RPCUser   string
+	RPCPass   string
+	RPCCookie string
+	ZMQBlock  string
+	// Regtest convenience: mine this many blocks in-process at start when
+	// the chain is shorter (e.g. 432 to activate segwit on regtest).
+	RegtestPremine int
+
+	params *chaincfg.Params
+	payout btcutil.Address
+}
+
+// regtestDevAddress pays to the key whose secret is 1: anyone can spend it.
+// It is the default payout address on regtest and simnet only, so that
+// `make run` mines at once; never use it elsewhere.
+const regtestDevAddress = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+
+func defaultHome() string {
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".stratumd")
+	}
+	return ".stratumd"
+}
+
+// parseConfig reads flags, STRATUMD_* variables and the TOML file, and
+// checks the result. Errors name the setting at fault.
+func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*config, []string, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("stratumd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.ConfigFile, "config", "", "TOML configuration file")
+	fs.StringVar(&c.DB, "db", "", "PostgreSQL connection string (default $DATABASE_URL)")
+	fs.StringVar(&c.Network, "network", "mainnet", "mainnet, testnet3, testnet4, signet, regtest or simnet")
+	fs.StringVar(&c.Node, "node", "embedded", "chain source: embedded (in-process node) or rpc")
+	fs.StringVar(&c.DataDir, "datadir", "", "node data directory (default ~/.stratumd/<network>)")
+	fs.Var(&c.Listen, "listen", "stratum listen address, repeatable (default 0.0.0.0:3333)")
+	fs.StringVar(&c.PayoutAddress, "payout-address", "", "address the coinbase pays (required off regtest/simnet)")
+	fs.StringVar(&c.Auth, "auth", "password", "miner authorization: password (users must exist) or open (user name is an address)")
+	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for mining.authorize_admin; file:PATH reads it from a file (empty: admin calls off)")
+	fs.StringVar(&c.ShareDir, "share-dir", "", "directory for <height>-<hash>.json share dumps (default ~/.stratumd/shares)")
+	fs.StringVar(&c.SpoolDir, "spool-dir", "", "durable share spool directory (default <datadir>/spool)")
+	fs.Float64Var(&c.MinDiff, "min-diff", 1, "lowest share difficulty (fractions allowed)")
+	fs.Float64Var(&c.MaxDiff, "max-diff", 1<<40, "highest share difficulty")
+	fs.Float64Var(&c.StartDiff, "start-diff", 0, "first share difficulty of a connection (default: min-diff)")
+	fs.DurationVar(&c.VardiffTarget, "vardiff-target", 10*time.Second, "target time between a connection's shares")
+	fs.DurationVar(&c.JobInterval, "job-interval", 30*time.Second, "at most one new job per interval while only the mempool changes")
+	fs.UintVar(&c.InstanceID, "instance-id", 0, "0-255: first byte of extranonce1, unique per instance sharing a database")
+	fs.StringVar(&c.CoinbaseTag, "coinbase-tag", "/stratumd/", "text in the coinbase")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.Var(&c.RPCURL, "rpc-url", "node RPC URL for --node rpc, repeatable")
+	fs.StringVar(&c.RPCUser, "rpc-user", "", "node RPC user")
+	fs.StringVar(&c.RPCPass, "rpc-pass", "", "node RPC password; file:PATH reads it from a file")
+	fs.StringVar(&c.RPCCookie, "rpc-cookie", "", "Bitcoin Core .cookie file")
+	fs.StringVar(&c.ZMQBlock, "zmq-block", "", "Bitcoin Core zmqpubhashblock endpoint")
+	fs.IntVar(&c.RegtestPremine, "regtest-premine", 0, "regtest/simnet: mine blocks in-process at start until the chain has this height (432 activates segwit)")
+	positional, err := cliconf.Parse(fs, args, cliconf.Options{EnvPrefix: "STRATUMD", ConfigFlag: "config", LookupEnv: lookupEnv})
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.DB == "" {
+		c.DB, _ = lookupEnv("DATABASE_URL")
+	}
+	if err := c.check(positional); err != nil {
+		return nil, nil, err
+	}
+	return c, positional, nil
+}
+
+// networkParams maps --network to btcd's parameters.
+func networkParams(name string) (*chaincfg.Params, error) {
+	switch name {
+	case "mainnet":
+		return &chaincfg.MainNetParams, nil
+	case "testnet3":
+		return &chaincfg.TestNet3Params, nil
+	case "signet":
+		return &chaincfg.SigNetParams, nil
+	case "regtest":
+		return &chaincfg.RegressionNetParams, nil
+	case "simnet":
+		return &chaincfg.SimNetParams, nil
+	case "testnet4":
+		return nil, errors.New("testnet4 is not supported by the btcd version this build uses")
+	}
+	return nil, fmt.Errorf("unknown network %q", name)
+}
+
+func devNetwork(name string) bool { return name == "regtest" || name == "simnet" }
+
+// check validates the configuration and fills in derived defaults.
+func (c *config) check(positional []string) error {
+	bad := func(setting, format string, a ...any) error {
+		return fmt.Errorf("%w: --%s: %s", cliconf.ErrConfig, setting, fmt.Sprintf(format, a...))
+	}
+	var err error
+	if c.params, err = networkParams(c.Network); err != nil {
+		return bad("network", "%v", err)
+	}
+	// Subcommands other than the daemon need only the database.
+	if len(positional) > 0 {
+		return nil
+	}
+	if c.DB == "" {
+		return bad("db", "no database: set --db, STRATUMD_DB or DATABASE_URL")
+	}
+	switch c.Node {
+	case "embedded":
+	case "rpc":
+		if len(c.RPCURL) == 0 {
+			return bad("rpc-url", "--node rpc needs at least one --rpc-url")
+		}
+	default:
+		return bad("node", "%q is neither embedded nor rpc", c.Node)
+	}
+	if c.Auth != "password" && c.Auth != "open" {
+		return bad("auth", "%q is neither password nor open", c.Auth)
+	}
+	if c.PayoutAddress == "" {
+		if !devNetwork(c.Network) {
+			return bad("payout-address", "required on %s", c.Network)
+		}
+		c.PayoutAddress = regtestDevAddress
+		if c.Network == "simnet" {
+			return bad("payout-address", "required on simnet (the built-in development address is regtest's)")
+		}
+	}
+	if c.payout, err = btcutil.DecodeAddress(c.PayoutAddress, c.params); err != nil || !c.payout.IsForNet(c.params) {
+		return bad("payout-address", "%q is not a %s address", c.PayoutAddress, c.Network)
+	}
+	for _, d := range []struct {
+		name string
+		v    float64
+	}{{"min-diff", c.MinDiff}, {"max-diff", c.MaxDiff}} {
+		if !(d.v > 0) || math.IsInf(d.v, 0) {
+			return bad(d.name, "must be a positive number, got %v", d.v)
+		}
+	}
+	if c.MaxDiff < c.MinDiff {
+		return bad("max-diff", "%v is below --min-diff %v", c.MaxDiff, c.MinDiff)
+	}
+	if c.StartDiff == 0 {
+		c.StartDiff = c.MinDiff
+	}
+	if c.StartDiff < c.MinDiff || c.StartDiff > c.MaxDiff || math.IsNaN(c.StartDiff) {
+		return bad("start-diff", "%v is outside [--min-diff, --max-diff]", c.StartDiff)
+	}
+	if c.VardiffTarget < time.Second {
+		return bad("vardiff-target", "at least 1s, got %v", c.VardiffTarget)
+	}
+	if c.JobInterval < time.Second {
+		return bad("job-interval", "at least 1s, got %v", c.JobInterval)
+	}
+	if c.InstanceID > 255 {
+		return bad("instance-id", "0 to 255, got %d", c.InstanceID)
+	}
+	if len(c.CoinbaseTag) > 64 {
+		return bad("coinbase-tag", "at most 64 bytes")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return bad("log-level", "%v", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("log-format", "%q is neither text nor json", c.LogFormat)
+	}
+	if c.RegtestPremine < 0 || (c.RegtestPremine > 0 && !devNetwork(c.Network)) {
+		return bad("regtest-premine", "only on regtest or simnet, and not negative")
+	}
+	if c.AdminPassword, err = cliconf.Secret(c.AdminPassword, nil); err != nil {
+		return bad("admin-password", "%v", err)
+	}
+	if c.RPCPass, err = cliconf.Secret(c.RPCPass, nil); err != nil {
+		return bad("rpc-pass", "%v", err)
+	}
+	if len(c.Listen) == 0 {
+		c.Listen = cliconf.StringList{"0.0.0.0:3333"}
+	}
+	home := defaultHome()
+	if c.DataDir == "" {
+		c.DataDir = filepath.Join(home, c.Network)
+	}
+	if c.ShareDir == "" {
+		c.ShareDir = filepath.Join(home, "shares")
+	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = filepath.Join(c.DataDir, "spool")
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(strings.ToUpper(s)))
+	return l, err
+}
+
+// logger builds the daemon's slog logger.
+func (c *config) logger(w io.Writer) *slog.Logger {
+	lvl, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// version is the module version the binary was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		return v
+	}
+	return "unknown"
+}

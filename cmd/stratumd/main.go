@@ -1,0 +1,63 @@
+// Command stratumd is the pool's Stratum v1 server. It runs beside an
+// in-process Bitcoin node (or talks to one over RPC), keeps users and shares
+// in PostgreSQL, and writes a <height>-<hash>.json share dump per found block.
+//
+// Usage:
+//
+//	stratumd [flags]                 run the daemon
+//	stratumd migrate [up|down|status] apply or inspect the schema migrations
+//	stratumd adduser NAME            create a user; the password is read from stdin
+//	stratumd import-users FILE       import bcoin-stratum's users.json
+//	stratumd version                 print the version
+//
+// Every flag may also be set with the environment variable STRATUMD_<NAME>
+// (upper case, '-' as '_') or the key <name> in the TOML file given by
+// --config; flags win over the environment, which wins over the file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "stratumd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run dispatches to the subcommand named by args (the daemon when none).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, positional, err := parseConfig(args, os.LookupEnv, stderr)
+	if err != nil {
+		return err
+	}
+	if len(positional) == 0 {
+		return runDaemon(ctx, cfg, stderr)
+	}
+	switch cmd, rest := positional[0], positional[1:]; cmd {
+	case "migrate":
+		return cmdMigrate(ctx, cfg, rest, stdout)
+	case "adduser":
+		return cmdAddUser(ctx, cfg, rest, stdin, stdout)
+	case "import-users":
+		return cmdImportUsers(ctx, cfg, rest, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "stratumd", version())
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (commands: migrate, adduser, import-users, version)", cmd)
+	}
+}
