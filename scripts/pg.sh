@@ -14,12 +14,14 @@
 # script stops with one line saying what to install. initdb refuses to run as
 # root, so as root the cluster runs as the user "postgres" (or "nobody").
 #
-# Settings: PGPORT_PRIVATE (default 55432), PG_DIR (default <repo>/.pg).
+# Settings: PGPORT_PRIVATE (default: 50000-59999, derived from the path),
+# PG_DIR (default <repo>/.pg).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pgdir=${PG_DIR:-$here/.pg}
-port=${PGPORT_PRIVATE:-55432}
+# A port of the checkout's own, so that two checkouts on one machine do not collide.
+port=${PGPORT_PRIVATE:-$((50000 + $(printf '%s' "$pgdir" | cksum | cut -d' ' -f1) % 10000))}
 url="postgres://postgres@127.0.0.1:${port}/stratumd?sslmode=disable"
 
 die() { echo "pg.sh: $*" >&2; exit 1; }
