@@ -16,7 +16,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_ARGS ?= --network regtest --node embedded --auth open --listen 127.0.0.1:3333 \
 	--datadir .data/regtest --share-dir .data/shares --min-diff 0.001 --regtest-premine 432
 
-.PHONY: help build run test test-race lint fuzz bench pg pg-stop clean
+.PHONY: help build run test test-race lint fuzz bench pg pg-stop tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ build: ## build stratumd, payout and the tools into bin/
 pg: ## start the private PostgreSQL (or use DATABASE_URL) and print its URL
 	@scripts/pg.sh start
 
+tools: ## build the pinned btcd, btcctl and btcwallet into .tools/bin
+	@scripts/tools.sh
+
 pg-stop: ## stop the private PostgreSQL
 	@scripts/pg.sh stop
 
@@ -36,8 +39,9 @@ run: build ## run stratumd on regtest with the in-process node and a private Pos
 	$(BIN)/stratumd migrate up; \
 	exec $(BIN)/stratumd $(RUN_ARGS)
 
-test: ## gofmt, vet, then every test (unit and integration, real PostgreSQL) with the race detector
+test: ## gofmt, vet, then every test (unit and integration, real PostgreSQL, btcd, btcwallet) with the race detector
 	@set -e; eval "$$(scripts/pg.sh start)"; export DATABASE_URL; \
+	export STRATUMD_TOOLS_BIN=$$(scripts/tools.sh); \
 	unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi; \
 	$(GO) vet ./...; \
