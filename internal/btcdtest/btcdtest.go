@@ -1,0 +1,299 @@
+// Package btcdtest runs real btcd processes on regtest for integration
+// tests: the pinned binary built by scripts/tools.sh (found through
+// $STRATUMD_TOOLS_BIN, or built on demand), on free loopback ports, with its
+// RPC server (no TLS, loopback only) and P2P listener, in a temporary data
+// directory removed at cleanup.
+package btcdtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+)
+
+// RPCUser and RPCPass are the credentials of every test node.
+const (
+	RPCUser = "stratumd"
+	RPCPass = "stratumd-test"
+)
+
+// KeyOneHash160 is HASH160 of the compressed public key whose secret is 1.
+// Every test node's generate pays to its P2WPKH address: anyone can spend it.
+const KeyOneHash160 = "751e76e8199196d454941c45d1b3a323f1433bd6"
+
+// MiningAddress returns the P2WPKH address of KeyOneHash160 on params.
+func MiningAddress(params *chaincfg.Params) string {
+	h, _ := hex.DecodeString(KeyOneHash160)
+	a, err := btcutil.NewAddressWitnessPubKeyHash(h, params)
+	if err != nil {
+		panic(err) // a 20-byte hash always makes an address
+	}
+	return a.EncodeAddress()
+}
+
+var toolsOnce sync.Once
+var toolsDir string
+var toolsErr error
+
+// ToolsBin returns the directory holding the pinned btcd, btcctl and
+// btcwallet binaries: $STRATUMD_TOOLS_BIN, or what scripts/tools.sh builds.
+func ToolsBin() (string, error) {
+	toolsOnce.Do(func() {
+		if d := os.Getenv("STRATUMD_TOOLS_BIN"); d != "" {
+			toolsDir = d
+			return
+		}
+		root, err := repoRoot()
+		if err != nil {
+			toolsErr = err
+			return
+		}
+		cmd := exec.Command(filepath.Join(root, "scripts", "tools.sh"))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			toolsErr = fmt.Errorf("btcdtest: scripts/tools.sh: %w", err)
+			return
+		}
+		toolsDir = strings.TrimSpace(string(out))
+	})
+	return toolsDir, toolsErr
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		p := filepath.Dir(dir)
+		if p == dir {
+			return "", errors.New("btcdtest: go.mod not found")
+		}
+		dir = p
+	}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Options adjust a node.
+type Options struct {
+	// Network is "regtest" (default) or "simnet". btcd deletes its regtest
+	// chain at every start, so a test that restarts the node and needs its
+	// chain back uses simnet.
+	Network string
+	// Args are extra btcd arguments (e.g. "--connect=127.0.0.1:18444").
+	Args []string
+	// DataDir reuses a directory (restart); empty means a new temporary one.
+	DataDir string
+}
+
+// Node is one running btcd.
+type Node struct {
+	t       testing.TB
+	bin     string
+	DataDir string
+	RPCPort int
+	P2PPort int
+	Params  *chaincfg.Params
+	args    []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	waited chan struct{}
+	client *rpcclient.Client
+}
+
+// Start launches btcd on regtest and waits until its RPC answers.
+func Start(t testing.TB, o Options) *Node {
+	t.Helper()
+	dir, err := ToolsBin()
+	if err != nil {
+		t.Fatalf("btcdtest: %v", err)
+	}
+	n := &Node{t: t, bin: filepath.Join(dir, "btcd"), DataDir: o.DataDir, args: o.Args, Params: &chaincfg.RegressionNetParams}
+	switch o.Network {
+	case "", "regtest":
+	case "simnet":
+		n.Params = &chaincfg.SimNetParams
+	default:
+		t.Fatalf("btcdtest: network %q", o.Network)
+	}
+	if n.DataDir == "" {
+		n.DataDir = t.TempDir()
+	}
+	n.RPCPort, n.P2PPort = FreePort(t), FreePort(t)
+	n.start()
+	t.Cleanup(n.Stop)
+	return n
+}
+
+func (n *Node) start() {
+	n.t.Helper()
+	conf := filepath.Join(n.DataDir, "btcd.conf")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		n.t.Fatal(err)
+	}
+	netFlag := "--regtest"
+	if n.Params == &chaincfg.SimNetParams {
+		netFlag = "--simnet"
+	}
+	args := []string{
+		netFlag, "--datadir=" + filepath.Join(n.DataDir, "data"), "--logdir=" + filepath.Join(n.DataDir, "logs"),
+		"--rpcuser=" + RPCUser, "--rpcpass=" + RPCPass, "--notls",
+		fmt.Sprintf("--rpclisten=127.0.0.1:%d", n.RPCPort), fmt.Sprintf("--listen=127.0.0.1:%d", n.P2PPort),
+		"--miningaddr=" + MiningAddress(n.Params), "--nodnsseed", "--debuglevel=info", "--txindex",
+		"--configfile=" + conf,
+	}
+	args = append(args, n.args...)
+	cmd := exec.Command(n.bin, args...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("btcdtest: start btcd: %v", err)
+	}
+	waited := make(chan struct{})
+	go func() { cmd.Wait(); close(waited) }()
+	n.mu.Lock()
+	n.cmd, n.log, n.waited = cmd, &log, waited
+	n.mu.Unlock()
+	c, err := rpcclient.New(n.ConnConfig(), nil)
+	if err != nil {
+		n.t.Fatalf("btcdtest: rpc client: %v", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err = c.GetBlockCount(); err == nil {
+			break
+		}
+		select {
+		case <-waited:
+			n.t.Fatalf("btcdtest: btcd exited at start: %s", n.Log())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("btcdtest: btcd RPC not ready after 60s: %v\n%s", err, n.Log())
+		}
+	}
+	n.mu.Lock()
+	n.client = c
+	n.mu.Unlock()
+}
+
+// ConnConfig is an HTTP-POST rpcclient configuration for the node.
+func (n *Node) ConnConfig() *rpcclient.ConnConfig {
+	return &rpcclient.ConnConfig{Host: n.RPCAddr(), User: RPCUser, Pass: RPCPass,
+		HTTPPostMode: true, DisableTLS: true}
+}
+
+// RPCAddr is host:port of the RPC server; P2PAddr of the P2P listener.
+func (n *Node) RPCAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.RPCPort) }
+
+// P2PAddr is host:port of the node's P2P listener.
+func (n *Node) P2PAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.P2PPort) }
+
+// Client is an HTTP-POST RPC client of the running node.
+func (n *Node) Client() *rpcclient.Client {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.client
+}
+
+// Log returns what btcd printed so far.
+func (n *Node) Log() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.log == nil {
+		return ""
+	}
+	return n.log.String()
+}
+
+// Generate mines n blocks with btcd's own CPU miner (to MiningAddress).
+func (n *Node) Generate(count uint32) []*chainhash.Hash {
+	n.t.Helper()
+	hashes, err := n.Client().Generate(count)
+	if err != nil {
+		n.t.Fatalf("btcdtest: generate %d: %v", count, err)
+	}
+	return hashes
+}
+
+// WaitHeight waits until the node's best height is at least h.
+func (n *Node) WaitHeight(ctx context.Context, h int64) error {
+	for {
+		got, err := n.Client().GetBlockCount()
+		if err == nil && got >= h {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("btcdtest: height %d not reached (at %d, %v): %w", h, got, err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) halt(sig syscall.Signal) {
+	n.mu.Lock()
+	cmd, waited, c := n.cmd, n.waited, n.client
+	n.cmd, n.client = nil, nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	if c != nil {
+		c.Shutdown()
+	}
+	cmd.Process.Signal(sig)
+	select {
+	case <-waited:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-waited
+	}
+}
+
+// Stop stops btcd gracefully (SIGINT) and waits for it. Idempotent.
+func (n *Node) Stop() { n.halt(syscall.SIGINT) }
+
+// Kill stops btcd with SIGKILL.
+func (n *Node) Kill() { n.halt(syscall.SIGKILL) }
+
+// Restart starts btcd again on the same data directory and ports. On
+// regtest btcd starts over from genesis (it deletes its regtest chain at
+// start); on simnet the chain is kept.
+func (n *Node) Restart() {
+	n.t.Helper()
+	n.Stop()
+	n.start()
+}
