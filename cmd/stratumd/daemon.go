@@ -61,10 +61,17 @@ func runDaemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 	log.Info("stratumd starting", "version", version(), "network", cfg.Network, "node", cfg.Node,
 		"instance", cfg.InstanceID, "spool", cfg.SpoolDir, "spool_durable", sp.Durable())
 
+	sd := newNotifier(os.LookupEnv)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sp.Run(gctx) })
 	g.Go(func() error { return d.drainer.Run(gctx) })
 	g.Go(func() error { return d.maintainPartitions(gctx) })
+	g.Go(func() error { return sd.Watchdog(gctx, func() bool { return gctx.Err() == nil }) })
+	if err := sd.Ready("serving"); err != nil {
+		log.Warn("systemd notification failed", "err", err)
+	}
+	<-gctx.Done()
+	sd.Stopping()
 	err = g.Wait()
 	log.Info("stratumd stopped", "drainer", fmt.Sprintf("%+v", d.drainer.Stats()))
 	return err
