@@ -7,7 +7,7 @@
 // Usage:
 //
 //	stratum-load -addr 127.0.0.1:3333 -conns 10000 -ramp 2000 -rate 50000 \
-//	    -duration 30s -user bcrt1q... -pid $(pidof stratumd) [-configure] [-json]
+//	    -duration 30s -user bcrt1q... -pid $(pidof stratumd) [-configure] [-idle] [-json]
 //
 // It opens -conns connections at -ramp connections per second (0: as fast
 // as possible, at most -parallel handshakes at a time), each doing what
@@ -31,7 +31,11 @@
 // Finding shares at a useful rate needs a tiny share difficulty: start the
 // pool with a low --min-diff (for example 1/65536 = 0.0000152587890625,
 // about 65,536 hashes per share; lower for tens of thousands of shares per
-// second). Rejections are reported by Stratum error code and message.
+// second). Mind the network target: on regtest (and simnet) it is about
+// 2^255, network difficulty about 4.66e-10, so at any share difficulty
+// above that every share is a block, and below it a share is a block with
+// probability difficulty/4.66e-10 (the report counts them). Rejections are
+// reported by Stratum error code and message.
 //
 // Notify fan-out: for every new tip seen after all connections are up (a
 // mining.notify with clean_jobs=true and a new prevhash, e.g. after
@@ -39,8 +43,9 @@
 // equivalent), it records when each connection read it and reports the
 // per-connection delay after the first arrival (p50, p99, max) and how many
 // connections never received it. The delays include the load tool's own
-// scheduling: on a busy 2-core box run it with few -workers or -rate 0
-// pauses (-duration 0 measures connections, memory and fan-out only).
+// scheduling: for the "N miners subscribed, then one new block" measurement
+// run it with -idle, which keeps the connections idle (no hashing, no
+// submits) for -duration while the tips come.
 //
 // Output is a human summary, or JSON with -json.
 package main

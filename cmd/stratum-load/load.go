@@ -41,8 +41,8 @@ type Config struct {
 	// Rate is the total submits per second; 0 submits as fast as shares
 	// are found.
 	Rate float64
-	// Duration is how long shares are submitted after all connections are
-	// up; 0 skips submitting.
+	// Duration is how long shares are submitted (or, with Idle, the
+	// connections kept idle) after all connections are up.
 	Duration time.Duration
 	// Users are assigned to connections in turn; connection i authorizes
 	// "user.w<i>" (or the user alone when it already names a worker).
@@ -50,6 +50,9 @@ type Config struct {
 	// Ramp is new connections per second; 0 opens them as fast as
 	// Parallel allows.
 	Ramp float64
+	// Idle keeps the connections idle for Duration instead of submitting:
+	// the "N miners, then one new block" fan-out and memory measurement.
+	Idle bool
 	// Configure makes every connection an ESP-Miner: mining.configure
 	// version-rolling first, version bits rolled.
 	Configure bool
@@ -172,7 +175,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.OnConnected()
 	}
 
-	if cfg.Duration > 0 && len(conns) > 0 {
+	switch {
+	case cfg.Idle:
+		cfg.Logger.Info("idle", "seconds", cfg.Duration.Seconds())
+		_ = sleepCtx(ctx, cfg.Duration) // an interrupt ends the wait early; the report is still made
+	case cfg.Duration > 0 && len(conns) > 0:
 		submitPhase(ctx, cfg, conns, rep)
 	}
 	for _, c := range conns {

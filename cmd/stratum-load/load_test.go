@@ -228,3 +228,30 @@ func TestPercentiles(t *testing.T) {
 		t.Fatal("empty")
 	}
 }
+
+// TestRunIdleFanOut is the fan-out measurement: idle connections, a new
+// tip while they wait.
+func TestRunIdleFanOut(t *testing.T) {
+	p, src := startPool(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{
+		Addr: p.Addr(), Conns: 20, Duration: time.Second, Idle: true,
+		Users: []Credential{{User: "u"}},
+		OnConnected: func() {
+			src.Advance()
+			if _, err := p.NewJob(ctx, true); err != nil {
+				t.Error(err)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rep.Shares.Submitted.Load(); n != 0 || len(p.Accepted()) != 0 {
+		t.Fatalf("idle run submitted %d", n)
+	}
+	if f := rep.FanOut; f.Jobs != 1 || f.PerJob[0].Received != 20 || f.Missed != 0 {
+		t.Fatalf("fan-out %+v", f)
+	}
+}

@@ -1,0 +1,40 @@
+// Package stratumtest is the pool's own CPU Stratum v1 miner, for
+// end-to-end tests and the load tool, and a small scripted pool to test it
+// against.
+//
+// Miner speaks the protocol as cpuminer and ESP-Miner (BitAxe) do:
+// mining.configure with BIP 310 version-rolling first when asked (mask
+// 1fffe000 by default), mining.subscribe with the miner's user agent,
+// mining.suggest_difficulty right after it, mining.authorize for each
+// worker, optionally mining.extranonce.subscribe; then it follows
+// mining.notify (clean_jobs drops older work), mining.set_difficulty
+// (fractional difficulties included), mining.set_version_mask,
+// mining.set_extranonce and client.reconnect (exposed as an Event), and
+// answers client.get_version.
+//
+// It builds each header itself from the notify fields, as a real miner
+// does, so that it cross-checks the pool: the coinbase is
+// coinb1 || extranonce1 || extranonce2 || coinb2, the merkle branch hashes
+// are the hex of their 32 internal bytes, prevhash is un-word-swapped,
+// version, nbits and ntime are big-endian hex, and the double SHA-256 is
+// compared with the share target of the difficulty (difficulty 1 =
+// 0x00000000FFFF0000...). With version rolling, the bits inside the
+// negotiated mask are rolled and sent as the 6th mining.submit param (the
+// rolled bits only, masked), as ESP-Miner does.
+//
+// Tests use Dial (or New and Handshake), Mine, FindShare, Submit (for
+// crafted stale, duplicate, low-difficulty, bad-ntime, bad-version or
+// wrong-extranonce2 shares), Call and SendRaw (for hand-made requests),
+// and WaitEvent to wait for notifications without sleeping. A Miner owns
+// one reader goroutine, which Close waits for; hashing runs in the
+// goroutine calling FindShare or Mine. A pool line a real miner could not
+// use (invalid JSON, a malformed notify, a reply to an unknown id) ends the
+// connection with an error wrapping ErrProtocol, so pool bugs surface.
+//
+// FakePool is a minimal pool over real TCP that builds jobs with
+// chain.NewJob from a chaintest.Source and validates every share with
+// chain.Job.Hash (job known, extranonce2 size, ntime window, version bits
+// inside the mask, duplicates, share target), answering with the customary
+// Stratum error codes. It exists to test the Miner and the load tool, not
+// to stand for the real server.
+package stratumtest
