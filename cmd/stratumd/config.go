@@ -17,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/stratum"
 )
 
 // config is stratumd's whole configuration after flags, environment and
@@ -48,6 +49,16 @@ type config struct {
 	RPCPass   string
 	RPCCookie string
 	ZMQBlock  string
+	// Limits and timeouts
+	MaxConnsPerIP    int
+	BanThreshold     float64
+	BanMalformed     int
+	BanDuration      time.Duration
+	Extranonce2Size  int
+	MaxLine          int
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	WriteTimeout     time.Duration
 	// Regtest convenience: mine this many blocks in-process at start when
 	// the chain is shorter (e.g. 432 to activate segwit on regtest).
 	RegtestPremine int
@@ -74,6 +85,22 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	c := &config{}
 	fs := flag.NewFlagSet("stratumd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	parseConfigFlags(fs, c)
+	positional, err := cliconf.Parse(fs, args, cliconf.Options{EnvPrefix: "STRATUMD", ConfigFlag: "config", LookupEnv: lookupEnv})
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.DB == "" {
+		c.DB, _ = lookupEnv("DATABASE_URL")
+	}
+	if err := c.check(positional); err != nil {
+		return nil, nil, err
+	}
+	return c, positional, nil
+}
+
+// parseConfigFlags defines every setting of c as a flag of fs.
+func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.ConfigFile, "config", "", "TOML configuration file")
 	fs.StringVar(&c.DB, "db", "", "PostgreSQL connection string (default $DATABASE_URL)")
 	fs.StringVar(&c.Network, "network", "mainnet", "mainnet, testnet3, testnet4, signet, regtest or simnet")
@@ -99,18 +126,16 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.StringVar(&c.RPCPass, "rpc-pass", "", "node RPC password; file:PATH reads it from a file")
 	fs.StringVar(&c.RPCCookie, "rpc-cookie", "", "Bitcoin Core .cookie file")
 	fs.StringVar(&c.ZMQBlock, "zmq-block", "", "Bitcoin Core zmqpubhashblock endpoint")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "open connections allowed from one IP address (0: no cap)")
+	fs.Float64Var(&c.BanThreshold, "ban-threshold", 0.5, "ban an address when more than this fraction of a connection's recent submits are invalid")
+	fs.IntVar(&c.BanMalformed, "ban-malformed", 5, "ban an address after this many malformed lines within --ban-duration")
+	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a ban lasts")
+	fs.IntVar(&c.Extranonce2Size, "extranonce2-size", 8, "bytes of extranonce2 miners roll (2-8)")
+	fs.IntVar(&c.MaxLine, "max-line", 16<<10, "longest line accepted from a miner, in bytes")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", 15*time.Second, "time a new connection has to subscribe and authorize")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 10*time.Minute, "close connections that send nothing valid for this long")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 5*time.Second, "close connections that do not take a write within this time")
 	fs.IntVar(&c.RegtestPremine, "regtest-premine", 0, "regtest/simnet: mine blocks in-process at start until the chain has this height (432 activates segwit)")
-	positional, err := cliconf.Parse(fs, args, cliconf.Options{EnvPrefix: "STRATUMD", ConfigFlag: "config", LookupEnv: lookupEnv})
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.DB == "" {
-		c.DB, _ = lookupEnv("DATABASE_URL")
-	}
-	if err := c.check(positional); err != nil {
-		return nil, nil, err
-	}
-	return c, positional, nil
 }
 
 // networkParams maps --network to btcd's parameters.
@@ -209,6 +234,32 @@ func (c *config) check(positional []string) error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return bad("log-format", "%q is neither text nor json", c.LogFormat)
 	}
+	if c.MaxConnsPerIP < 0 {
+		return bad("max-conns-per-ip", "not negative")
+	}
+	if !(c.BanThreshold > 0 && c.BanThreshold <= 1) {
+		return bad("ban-threshold", "a fraction in (0, 1], got %v", c.BanThreshold)
+	}
+	if c.BanMalformed < 1 {
+		return bad("ban-malformed", "at least 1")
+	}
+	if c.BanDuration < time.Second {
+		return bad("ban-duration", "at least 1s")
+	}
+	if c.Extranonce2Size < 2 || c.Extranonce2Size > 8 {
+		return bad("extranonce2-size", "2 to 8, got %d", c.Extranonce2Size)
+	}
+	if c.MaxLine < 1024 || c.MaxLine > 1<<20 {
+		return bad("max-line", "1024 to 1048576 bytes, got %d", c.MaxLine)
+	}
+	for _, t := range []struct {
+		name string
+		v    time.Duration
+	}{{"handshake-timeout", c.HandshakeTimeout}, {"idle-timeout", c.IdleTimeout}, {"write-timeout", c.WriteTimeout}} {
+		if t.v < 100*time.Millisecond {
+			return bad(t.name, "at least 100ms, got %v", t.v)
+		}
+	}
 	if c.RegtestPremine < 0 || (c.RegtestPremine > 0 && !devNetwork(c.Network)) {
 		return bad("regtest-premine", "only on regtest or simnet, and not negative")
 	}
@@ -240,10 +291,18 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, err
 }
 
-// logger builds the daemon's slog logger.
-func (c *config) logger(w io.Writer) *slog.Logger {
-	lvl, _ := parseLevel(c.LogLevel)
-	opts := &slog.HandlerOptions{Level: lvl}
+// limits are the settings the stratum server may change at run time.
+func (c *config) limits() stratum.Limits {
+	return stratum.Limits{
+		MinDiff: c.MinDiff, MaxDiff: c.MaxDiff, StartDiff: c.StartDiff, VardiffTarget: c.VardiffTarget,
+		MaxConnsPerIP: c.MaxConnsPerIP, BanThreshold: c.BanThreshold, BanMalformed: c.BanMalformed,
+		BanDuration: c.BanDuration,
+	}
+}
+
+// loggerWith builds the daemon's slog logger; level may change later.
+func (c *config) loggerWith(w io.Writer, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

@@ -2,36 +2,75 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/btcsuite/btcd/txscript"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/chain/embedded"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/store/spool"
+	"github.com/stratumd/stratumd/internal/stratum"
 )
 
 // daemon holds the running parts of stratumd.
 type daemon struct {
 	cfg     *config
+	args    []string // for reloads
 	log     *slog.Logger
+	level   *slog.LevelVar
 	store   *store.Store
 	spool   *spool.Spool
 	drainer *store.Drainer
 	shares  *store.ShareWriter
+	source  chain.Source
+	server  *stratum.Server
+
+	// listening, when set, is told each listener's address (tests).
+	listening func(net.Addr)
+
+	infraUp    atomic.Int32 // infrastructure parts running
+	infraParts int32
 }
 
-// runDaemon builds every part and runs them until ctx ends. Start-up order
-// matters: the database schema must be current, and the spool is opened
-// (recovering what a crash left) before anything can accept a share; the
-// drainer replays an unreplayed spool first thing.
-func runDaemon(ctx context.Context, cfg *config, stderr io.Writer) error {
-	log := cfg.logger(stderr)
-	d := &daemon{cfg: cfg, log: log}
+// infraPart is a long-running part that must outlive the stratum server:
+// the node, the spool and the drainer stop only after every session has.
+type infraPart struct {
+	name string
+	run  func(context.Context) error
+}
+
+// run builds every part and runs them until ctx ends.
+//
+// Start-up: the schema must be current; the spool is opened (recovering
+// what a crash left) before anything can accept a share, and the drainer
+// replays an unreplayed spool first thing; the node is opened (and, on
+// regtest with --regtest-premine, mined up to that height); then the stratum
+// listeners open and systemd hears READY=1.
+//
+// Shutdown (SIGTERM/SIGINT): the listeners close and every miner gets
+// client.reconnect; once all sessions are gone the spool commits what is
+// queued, the drainer makes a last bounded pass, and the node closes its
+// database. A failing part stops the whole daemon the same way.
+func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
+	cfg := d.cfg
+	d.level = new(slog.LevelVar)
+	lvl, _ := parseLevel(cfg.LogLevel)
+	d.level.Set(lvl)
+	log := cfg.loggerWith(stderr, d.level)
+	d.log = log
+
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -58,23 +97,153 @@ func runDaemon(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("stratumd starting", "version", version(), "network", cfg.Network, "node", cfg.Node,
-		"instance", cfg.InstanceID, "spool", cfg.SpoolDir, "spool_durable", sp.Durable())
+	payoutScript, err := txscript.PayToAddrScript(cfg.payout)
+	if err != nil {
+		return fmt.Errorf("payout address %s: %w", cfg.PayoutAddress, err)
+	}
+
+	infra := []infraPart{
+		{"spool", sp.Run},
+		{"drainer", d.drainer.Run},
+		{"partitions", d.maintainPartitions},
+	}
+	switch cfg.Node {
+	case "embedded":
+		node, err := embedded.New(embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: log.With("part", "node")})
+		if err != nil {
+			return fmt.Errorf("open node: %w", err)
+		}
+		defer node.Close()
+		d.source = node
+		infra = append(infra, infraPart{"node", node.Run})
+		if h := int(node.BestHeight()); cfg.RegtestPremine > h {
+			log.Info("pre-mining in-process", "from", h, "to", cfg.RegtestPremine)
+			start := time.Now()
+			if _, err := node.Generate(ctx, cfg.RegtestPremine-h, payoutScript); err != nil {
+				return fmt.Errorf("--regtest-premine: %w", err)
+			}
+			log.Info("pre-mined", "height", node.BestHeight(), "took", time.Since(start).Round(time.Millisecond))
+		}
+	case "rpc":
+		return fmt.Errorf("%w: --node rpc: not available in this build yet", errUnsupported)
+	}
+
+	d.server, err = stratum.New(stratum.Config{
+		Source: d.source, Network: cfg.params, Users: st, Shares: d.shares, Blocks: st, Stored: d.drainer,
+		PayoutScript: payoutScript, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
+		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, ShareDir: cfg.ShareDir,
+		Limits: cfg.limits(), JobInterval: cfg.JobInterval,
+		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
+		HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
+		Logger: log.With("part", "stratum"),
+	})
+	if err != nil {
+		return err
+	}
+	var listeners []net.Listener
+	for _, addr := range cfg.Listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, o := range listeners {
+				o.Close()
+			}
+			return fmt.Errorf("%w: --listen %s: %v", errStartup, addr, err)
+		}
+		listeners = append(listeners, l)
+	}
+
+	// Infrastructure runs on its own context, cancelled only after the
+	// stratum server has stopped (or when a part of it fails).
+	srvCtx, stopSrv := context.WithCancel(ctx)
+	defer stopSrv()
+	infraCtx, stopInfra := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopInfra()
+	var ig errgroup.Group
+	d.infraParts = int32(len(infra))
+	for _, p := range infra {
+		d.infraUp.Add(1)
+		ig.Go(func() error {
+			err := p.run(infraCtx)
+			d.infraUp.Add(-1)
+			if err != nil && infraCtx.Err() == nil {
+				log.Error("part failed; stopping", "part", p.name, "err", err)
+				stopSrv()
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			return nil
+		})
+	}
 
 	sd := newNotifier(os.LookupEnv)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return sp.Run(gctx) })
-	g.Go(func() error { return d.drainer.Run(gctx) })
-	g.Go(func() error { return d.maintainPartitions(gctx) })
-	g.Go(func() error { return sd.Watchdog(gctx, func() bool { return gctx.Err() == nil }) })
+	var sg errgroup.Group
+	sg.Go(func() error { return d.server.Run(srvCtx) })
+	for _, l := range listeners {
+		log.Info("stratum listening", "addr", l.Addr().String())
+		if d.listening != nil {
+			d.listening(l.Addr())
+		}
+		sg.Go(func() error { return d.server.Serve(srvCtx, l) })
+	}
+	sg.Go(func() error { return sd.Watchdog(srvCtx, d.healthy) })
+	sg.Go(func() error { d.reloadOnHUP(srvCtx, sd); return nil })
+	log.Info("stratumd ready", "version", version(), "network", cfg.Network, "node", cfg.Node,
+		"instance", cfg.InstanceID, "auth", cfg.Auth, "spool", cfg.SpoolDir, "spool_durable", sp.Durable())
 	if err := sd.Ready("serving"); err != nil {
 		log.Warn("systemd notification failed", "err", err)
 	}
-	<-gctx.Done()
+
+	<-srvCtx.Done()
 	sd.Stopping()
-	err = g.Wait()
-	log.Info("stratumd stopped", "drainer", fmt.Sprintf("%+v", d.drainer.Stats()))
-	return err
+	log.Info("stopping: reconnecting miners, flushing the spool")
+	srvErr := sg.Wait()
+	stopInfra()
+	infraErr := ig.Wait()
+	log.Info("stratumd stopped", "server", fmt.Sprintf("%+v", d.server.Stats()), "drainer", fmt.Sprintf("%+v", d.drainer.Stats()))
+	return errors.Join(srvErr, infraErr)
+}
+
+var (
+	errStartup     = errors.New("start-up")
+	errUnsupported = errors.New("unsupported")
+)
+
+// healthy is what the systemd watchdog checks: every infrastructure part
+// (spool committer, drainer, node) is still running. A part that ended
+// stops the pings, and systemd restarts a daemon that could not stop.
+func (d *daemon) healthy() bool {
+	return d.infraUp.Load() == d.infraParts
+}
+
+// reloadOnHUP re-reads the configuration on SIGHUP and applies what can
+// change safely at run time: difficulty and ban settings, and the log level.
+// A bad configuration is logged and the running one kept.
+func (d *daemon) reloadOnHUP(ctx context.Context, sd *notifier) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		sd.Reloading()
+		cfg, _, err := parseConfig(d.args, os.LookupEnv, io.Discard)
+		if err == nil {
+			err = d.server.SetLimits(cfg.limits())
+		}
+		if err != nil {
+			d.log.Error("reload refused; keeping the running configuration", "err", err)
+		} else {
+			lvl, _ := parseLevel(cfg.LogLevel)
+			d.level.Set(lvl)
+			d.log.Info("configuration reloaded", "min_diff", cfg.MinDiff, "max_diff", cfg.MaxDiff,
+				"max_conns_per_ip", cfg.MaxConnsPerIP, "log_level", cfg.LogLevel)
+		}
+		sd.Ready("serving")
+	}
 }
 
 // maintainPartitions keeps share partitions created three days ahead,

@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	if len(positional) == 0 {
-		return runDaemon(ctx, cfg, stderr)
+		return (&daemon{cfg: cfg, args: args}).run(ctx, stderr)
 	}
 	switch cmd, rest := positional[0], positional[1:]; cmd {
 	case "migrate":

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/pgtest"
+	"github.com/stratumd/stratumd/migrations"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -118,7 +121,34 @@ func TestSubcommands(t *testing.T) {
 	if _, err = runCmd("", "frobnicate"); err == nil {
 		t.Fatal("unknown command accepted")
 	}
-	if out, err = runCmd("", "migrate", "down"); err != nil || !strings.Contains(out, "rolled back 00003") {
+	entries, _ := fs.Glob(migrations.FS, "*.sql")
+	latest := strings.SplitN(entries[len(entries)-1], "_", 2)[0]
+	if out, err = runCmd("", "migrate", "down"); err != nil || !strings.Contains(out, "rolled back "+latest) {
 		t.Fatalf("migrate down: %q, %v", out, err)
 	}
+}
+
+// TestExampleConfig: deploy/stratumd.toml parses, and names every setting.
+func TestExampleConfig(t *testing.T) {
+	path := filepath.Join("..", "..", "deploy", "stratumd.toml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cfg, _, err := parseConfig([]string{"--config", path}, env(map[string]string{"DATABASE_URL": "postgres://x"}), &stderr)
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if cfg.Network != "mainnet" || cfg.MinDiff != 1024 || cfg.MaxConnsPerIP != 256 {
+		t.Fatalf("example config read as %+v", cfg)
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(&stderr)
+	parseConfigFlags(fs, &config{})
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != "config" && !strings.Contains(string(raw), "\n"+f.Name+" = ") {
+			t.Errorf("deploy/stratumd.toml lacks the setting %q", f.Name)
+		}
+	})
 }

@@ -1,6 +1,6 @@
 // Package stratum implements the pool's Stratum v1 protocol: the line-JSON
 // codec, the bounded per-connection line reader, variable difficulty, and
-// (in files added alongside) sessions, jobs and share validation.
+// the server: sessions, jobs, share validation, blocks, bans and admin calls.
 //
 // The codec (codec.go, messages.go) does no I/O: DecodeRequest turns one line
 // into a Request, the DecodeXxx functions turn a method's params into typed
@@ -15,4 +15,116 @@
 //
 // Vardiff retargets one connection's share difficulty toward a target time
 // per share on an injected clock.
+//
+// # Server
+//
+// New builds a Server from a Config; Serve runs the sessions of one
+// listener (it may be called for several) and Run the job manager; both
+// return when their context ends. Each connection has one goroutine, its
+// reader; writes go through a per-session mutex with a write deadline. A
+// panic in a session is recovered, logged with its stack and counted, and
+// drops that miner only. When Serve's context ends, every session of that
+// listener gets client.reconnect (empty params) and is closed.
+//
+// The job manager builds a job at once, then one on every new tip (sent with
+// clean_jobs=true, and only then) and, while the mempool changes, at most
+// one per Config.JobInterval (clean_jobs=false). Each job's mining.notify
+// line is built once and written to every ready session by a bounded set of
+// workers; a session whose write times out is closed, so a slow reader
+// delays the others by at most WriteTimeout. Job ids are short hex numbers
+// carrying the instance id, unique for the process.
+//
+// Extranonce1 is 4 bytes: Config.InstanceID, then 3 bytes unique among the
+// instance's live sessions.
+//
+// # Difficulty
+//
+// A session starts at Limits.StartDiff. mining.configure's
+// minimum-difficulty sets a floor for the session, within [MinDiff,
+// MaxDiff]. mining.suggest_difficulty is a hint clamped to [MinDiff,
+// MaxDiff] (and the floor); fractional values below 1 are kept when MinDiff
+// allows. Sent before the session's first difficulty (that is, before it is
+// both subscribed and authorized) it is the start difficulty; sent later it
+// retargets at once, and vardiff continues from it.
+//
+// Every job sent to a session records the session's difficulty at that
+// moment, and a share counts at the difficulty recorded for the job id it
+// names. A retarget (vardiff or suggest_difficulty) sends
+// mining.set_difficulty and then the current job again under an alias id
+// "<job id>.<n>" with clean_jobs=false: work from that notify on is judged
+// at the new difficulty, while shares for the ids sent earlier are still
+// accepted and credited at their old difficulty. Vardiff runs on each
+// accepted share and every Config.VardiffTick.
+//
+// # Share checks
+//
+// A mining.submit before mining.subscribe gets 25, before any authorize 24.
+// Then, in this order: a job id the session was not sent, or one of an
+// older tip, or one pushed out of the session's last 8 jobs, 21; a worker
+// not authorized on this session, 24; an extranonce2 of the wrong size, 20;
+// ntime outside [template mintime, now + 2h], 20; version bits without
+// version rolling or outside the negotiated mask, 20 (zero bits are always
+// fine); a duplicate (extranonce1, extranonce2, ntime, nonce, final version)
+// on the same job, 22; a hash above the share target, 23. The final version
+// is (job version &^ mask) | (bits & mask). An accepted share is spooled
+// durably (ShareSink.Write) and only then acknowledged; when that fails the
+// miner gets 20 "share not recorded", never true.
+//
+// A share that meets the network target is assembled into the full block
+// and handed to Source.SubmitBlock before anything else is done with it.
+// Then the share is spooled and acknowledged, and in the background the
+// block is inserted into blocks (status submitted, or rejected with the
+// node's reason), the drainer is awaited until the share is in PostgreSQL,
+// and the round is summed and dumped.
+//
+// # Share dump
+//
+// For every block found, <ShareDir>/<height>-<hash>.json is written through
+// a temporary file, fsync and rename:
+//
+//	{
+//	  "height": 812345,
+//	  "hash": "00000000000000000002a7c4...",      // block hash, as explorers show it
+//	  "prev_hash": "0000000000000000000183b1...",
+//	  "time": "2025-06-01T12:00:00.123456Z",     // RFC 3339, UTC: share accepted
+//	  "finder": {"user": "bc1q...", "worker": "rig1"},
+//	  "reward": 312500000,                       // satoshis: the coinbase value
+//	  "network_difficulty": 1.2e14,
+//	  "status": "submitted",                     // or "rejected"
+//	  "round": {
+//	    "from": "0000000000000000000051d2...",   // previous pool block; null for the first
+//	    "users": [{"username": "bc1q...", "shares": 1234, "difficulty_sum": 5.6e9}]
+//	  }
+//	}
+//
+// The round is every share after the pool's previous block that was not
+// rejected, through the block's own share, summed per user (sorted by name).
+//
+// # Limits and bans
+//
+// Lines are at most Config.MaxLineLength (16 KiB) long, enforced while
+// reading. A session must be subscribed and authorized within
+// HandshakeTimeout and send a valid line at least every IdleTimeout. A line
+// that is too long, not JSON or not a request gets an error reply and closes
+// the connection; BanMalformed of them from one address within BanDuration
+// ban it. Invalid params get error 20. When more than BanThreshold of a
+// session's recent submits (at least BanMinSubmits) were invalid (stale
+// shares do not count), its address is banned for BanDuration and the
+// session closed. Banned addresses and connections beyond MaxConnsPerIP are
+// closed at accept. SetLimits replaces the difficulty and ban settings while
+// the server runs.
+//
+// # Authorization and admin calls
+//
+// mining.authorize takes "user.worker" (split at the first '.'); a session
+// may authorize several workers, and a submit must name one of them. With
+// Auth "password" the user must exist and its password verify; successes
+// are cached for 10 minutes per (user, SHA-256 of the password), identical
+// concurrent checks are merged, and argon2 runs on at most GOMAXPROCS
+// goroutines. With Auth "open" the user must be an address of the network;
+// its row is created on first sight. mining.authorize_admin checks the
+// configured admin password against its argon2id hash (only the hash is
+// kept); 5 failures per minute per address (30 overall) make further
+// attempts fail unchecked. mining.add_user works in admin sessions only and
+// is limited to 60 per minute. Passwords are never logged.
 package stratum

@@ -1,0 +1,135 @@
+package stratum
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/chain/chaintest"
+)
+
+// tx returns a distinct non-coinbase transaction.
+func testTx(n uint32) *wire.MsgTx {
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(&wire.TxIn{PreviousOutPoint: wire.OutPoint{Index: n}, Sequence: wire.MaxTxInSequenceNum})
+	tx.AddTxOut(wire.NewTxOut(1000, []byte{0x51}))
+	return tx
+}
+
+func TestCleanJobsOnlyOnNewTip(t *testing.T) {
+	h := startHarness(t, harnessOpts{config: func(c *Config) { c.JobInterval = time.Second }})
+	c := h.dial()
+	c.handshake(regtestAddress(t, 1) + ".w")
+	if !c.clean {
+		t.Error("first job not clean")
+	}
+	first := c.jobID
+
+	h.clock.Advance(2 * time.Second)
+	h.src.AddTx(testTx(1))
+	e := h.waitJob()
+	m := c.expect(MethodNotify)
+	if c.clean || c.jobID == first || c.jobID != e.job.ID {
+		t.Errorf("mempool job: %s", m.raw)
+	}
+	var branch []string
+	json.Unmarshal(m.Params[4], &branch)
+	if len(branch) != 1 {
+		t.Errorf("branch %v, want one hash (one transaction)", branch)
+	}
+
+	h.src.Advance()
+	h.waitJob()
+	m = c.expect(MethodNotify)
+	if !c.clean {
+		t.Errorf("new tip job not clean: %s", m.raw)
+	}
+	// Job ids are unique and carry the instance id.
+	if !strings.HasPrefix(c.jobID, "1") || c.jobID == first {
+		t.Errorf("job id %q", c.jobID)
+	}
+}
+
+func TestJobIntervalThrottlesMempoolJobs(t *testing.T) {
+	h := startHarness(t, harnessOpts{config: func(c *Config) { c.JobInterval = 30 * time.Second }})
+	c := h.dial()
+	c.handshake(regtestAddress(t, 1) + ".w")
+	jobs := h.srv.Stats().Jobs
+
+	// Within the interval: no job, however often the mempool changes.
+	for i := range 5 {
+		h.clock.Advance(time.Second)
+		h.src.AddTx(testTx(uint32(i)))
+	}
+	// A new tip is never throttled; it proves the updates were consumed.
+	h.src.Advance()
+	h.waitJob()
+	c.expect(MethodNotify)
+	if !c.clean {
+		t.Fatal("expected the new tip's job")
+	}
+	if got := h.srv.Stats().Jobs; got != jobs+1 {
+		t.Fatalf("%d jobs built for 5 mempool changes within the interval and a tip, want 1", got-jobs)
+	}
+	// Once the interval has passed since the last job, the next change
+	// builds one at once.
+	h.clock.Advance(31 * time.Second)
+	h.src.AddTx(testTx(99))
+	h.waitJob()
+	c.expect(MethodNotify)
+	if c.clean {
+		t.Error("mempool job sent clean")
+	}
+}
+
+func TestNoTemplateYet(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	h := startHarness(t, harnessOpts{srcHook: func(src *chaintest.Source) {
+		inner := chaintest.New(&chaincfg.RegressionNetParams)
+		inner.Now = src.Now
+		src.TemplateFunc = func(ctx context.Context) (*chain.Template, error) {
+			if fail.Load() {
+				return nil, chain.ErrNotSynced
+			}
+			return inner.Template(ctx)
+		}
+	}, skipFirstJob: true})
+	c := h.dial()
+	c.call(MethodSubscribe)
+	w := regtestAddress(t, 1) + ".w"
+	if r := c.call(MethodAuthorize, w, ""); string(r.Result) != "true" {
+		t.Fatalf("authorize while not synced: %s", r.raw)
+	}
+	c.expect(MethodSetDifficulty)
+	if r := c.call(MethodSubmit, submitArgs(w, "1", make([]byte, 8), 0, 0)...); r.errCode() != CodeJobNotFound {
+		t.Errorf("submit without a job: %s", r.raw)
+	}
+	fail.Store(false)
+	h.waitJob() // the retry with backoff
+	c.expect(MethodNotify)
+	if !c.clean {
+		t.Error("first job not clean")
+	}
+	if h.srv.Stats().TemplateErrors == 0 {
+		t.Error("template errors not counted")
+	}
+}
+
+func TestAliasLine(t *testing.T) {
+	e := &jobEntry{}
+	e.notify = EncodeNotify("1a", "p", "c1", "c2", nil, "v", "b", "t", false)
+	e.idEnd = len(`{"id":null,"method":"mining.notify","params":["`) + 2
+	got := string(e.aliasLine(12))
+	want := string(EncodeNotify("1a.12", "p", "c1", "c2", nil, "v", "b", "t", false))
+	if got != want {
+		t.Errorf("alias line\n%s\nwant\n%s", got, want)
+	}
+}

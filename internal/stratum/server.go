@@ -1,0 +1,588 @@
+package stratum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/store"
+)
+
+// Server defaults, used for zero fields of Config.
+const (
+	DefaultCoinbaseTag      = "/stratumd/"
+	DefaultJobInterval      = 30 * time.Second
+	DefaultExtranonce2Size  = 8
+	DefaultVersionMask      = 0x1fffe000
+	DefaultHandshakeTimeout = 15 * time.Second
+	DefaultIdleTimeout      = 10 * time.Minute
+	DefaultWriteTimeout     = 5 * time.Second
+	DefaultBanThreshold     = 0.5
+	DefaultBanMinSubmits    = 20
+	DefaultBanMalformed     = 5
+	DefaultBanDuration      = 10 * time.Minute
+	DefaultVardiffTick      = 5 * time.Second
+
+	// Extranonce1Size is the size of the extranonce1 every session gets:
+	// the instance id and three bytes unique among the instance's sessions.
+	Extranonce1Size = 4
+
+	// AuthPassword and AuthOpen are the values of Config.Auth.
+	AuthPassword = "password"
+	AuthOpen     = "open"
+)
+
+// Users is what the server needs of the user store (*store.Store).
+type Users interface {
+	VerifyPassword(ctx context.Context, name, password string) (store.User, error)
+	EnsureUser(ctx context.Context, name, payoutAddress string) (store.User, error)
+	CreateUser(ctx context.Context, nu store.NewUser) (store.User, error)
+}
+
+// ShareSink durably records accepted shares (*store.ShareWriter). Write
+// returns once the share is durable, with its spool sequence number.
+type ShareSink interface {
+	Write(ctx context.Context, s *store.Share) (seq uint64, err error)
+}
+
+// BlockSink records found blocks and sums rounds (*store.Store).
+type BlockSink interface {
+	InsertBlock(ctx context.Context, b store.Block) (store.Block, error)
+	PreviousBlock(ctx context.Context, pos store.SharePos) (store.Block, error)
+	RoundSummary(ctx context.Context, after, through store.SharePos) ([]store.RoundUser, error)
+}
+
+// StoredWaiter waits until the spool has been drained into the database up
+// to a sequence number (*store.Drainer).
+type StoredWaiter interface {
+	WaitStored(ctx context.Context, seq uint64) error
+}
+
+// Limits are the difficulty and abuse settings that may change while the
+// server runs (SetLimits, e.g. on SIGHUP). Zero fields take the defaults
+// documented on Config.
+type Limits struct {
+	// MinDiff and MaxDiff bound every session's share difficulty
+	// (defaults 1 and DefaultVardiffMax). MinDiff may be below 1.
+	MinDiff, MaxDiff float64
+	// StartDiff is a new session's difficulty (default MinDiff).
+	StartDiff float64
+	// VardiffTarget is the wanted time between a session's shares
+	// (default 10 s).
+	VardiffTarget time.Duration
+	// MaxConnsPerIP caps the open connections from one IP address;
+	// further connections are closed at accept. Zero means no cap.
+	MaxConnsPerIP int
+	// BanThreshold bans an address when more than this fraction of a
+	// session's recent submits (at least BanMinSubmits of them) were
+	// invalid (default 0.5). Stale shares do not count as invalid.
+	BanThreshold float64
+	// BanMinSubmits is how many recent submits the threshold needs
+	// (default 20).
+	BanMinSubmits int
+	// BanMalformed bans an address after this many malformed lines
+	// (invalid JSON, too long, not a request) within BanDuration
+	// (default 5). Each malformed line also closes its connection.
+	BanMalformed int
+	// BanDuration is how long a ban lasts (default 10 min).
+	BanDuration time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	if !(l.MinDiff > 0) || math.IsInf(l.MinDiff, 0) {
+		l.MinDiff = DefaultVardiffMin
+	}
+	if !(l.MaxDiff > 0) || math.IsInf(l.MaxDiff, 0) {
+		l.MaxDiff = DefaultVardiffMax
+	}
+	if l.MaxDiff < l.MinDiff {
+		l.MaxDiff = l.MinDiff
+	}
+	if !(l.StartDiff > 0) || math.IsInf(l.StartDiff, 0) {
+		l.StartDiff = l.MinDiff
+	}
+	l.StartDiff = l.clamp(l.StartDiff)
+	if l.VardiffTarget <= 0 {
+		l.VardiffTarget = DefaultVardiffTarget
+	}
+	if !(l.BanThreshold > 0) || l.BanThreshold > 1 {
+		l.BanThreshold = DefaultBanThreshold
+	}
+	if l.BanMinSubmits <= 0 {
+		l.BanMinSubmits = DefaultBanMinSubmits
+	}
+	if l.BanMalformed <= 0 {
+		l.BanMalformed = DefaultBanMalformed
+	}
+	if l.BanDuration <= 0 {
+		l.BanDuration = DefaultBanDuration
+	}
+	return l
+}
+
+// clamp bounds d to [MinDiff, MaxDiff].
+func (l *Limits) clamp(d float64) float64 {
+	return math.Min(math.Max(d, l.MinDiff), l.MaxDiff)
+}
+
+// Config configures a Server. Source, Network, Users, Shares, Blocks,
+// Stored and PayoutScript are required; zero fields otherwise take the
+// defaults stated.
+type Config struct {
+	// Source is where templates come from and blocks go.
+	Source chain.Source
+	// Network is the chain's parameters, for open authorization.
+	Network *chaincfg.Params
+	// Users verifies and creates users.
+	Users Users
+	// Shares durably records accepted shares.
+	Shares ShareSink
+	// Blocks records found blocks.
+	Blocks BlockSink
+	// Stored tells when a spooled share has reached the database.
+	Stored StoredWaiter
+
+	// PayoutScript is the output script the coinbase pays.
+	PayoutScript []byte
+	// CoinbaseTag is pushed into the coinbase (default "/stratumd/").
+	CoinbaseTag string
+	// InstanceID is the first byte of every extranonce1; it keeps
+	// several instances paying the same script from doing the same work.
+	InstanceID uint8
+
+	// Auth is AuthPassword (default: the user must exist and its password
+	// verify) or AuthOpen (the user part must be an address of Network;
+	// the user is created on first sight).
+	Auth string
+	// AdminPassword enables mining.authorize_admin; only its argon2id hash
+	// is kept. Empty: admin calls are off.
+	AdminPassword string
+	// AdminHasher hashes AdminPassword (zero: store.DefaultArgon2Params).
+	AdminHasher store.PasswordHasher
+
+	// ShareDir receives <height>-<hash>.json for every block found. Empty:
+	// no dump is written.
+	ShareDir string
+
+	// Limits are the difficulty and ban settings; see Limits.
+	Limits
+
+	// JobInterval is the least time between two jobs on the same tip
+	// while the mempool changes (default 30 s). A new tip gets a job at once.
+	JobInterval time.Duration
+	// Extranonce2Size is the extranonce2 size miners roll (default 8).
+	Extranonce2Size int
+	// VersionMask is the pool's version-rolling mask (default 0x1fffe000).
+	VersionMask uint32
+	// MaxLineLength is the longest line read from a miner (default 16 KiB).
+	MaxLineLength int
+	// HandshakeTimeout bounds the time from accept until the session is
+	// subscribed and authorized (default 15 s).
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a session that sends no valid line for this long
+	// (default 10 min).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds every write to a miner (default 5 s); a session
+	// whose write times out is closed.
+	WriteTimeout time.Duration
+	// VardiffTick is how often quiet sessions are retargeted (default 5 s).
+	VardiffTick time.Duration
+	// FanoutWorkers is how many goroutines write a notify to the sessions
+	// (default 4×GOMAXPROCS).
+	FanoutWorkers int
+
+	// Logger receives the server's log lines (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock for share times, ntime checks, vardiff, bans and
+	// job throttling (default time.Now). Socket deadlines use the real
+	// clock.
+	Now func() time.Time
+}
+
+// Stats are the server's counters since New.
+type Stats struct {
+	Connections      int64  // open now
+	ConnectionsTotal uint64 // accepted and given a session
+	Refused          uint64 // closed at accept: banned address or per-IP cap
+	Subscribed       int64  // sessions subscribed now
+	Authorized       int64  // sessions with at least one authorized worker now
+	SharesAccepted   uint64
+	// SharesRejected counts rejected submits by reason: stale, unauthorized,
+	// not-subscribed, extranonce2-size, ntime, version-bits, duplicate,
+	// low-difficulty, not-recorded, invalid-params, too-many-shares.
+	SharesRejected map[string]uint64
+	BlocksFound    uint64 // shares that met the network target
+	BlocksRejected uint64 // of those, refused by the node or not handed over
+	Bans           uint64
+	Malformed      uint64 // malformed lines (each closed its connection)
+	Panics         uint64 // sessions dropped by a recovered panic
+	Jobs           uint64 // jobs built
+	TemplateErrors uint64
+	// LastFanout and MaxFanout are the time from the first to the last
+	// write of a job's notify fan-out.
+	LastFanout, MaxFanout time.Duration
+	// WriteTimeouts counts sessions closed because a write timed out.
+	WriteTimeouts uint64
+}
+
+// Sentinel errors of New and SetLimits.
+var (
+	// ErrConfig reports a Config or Limits that cannot work.
+	ErrConfig = errors.New("stratum: invalid server config")
+)
+
+// Server is a Stratum v1 server. Serve runs one listener's sessions; Run
+// runs the job manager. Both return when their context ends. All methods
+// are safe for concurrent use.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	cbCfg     chain.CoinbaseConfig
+	adminHash string
+	hasher    store.PasswordHasher
+
+	limits atomic.Pointer[Limits]
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	en1Used  map[uint32]struct{}
+	en1Next  uint32
+
+	jobs  jobManager
+	bans  banList
+	auth  authCache
+	admin adminLimiter
+	argon chan struct{} // bounds concurrent argon2 verifications
+
+	st counters
+
+	// Test hooks (nil in production).
+	hookDispatch func(method string)
+	hookJob      func(j *jobEntry)
+}
+
+// counters are the atomic counters behind Stats.
+type counters struct {
+	conns, connsTotal, refused                  atomic.Int64
+	subscribed, authorized                      atomic.Int64
+	accepted                                    atomic.Uint64
+	rejected                                    [numReasons]atomic.Uint64
+	blocks, blocksRejected, bans, malformed     atomic.Uint64
+	panics, jobs, templateErrors, writeTimeouts atomic.Uint64
+	lastFanout, maxFanout                       atomic.Int64
+}
+
+// New checks cfg, applies the defaults and returns a Server. It starts
+// nothing. With an AdminPassword it hashes the password (argon2id).
+func New(cfg Config) (*Server, error) {
+	switch {
+	case cfg.Source == nil:
+		return nil, fmt.Errorf("%w: no chain source", ErrConfig)
+	case cfg.Network == nil:
+		return nil, fmt.Errorf("%w: no network", ErrConfig)
+	case cfg.Users == nil || cfg.Shares == nil || cfg.Blocks == nil || cfg.Stored == nil:
+		return nil, fmt.Errorf("%w: users, shares, blocks and stored are required", ErrConfig)
+	}
+	if cfg.CoinbaseTag == "" {
+		cfg.CoinbaseTag = DefaultCoinbaseTag
+	}
+	switch cfg.Auth {
+	case "":
+		cfg.Auth = AuthPassword
+	case AuthPassword, AuthOpen:
+	default:
+		return nil, fmt.Errorf("%w: auth %q: want %q or %q", ErrConfig, cfg.Auth, AuthPassword, AuthOpen)
+	}
+	if cfg.JobInterval <= 0 {
+		cfg.JobInterval = DefaultJobInterval
+	}
+	if cfg.Extranonce2Size == 0 {
+		cfg.Extranonce2Size = DefaultExtranonce2Size
+	}
+	if cfg.Extranonce2Size < 1 || cfg.Extranonce2Size > MaxExtranonce2Size {
+		return nil, fmt.Errorf("%w: extranonce2 size %d not in 1..%d", ErrConfig, cfg.Extranonce2Size, MaxExtranonce2Size)
+	}
+	if cfg.VersionMask == 0 {
+		cfg.VersionMask = DefaultVersionMask
+	}
+	if cfg.MaxLineLength <= 0 {
+		cfg.MaxLineLength = DefaultMaxLineLength
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.VardiffTick <= 0 {
+		cfg.VardiffTick = DefaultVardiffTick
+	}
+	if cfg.FanoutWorkers <= 0 {
+		cfg.FanoutWorkers = 4 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AdminHasher.Params == (store.Argon2Params{}) {
+		cfg.AdminHasher.Params = store.DefaultArgon2Params()
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		hasher:   cfg.AdminHasher,
+		sessions: make(map[*session]struct{}),
+		en1Used:  make(map[uint32]struct{}),
+		argon:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		cbCfg: chain.CoinbaseConfig{
+			PayoutScript:    cfg.PayoutScript,
+			Tag:             cfg.CoinbaseTag,
+			Extranonce1Size: Extranonce1Size,
+			Extranonce2Size: cfg.Extranonce2Size,
+		},
+	}
+	if err := s.cbCfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := s.SetLimits(cfg.Limits); err != nil {
+		return nil, err
+	}
+	if cfg.AdminPassword != "" {
+		h, err := s.hasher.Hash(cfg.AdminPassword)
+		if err != nil {
+			return nil, fmt.Errorf("%w: hash admin password: %w", ErrConfig, err)
+		}
+		s.adminHash = h
+		s.cfg.AdminPassword = ""
+	}
+	s.bans.init()
+	s.auth.init()
+	s.admin.init()
+	return s, nil
+}
+
+// SetLimits replaces the difficulty and ban settings. New sessions use them
+// at once; existing sessions clamp their difficulty at their next retarget.
+// It fails with ErrConfig for MinDiff > MaxDiff.
+func (s *Server) SetLimits(l Limits) error {
+	if l.MinDiff > 0 && l.MaxDiff > 0 && l.MinDiff > l.MaxDiff {
+		return fmt.Errorf("%w: min difficulty %v above max %v", ErrConfig, l.MinDiff, l.MaxDiff)
+	}
+	if l.MaxConnsPerIP < 0 {
+		return fmt.Errorf("%w: negative per-IP connection cap", ErrConfig)
+	}
+	l = l.withDefaults()
+	s.limits.Store(&l)
+	return nil
+}
+
+// CurrentLimits returns the limits in force, defaults applied.
+func (s *Server) CurrentLimits() Limits { return *s.limits.Load() }
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Connections:      s.st.conns.Load(),
+		ConnectionsTotal: uint64(s.st.connsTotal.Load()),
+		Refused:          uint64(s.st.refused.Load()),
+		Subscribed:       s.st.subscribed.Load(),
+		Authorized:       s.st.authorized.Load(),
+		SharesAccepted:   s.st.accepted.Load(),
+		SharesRejected:   make(map[string]uint64, numReasons),
+		BlocksFound:      s.st.blocks.Load(),
+		BlocksRejected:   s.st.blocksRejected.Load(),
+		Bans:             s.st.bans.Load(),
+		Malformed:        s.st.malformed.Load(),
+		Panics:           s.st.panics.Load(),
+		Jobs:             s.st.jobs.Load(),
+		TemplateErrors:   s.st.templateErrors.Load(),
+		LastFanout:       time.Duration(s.st.lastFanout.Load()),
+		MaxFanout:        time.Duration(s.st.maxFanout.Load()),
+		WriteTimeouts:    s.st.writeTimeouts.Load(),
+	}
+	for r := reason(0); r < numReasons; r++ {
+		st.SharesRejected[r.String()] = s.st.rejected[r].Load()
+	}
+	return st
+}
+
+// serveGroup tracks the sessions of one Serve call and the goroutines they
+// start.
+type serveGroup struct {
+	ctx context.Context
+	wg  sync.WaitGroup
+}
+
+// Serve accepts connections on l and runs a session for each until ctx
+// ends; then every session of l gets client.reconnect and is closed, and
+// Serve returns nil once they (and the block recordings they started) are
+// done. It returns an error when l fails otherwise. It may be called for
+// several listeners at once. Serve closes l.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	g := &serveGroup{ctx: ctx}
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+
+	var err error
+	var backoff time.Duration
+	for {
+		conn, aerr := l.Accept()
+		if aerr != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(aerr, &ne) && ne.Timeout() || isTemporary(aerr) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("stratum: accept failed; retrying", "err", aerr, "in", backoff)
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			err = fmt.Errorf("stratum: accept on %v: %w", l.Addr(), aerr)
+			break
+		}
+		backoff = 0
+		s.accept(g, conn)
+	}
+	l.Close()
+	s.shutdownGroup(g)
+	g.wg.Wait()
+	return err
+}
+
+// isTemporary reports accept errors worth retrying (out of file
+// descriptors, aborted connections).
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// accept admits conn (or refuses it) and starts its session.
+func (s *Server) accept(g *serveGroup, conn net.Conn) {
+	ip := store.RemoteIP(conn.RemoteAddr().String())
+	lim := s.limits.Load()
+	if ok, why := s.bans.admit(ip, s.now(), lim.MaxConnsPerIP); !ok {
+		s.st.refused.Add(1)
+		s.log.Debug("stratum: connection refused", "remote", conn.RemoteAddr().String(), "why", why)
+		conn.Close()
+		return
+	}
+	c := newSession(s, g, conn, ip)
+	s.mu.Lock()
+	s.sessions[c] = struct{}{}
+	s.mu.Unlock()
+	s.st.conns.Add(1)
+	s.st.connsTotal.Add(1)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		c.run()
+	}()
+}
+
+// removeSession forgets c once its reader has stopped.
+func (s *Server) removeSession(c *session) {
+	s.mu.Lock()
+	delete(s.sessions, c)
+	if c.subscribed {
+		delete(s.en1Used, c.en1Num)
+	}
+	s.mu.Unlock()
+	c.release()
+	s.bans.release(c.ip, s.now())
+	s.st.conns.Add(-1)
+}
+
+// allocExtranonce1 returns the next 3-byte number not used by a live
+// session, or false when all 2^24 are in use.
+func (s *Server) allocExtranonce1() (uint32, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.en1Used) >= 1<<24 {
+		return 0, false
+	}
+	for {
+		s.en1Next = (s.en1Next + 1) & 0xffffff
+		if _, used := s.en1Used[s.en1Next]; !used {
+			s.en1Used[s.en1Next] = struct{}{}
+			return s.en1Next, true
+		}
+	}
+}
+
+// snapshot returns the sessions for which keep is true.
+func (s *Server) snapshot(keep func(*session) bool) []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*session, 0, len(s.sessions))
+	for c := range s.sessions {
+		if keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// forEach calls f for every session in list on at most FanoutWorkers
+// goroutines and returns when all calls have returned.
+func (s *Server) forEach(list []*session, f func(*session)) {
+	workers := min(s.cfg.FanoutWorkers, len(list))
+	if workers <= 1 {
+		for _, c := range list {
+			f(c)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(workers)
+	for range workers {
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(list) {
+					return
+				}
+				f(list[i])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// shutdownGroup sends client.reconnect to every session of g and closes it.
+func (s *Server) shutdownGroup(g *serveGroup) {
+	list := s.snapshot(func(c *session) bool { return c.group == g })
+	if len(list) == 0 {
+		return
+	}
+	line := EncodeReconnect("", 0, 0)
+	s.forEach(list, func(c *session) {
+		_ = c.write(line, min(s.cfg.WriteTimeout, time.Second))
+		c.close()
+	})
+	s.log.Info("stratum: listener stopped; sessions sent client.reconnect", "sessions", len(list))
+}

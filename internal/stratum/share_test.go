@@ -1,0 +1,367 @@
+package stratum
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/chain/chaintest"
+	"github.com/stratumd/stratumd/internal/store"
+)
+
+// hardBits makes blocks rare (network difficulty 2^-12) so that shares at
+// 2^-20 are not blocks.
+const hardBits = 0x1e0fffff
+
+func TestShareRejections(t *testing.T) {
+	h := startHarness(t, harnessOpts{bits: hardBits})
+	c := h.dial()
+	c.call(MethodConfigure, []string{"version-rolling"}, map[string]any{"version-rolling.mask": "00ffe000"})
+	worker := regtestAddress(t, 3) + ".rig"
+	c.handshake(worker)
+	e := h.srv.currentJob()
+	diff := c.diff
+	good := h.mine(c, e, diff, false, 0, 0)
+	submit := func(args ...any) *msg { return c.call(MethodSubmit, args...) }
+
+	cases := []struct {
+		name string
+		args []any
+		code int
+	}{
+		{"unknown job", submitArgs(worker, "ffff", good.en2, good.ntime, good.nonce), CodeJobNotFound},
+		{"bad alias", submitArgs(worker, e.job.ID+".7", good.en2, good.ntime, good.nonce), CodeJobNotFound},
+		{"other worker", submitArgs(regtestAddress(t, 3)+".other", e.job.ID, good.en2, good.ntime, good.nonce), CodeUnauthorized},
+		{"short en2", submitArgs(worker, e.job.ID, good.en2[:4], good.ntime, good.nonce), CodeOther},
+		{"ntime before mintime", submitArgs(worker, e.job.ID, good.en2, e.minTime-1, good.nonce), CodeOther},
+		{"ntime 2h ahead", submitArgs(worker, e.job.ID, good.en2, uint32(h.clock.Now().Add(2*time.Hour+time.Second).Unix()), good.nonce), CodeOther},
+		{"version bits outside mask", submitArgs(worker, e.job.ID, good.en2, good.ntime, good.nonce, 0x1f000000), CodeOther},
+		{"low difficulty", func() []any {
+			s := h.lowNonce(c, e, diff)
+			return submitArgs(worker, e.job.ID, s.en2, s.ntime, s.nonce)
+		}(), CodeLowDifficulty},
+		{"accepted", submitArgs(worker, e.job.ID, good.en2, good.ntime, good.nonce), 0},
+		{"duplicate", submitArgs(worker, e.job.ID, good.en2, good.ntime, good.nonce), CodeDuplicate},
+		{"bad params", []any{worker, e.job.ID, "zz", "0", "0"}, CodeOther},
+	}
+	for _, tc := range cases {
+		r := submit(tc.args...)
+		if got := r.errCode(); got != tc.code {
+			t.Errorf("%s: code %d, want %d: %s", tc.name, got, tc.code, r.raw)
+		}
+		if tc.code == 0 && string(r.Result) != "true" {
+			t.Errorf("%s: %s", tc.name, r.raw)
+		}
+	}
+	// Version rolling within the mask is accepted and hashed with the
+	// rolled version.
+	rolled := h.mine(c, e, diff, false, 0x00ab6000, 0x00ffe000)
+	if r := submit(submitArgs(worker, e.job.ID, rolled.en2, rolled.ntime, rolled.nonce, 0x00ab6000)...); string(r.Result) != "true" {
+		t.Errorf("rolled share: %s", r.raw)
+	}
+
+	shares := h.shares.list()
+	if len(shares) != 2 {
+		t.Fatalf("%d shares recorded, want 2", len(shares))
+	}
+	s := shares[0]
+	if s.Username != regtestAddress(t, 3) || s.Worker != "rig" || s.JobID != e.job.ID || s.Height != 1 ||
+		s.Difficulty != diff || s.ShareDifficulty < diff || s.InstanceID != 1 || s.RemoteAddr != "127.0.0.1" ||
+		!s.Time.Equal(h.clock.Now()) {
+		t.Errorf("share %+v", s)
+	}
+	st := h.srv.Stats()
+	want := map[string]uint64{"stale": 2, "unauthorized": 1, "extranonce2-size": 1, "ntime": 2,
+		"version-bits": 1, "low-difficulty": 1, "duplicate": 1, "invalid-params": 1}
+	for k, v := range want {
+		if st.SharesRejected[k] != v {
+			t.Errorf("rejected[%s] = %d, want %d", k, st.SharesRejected[k], v)
+		}
+	}
+	if st.SharesAccepted != 2 {
+		t.Errorf("accepted %d", st.SharesAccepted)
+	}
+
+	// A new tip makes the old job stale.
+	h.src.Advance()
+	h.waitJob()
+	c.expect(MethodNotify)
+	if !c.clean {
+		t.Error("new tip notify not clean")
+	}
+	other := h.mine(c, e, diff, false, 0, 0)
+	other.nonce++ // any nonce: the job is checked first
+	if r := submit(submitArgs(worker, e.job.ID, other.en2, other.ntime, other.nonce)...); r.errCode() != CodeJobNotFound {
+		t.Errorf("old tip: %s", r.raw)
+	}
+}
+
+func TestVersionBitsWithoutNegotiation(t *testing.T) {
+	h := startHarness(t, harnessOpts{bits: hardBits})
+	c := h.dial()
+	w := regtestAddress(t, 3) + ".rig"
+	c.handshake(w)
+	e := h.srv.currentJob()
+	s := h.mine(c, e, c.diff, false, 0, 0)
+	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0x00002000)...); r.errCode() != CodeOther {
+		t.Errorf("rolled bits without configure: %s", r.raw)
+	}
+	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0)...); string(r.Result) != "true" {
+		t.Errorf("zero version bits: %s", r.raw)
+	}
+}
+
+// After a retarget, shares for the job ids sent before it are accepted and
+// credited at the old difficulty; the alias id carries the new one.
+func TestRetargetKeepsOldDifficulty(t *testing.T) {
+	h := startHarness(t, harnessOpts{bits: hardBits})
+	c := h.dial()
+	w := regtestAddress(t, 4) + ".rig"
+	c.handshake(w)
+	e := h.srv.currentJob()
+	oldDiff, oldID := c.diff, c.jobID
+	old := h.mine(c, e, oldDiff, false, 0, 0)
+
+	newDiff := oldDiff * 4
+	c.call(MethodSuggestDifficulty, newDiff)
+	c.expect(MethodSetDifficulty)
+	c.expect(MethodNotify)
+	if c.diff == oldDiff || c.jobID == oldID {
+		t.Fatalf("no retarget: diff %v job %s", c.diff, c.jobID)
+	}
+	// In flight at the old difficulty: accepted, credited at the old one.
+	if r := c.call(MethodSubmit, submitArgs(w, oldID, old.en2, old.ntime, old.nonce)...); string(r.Result) != "true" {
+		t.Fatalf("in-flight share: %s", r.raw)
+	}
+	// The same share under the alias is a duplicate (same job).
+	if r := c.call(MethodSubmit, submitArgs(w, c.jobID, old.en2, old.ntime, old.nonce)...); r.errCode() != CodeDuplicate && r.errCode() != CodeLowDifficulty {
+		t.Errorf("same share under alias: %s", r.raw)
+	}
+	// A share under the alias is judged and credited at the new difficulty.
+	oldT := chain.NewTarget(chain.DifficultyToTarget(oldDiff))
+	newT := chain.NewTarget(chain.DifficultyToTarget(c.diff))
+	low := solution{en2: old.en2, ntime: old.ntime}
+	for ; ; low.nonce++ {
+		hash, _ := e.job.Hash(c.en1, low.en2, low.ntime, low.nonce, int32(e.version))
+		if low.nonce != old.nonce && oldT.Meets(&hash) && !newT.Meets(&hash) {
+			break
+		}
+	}
+	if r := c.call(MethodSubmit, submitArgs(w, c.jobID, low.en2, low.ntime, low.nonce)...); r.errCode() != CodeLowDifficulty {
+		t.Errorf("old-difficulty share under the new id: %s", r.raw)
+	}
+	fresh := h.mine(c, e, c.diff, false, 0, 0)
+	if r := c.call(MethodSubmit, submitArgs(w, c.jobID, fresh.en2, fresh.ntime, fresh.nonce)...); string(r.Result) != "true" {
+		t.Fatalf("new-difficulty share: %s", r.raw)
+	}
+	shares := h.shares.list()
+	if len(shares) != 2 || shares[0].Difficulty != oldDiff || shares[1].Difficulty != c.diff {
+		t.Errorf("credited %v and %v, want %v and %v", shares[0].Difficulty, shares[1].Difficulty, oldDiff, c.diff)
+	}
+	if shares[1].JobID != e.job.ID {
+		t.Errorf("alias share recorded under job %q, want %q", shares[1].JobID, e.job.ID)
+	}
+}
+
+// lowNonceFrom is lowNonce starting at nonce.
+func (h *harness) lowNonceFrom(c *client, e *jobEntry, diff float64, nonce uint32) solution {
+	share := chain.NewTarget(chain.DifficultyToTarget(diff))
+	en2 := make([]byte, c.en2n)
+	ntime := uint32(e.job.Template.CurTime.Unix())
+	for ; ; nonce++ {
+		hash, _ := e.job.Hash(c.en1, en2, ntime, nonce, int32(e.version))
+		if !share.Meets(&hash) {
+			return solution{en2: en2, ntime: ntime, nonce: nonce, version: e.version}
+		}
+	}
+}
+
+func TestShareNotRecorded(t *testing.T) {
+	h := startHarness(t, harnessOpts{bits: hardBits})
+	c := h.dial()
+	w := regtestAddress(t, 5) + ".rig"
+	c.handshake(w)
+	e := h.srv.currentJob()
+	s := h.mine(c, e, c.diff, false, 0, 0)
+	h.shares.setFail(errors.New("disk full"))
+	r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
+	if r.errCode() != CodeOther || string(r.Result) == "true" {
+		t.Fatalf("unrecorded share: %s", r.raw)
+	}
+	h.shares.setFail(nil)
+	// Not counted as seen: once the disk is back, it is accepted.
+	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
+		t.Errorf("retry: %s", r.raw)
+	}
+	if st := h.srv.Stats(); st.SharesRejected["not-recorded"] != 1 || st.SharesAccepted != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestInvalidSubmitsBan(t *testing.T) {
+	h := startHarness(t, harnessOpts{bits: hardBits, config: func(c *Config) { c.BanMinSubmits = 10 }})
+	c := h.dial()
+	w := regtestAddress(t, 5) + ".rig"
+	c.handshake(w)
+	e := h.srv.currentJob()
+	for i := 0; i < 9; i++ {
+		s := h.lowNonceFrom(c, e, c.diff, uint32(i*1000))
+		if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); r.errCode() != CodeLowDifficulty {
+			t.Fatalf("submit %d: %s", i, r.raw)
+		}
+	}
+	s := h.lowNonceFrom(c, e, c.diff, 99999)
+	c.sendLine(string(mustRequest(t, MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce))))
+	got := c.waitClosed()
+	if len(got) != 1 || got[0].errCode() != CodeLowDifficulty {
+		t.Errorf("before close: %v", got)
+	}
+	if !h.srv.Banned("127.0.0.1") {
+		t.Error("not banned")
+	}
+}
+
+func mustRequest(t *testing.T, method string, params []any) []byte {
+	b, err := EncodeRequest([]byte("77"), method, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[:len(b)-1]
+}
+
+// A share that meets the network target is handed to the source before the
+// share is spooled and acknowledged, then recorded with its dump.
+func TestBlockFoundOrder(t *testing.T) {
+	h := startHarness(t, harnessOpts{})
+	h.blocks.inserted = make(chan store.Block, 1)
+	h.src.SetSubmitFunc(func(_ context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
+		h.events.add("submitblock")
+		return chain.SubmitResult{Status: chain.Accepted}, nil
+	})
+	c := h.dial()
+	w := regtestAddress(t, 6) + ".rig"
+	c.handshake(w)
+	e := h.srv.currentJob()
+	s := h.mine(c, e, c.diff, true, 0, 0)
+	r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
+	h.events.add("reply")
+	if string(r.Result) != "true" {
+		t.Fatalf("block share: %s", r.raw)
+	}
+	if got := h.events.list(); len(got) < 3 || got[0] != "submitblock" || got[1] != "write" || got[2] != "reply" {
+		t.Errorf("order %v, want submitblock, write, reply", got)
+	}
+	sub := h.src.Submitted()
+	if len(sub) != 1 {
+		t.Fatalf("%d blocks submitted", len(sub))
+	}
+	b := <-h.blocks.inserted
+	if b.Hash != sub[0].BlockHash().String() || b.Height != 1 || b.Status != store.BlockSubmitted ||
+		b.Username != regtestAddress(t, 6) || b.Worker != "rig" || b.Reward != e.job.Template.CoinbaseValue || b.LastShare.Seq != 1 {
+		t.Errorf("block row %+v", b)
+	}
+	h.stop() // waits for the dump
+	dump := readDump(t, h.srv.cfg.ShareDir, b.Height, b.Hash)
+	if dump.Finder.User != regtestAddress(t, 6) || dump.Round.From != nil || len(dump.Round.Users) != 1 ||
+		dump.Round.Users[0].Shares != 1 || dump.Round.Users[0].DifficultySum != c.diff || dump.Status != "submitted" {
+		t.Errorf("dump %+v", dump)
+	}
+	if st := h.srv.Stats(); st.BlocksFound != 1 || st.BlocksRejected != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestBlockRejectedRecorded(t *testing.T) {
+	h := startHarness(t, harnessOpts{})
+	h.blocks.inserted = make(chan store.Block, 1)
+	h.src.SetSubmitFunc(func(_ context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
+		return chain.SubmitResult{Status: chain.Rejected, Reason: "bad-txnmrklroot"}, nil
+	})
+	c := h.dial()
+	w := regtestAddress(t, 6) + ".rig"
+	c.handshake(w)
+	e := h.srv.currentJob()
+	s := h.mine(c, e, c.diff, true, 0, 0)
+	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
+		t.Fatalf("share: %s", r.raw)
+	}
+	b := <-h.blocks.inserted
+	if b.Status != store.BlockRejected || b.StatusReason != "bad-txnmrklroot" {
+		t.Errorf("block %+v", b)
+	}
+	if st := h.srv.Stats(); st.BlocksRejected != 1 {
+		t.Errorf("blocks rejected %d", st.BlocksRejected)
+	}
+}
+
+// readDump reads and decodes a block's share dump.
+func readDump(t *testing.T, dir string, height int32, hash string) BlockDump {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-%s.json", height, hash)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d BlockDump
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("dump: %v\n%s", err, data)
+	}
+	if d.Height != height || d.Hash != hash {
+		t.Errorf("dump names %d-%s, file %d-%s", d.Height, d.Hash, height, hash)
+	}
+	return d
+}
+
+// BenchmarkShareValidation measures the full check path of a decoded
+// submit (job lookup, worker, extranonce2, ntime, version bits, duplicate
+// set, header hash, target) without the durable write.
+func BenchmarkShareValidation(b *testing.B) {
+	src := chaintest.New(&chaincfg.RegressionNetParams)
+	src.SetBits(hardBits)
+	srv, err := New(Config{
+		Source: src, Network: &chaincfg.RegressionNetParams, Users: newFakeUsers(), Shares: &fakeShares{},
+		Blocks: &fakeBlocks{}, Stored: nopStored{}, PayoutScript: payoutScript(b),
+		Limits: Limits{MinDiff: 1e-9, StartDiff: 1e-9},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 200 { // a real merkle branch: 8 levels
+		src.AddTx(testTx(uint32(i + 1000)))
+	}
+	if err := srv.buildJob(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	e := srv.currentJob()
+	c := &session{srv: srv, subscribed: true, rolling: true, mask: 0x1fffe000, en1: [4]byte{0, 0, 0, 1}}
+	c.workers = []worker{{name: "u.w", user: "u", worker: "w"}}
+	c.setDiffLocked(1e-12) // every hash meets it: the whole path runs
+	c.recordLocked(e, 0)
+	c.lastJob = e
+	p := SubmitParams{Worker: "u.w", JobID: e.job.ID, Extranonce2: make([]byte, 8), NTime: e.minTime + 1,
+		VersionBits: 0x00002000, HasVersionBits: true}
+	now := testEpoch
+	var cs checkedShare
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Nonce = uint32(i)
+		p.Extranonce2[0] = byte(uint64(i) >> 32)
+		if i%maxSeen == 0 {
+			c.seen = nil
+		}
+		if r := c.checkShare(&p, now, &cs); r != reasonNone {
+			b.Fatalf("share %d rejected: %v", i, r)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "validations/s")
+}
