@@ -79,6 +79,12 @@ func (c *session) submitBlock(cs *checkedShare, p *SubmitParams, now time.Time) 
 	} else {
 		fb.err = err
 	}
+	if fb.err == nil && fb.res.Status == chain.Accepted {
+		// Our block is the new tip: from now on shares of the old tip are
+		// stale (21) instead of becoming blocks that can only lose the race,
+		// even before the job manager has built the next job.
+		c.srv.jobs.tipGen.CompareAndSwap(cs.e.gen, cs.e.gen+1)
+	}
 	c.srv.st.blocks.Add(1)
 	log := c.logger().With("height", cs.e.height, "hash", cs.hash.String(), "user", cs.w.user, "worker", cs.w.worker)
 	switch {
