@@ -1,0 +1,67 @@
+// Package rpcsource is the chain.Source of stratumd's RPC mode (--node rpc):
+// templates from, and found blocks to, an external btcd or Bitcoin Core node
+// (or several).
+//
+// # Nodes
+//
+// Every node is reached over HTTP POST JSON-RPC (getblocktemplate with the
+// segwit rule, submitblock, getbestblockhash, getblockheader). At connect
+// the node's kind is detected (getnetworkinfo, then getinfo) unless
+// configured, and its genesis block is checked against the configured
+// network. New tips are followed per kind:
+//
+//   - btcd: a websocket to its /ws endpoint with notifyblocks (NewTip as
+//     soon as the block is connected) and notifynewtransactions
+//     (MempoolChanged, coalesced). Note that btcd's getblocktemplate
+//     regenerates a template for mempool changes at most once a minute
+//     (new tips at once).
+//   - Bitcoin Core: ZMQ hashblock (pure-Go zmq4 SUB socket, reconnecting)
+//     when configured, and getblocktemplate long polling, which also reports
+//     mempool changes and takes over when ZMQ is not configured or silent.
+//   - Both: a slow getbestblockhash poll (Config.PollInterval, default 5 s)
+//     as the last resort and health check.
+//
+// # Several nodes and outages
+//
+// Templates come from the first healthy node in configured order; a found
+// block is submitted to all nodes at once and the best answer wins
+// (accepted from any node). A failing node is marked down (counted in
+// Stats, logged) and reconnected with capped exponential backoff; on its
+// return its tip is fetched and NewTip signalled if it changed. While no
+// node is healthy Template fails with ErrNoHealthyNode and the stratum
+// server keeps serving its last job. Node replies are untrusted input: a
+// template is fully validated (hex, hashes, weights, fees against the
+// subsidy, the node's witness commitment against our own computation)
+// before it is used.
+//
+// btcd's submitblock, like Core's, does not add the coinbase witness
+// reserved value; chain.Job.Block always puts it in the coinbase when the
+// coinbase carries a witness commitment.
+//
+// # Bitcoin Core configuration
+//
+// The bitcoin.conf lines an operator needs (mainnet ports; testnet/signet/
+// regtest settings go in a [test]/[signet]/[regtest] section):
+//
+//	server=1
+//	# either cookie authentication (Core's default: give stratumd the
+//	# file, e.g. --rpc-cookie ~/.bitcoin/.cookie; it is re-read when Core
+//	# restarts and writes a new one) or a user and password (--rpc-user,
+//	# --rpc-pass; an rpcauth= line from share/rpcauth/rpcauth.py works too):
+//	rpcuser=stratumd
+//	rpcpassword=change-me
+//	# only when stratumd runs on another host:
+//	rpcbind=0.0.0.0
+//	rpcallowip=10.0.0.0/8
+//	# new tips at once (--zmq-block tcp://127.0.0.1:28332):
+//	zmqpubhashblock=tcp://127.0.0.1:28332
+//	# one RPC worker stays busy with stratumd's template long poll:
+//	rpcthreads=8
+//
+// and stratumd is started with --node rpc --rpc-url http://127.0.0.1:8332
+// (several --rpc-url for several nodes).
+//
+// For btcd (btcd.conf): rpcuser=, rpcpass=, and either notls=1 with
+// rpclisten=127.0.0.1:8334 (loopback only) or its TLS certificate rpc.cert
+// given to stratumd (NodeConfig.CAFile) with an https:// URL.
+package rpcsource
