@@ -1,14 +1,45 @@
 // Command payout splits each matured block's reward with PPLNS and pays the
 // resulting balances through btcwallet. It is meant to run from cron or a
-// systemd timer; every step is idempotent.
+// systemd timer; every step is safe to rerun.
+//
+// Usage:
+//
+//	payout run [--dry-run] [--json]   classify blocks, credit, pay
+//	payout status [--json]            blocks, balances and payments
+//
+// Every flag may also be set with the environment variable PAYOUT_<NAME>
+// (upper case, '-' as '_') or the key <name> in the TOML file given by
+// --config; flags win over the environment, which wins over the file.
+//
+// Exit status: 0 done; 1 an error (the report, when there is one, is still
+// printed); 75 another run holds the lock (try again later).
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/stratumd/stratumd/internal/payout"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "payout: not implemented yet (see the project's issues)")
-	os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	case errors.Is(err, payout.ErrLocked):
+		fmt.Fprintln(os.Stderr, "payout: another payout run is in progress; nothing done")
+		os.Exit(75)
+	default:
+		fmt.Fprintln(os.Stderr, "payout:", err)
+		os.Exit(1)
+	}
 }

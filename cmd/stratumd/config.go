@@ -48,7 +48,7 @@ type config struct {
 	RPCUser   string
 	RPCPass   string
 	RPCCookie string
-	ZMQBlock  string
+	ZMQBlock  cliconf.StringList
 	// Limits and timeouts
 	MaxConnsPerIP    int
 	BanThreshold     float64
@@ -125,7 +125,7 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.RPCUser, "rpc-user", "", "node RPC user")
 	fs.StringVar(&c.RPCPass, "rpc-pass", "", "node RPC password; file:PATH reads it from a file")
 	fs.StringVar(&c.RPCCookie, "rpc-cookie", "", "Bitcoin Core .cookie file")
-	fs.StringVar(&c.ZMQBlock, "zmq-block", "", "Bitcoin Core zmqpubhashblock endpoint")
+	fs.Var(&c.ZMQBlock, "zmq-block", "Bitcoin Core zmqpubhashblock endpoint of the --rpc-url in the same position, repeatable")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "open connections allowed from one IP address (0: no cap)")
 	fs.Float64Var(&c.BanThreshold, "ban-threshold", 0.5, "ban an address when more than this fraction of a connection's recent submits are invalid")
 	fs.IntVar(&c.BanMalformed, "ban-malformed", 5, "ban an address after this many malformed lines within --ban-duration")
@@ -180,6 +180,9 @@ func (c *config) check(positional []string) error {
 	case "rpc":
 		if len(c.RPCURL) == 0 {
 			return bad("rpc-url", "--node rpc needs at least one --rpc-url")
+		}
+		if len(c.ZMQBlock) > len(c.RPCURL) {
+			return bad("zmq-block", "more endpoints than --rpc-url nodes")
 		}
 	default:
 		return bad("node", "%q is neither embedded nor rpc", c.Node)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/embedded"
+	"github.com/stratumd/stratumd/internal/chain/rpcsource"
+	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/store/spool"
 	"github.com/stratumd/stratumd/internal/stratum"
@@ -125,7 +127,20 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 			log.Info("pre-mined", "height", node.BestHeight(), "took", time.Since(start).Round(time.Millisecond))
 		}
 	case "rpc":
-		return fmt.Errorf("%w: --node rpc: not available in this build yet", errUnsupported)
+		var nodes []rpcsource.NodeConfig
+		for i, u := range cfg.RPCURL {
+			n := rpcsource.NodeConfig{URL: u, User: cfg.RPCUser, Pass: cfg.RPCPass, CookieFile: cfg.RPCCookie}
+			if i < len(cfg.ZMQBlock) {
+				n.ZMQBlock = cfg.ZMQBlock[i]
+			}
+			nodes = append(nodes, n)
+		}
+		src, err := rpcsource.New(rpcsource.Config{Nodes: nodes, Network: cfg.params, Logger: log.With("part", "rpc")})
+		if err != nil {
+			return fmt.Errorf("%w: --rpc-url: %v", cliconf.ErrConfig, err)
+		}
+		d.source = src
+		infra = append(infra, infraPart{"rpc", src.Run})
 	}
 
 	d.server, err = stratum.New(stratum.Config{
@@ -204,10 +219,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	return errors.Join(srvErr, infraErr)
 }
 
-var (
-	errStartup     = errors.New("start-up")
-	errUnsupported = errors.New("unsupported")
-)
+var errStartup = errors.New("start-up")
 
 // healthy is what the systemd watchdog checks: every infrastructure part
 // (spool committer, drainer, node) is still running. A part that ended

@@ -65,7 +65,11 @@ func startDaemon(t *testing.T, db string, args ...string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	logs := &syncBuffer{}
-	go func() { done <- d.run(ctx, logs) }()
+	var w io.Writer = logs
+	if os.Getenv("STRATUMD_TEST_LOG") != "" {
+		w = io.MultiWriter(logs, os.Stderr) // watch a test's daemon live
+	}
+	go func() { done <- d.run(ctx, w) }()
 	r := &running{d: d, logs: logs}
 	select {
 	case a := <-addrs:

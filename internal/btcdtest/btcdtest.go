@@ -6,7 +6,6 @@
 package btcdtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -128,7 +127,7 @@ type Node struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	log    *bytes.Buffer
+	log    *syncBuffer
 	waited chan struct{}
 	client *rpcclient.Client
 }
@@ -176,15 +175,15 @@ func (n *Node) start() {
 	}
 	args = append(args, n.args...)
 	cmd := exec.Command(n.bin, args...)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		n.t.Fatalf("btcdtest: start btcd: %v", err)
 	}
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); close(waited) }()
 	n.mu.Lock()
-	n.cmd, n.log, n.waited = cmd, &log, waited
+	n.cmd, n.log, n.waited = cmd, log, waited
 	n.mu.Unlock()
 	c, err := rpcclient.New(n.ConnConfig(), nil)
 	if err != nil {

@@ -51,9 +51,11 @@ func (s *Store) createPartition(ctx context.Context, day time.Time) error {
 	_, err := s.pool.Exec(ctx, sql)
 	if err != nil {
 		err = mapErr("create partition "+name, err)
-		// Two instances racing on the same partition: the loser sees a
-		// unique violation on the catalog; the partition exists either way.
-		if !errors.Is(err, ErrExists) {
+		// Two creators racing on the same partition (two instances, or the
+		// drainer and the daemon's ahead-of-need loop): the loser sees a
+		// unique violation on the catalog or "relation already exists";
+		// the partition exists either way.
+		if !errors.Is(err, ErrExists) && !isDuplicateTable(err) {
 			return err
 		}
 	}
@@ -69,6 +71,12 @@ func (s *Store) forgetPartitions() {
 	s.partMu.Lock()
 	clear(s.partDays)
 	s.partMu.Unlock()
+}
+
+// isDuplicateTable reports PostgreSQL's 42P07 duplicate_table.
+func isDuplicateTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P07"
 }
 
 // isNoPartition reports whether err is PostgreSQL's "no partition of

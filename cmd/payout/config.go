@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/payout"
+)
+
+// config is payout's whole configuration after flags, environment and file.
+type config struct {
+	ConfigFile string
+	DB         string
+	Network    string
+	payout.Config
+	WalletPass, WalletPassphrase, NodePass string // raw (file:PATH allowed)
+	JSON                                   bool
+	LogLevel                               string
+}
+
+func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*config, []string, error) {
+	c := &config{}
+	o := &c.Config.Options
+	fs := flag.NewFlagSet("payout", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: payout run [--dry-run] [--json] | payout status [--json]   (flags also PAYOUT_<NAME> and --config TOML)")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.ConfigFile, "config", "", "TOML configuration file")
+	fs.StringVar(&c.DB, "db", "", "PostgreSQL connection string (default $DATABASE_URL)")
+	fs.StringVar(&c.Network, "network", "mainnet", "mainnet, testnet3, signet, regtest or simnet")
+	fs.StringVar(&c.Config.Wallet.URL, "wallet-url", "", "btcwallet RPC URL, http(s)://host:port")
+	fs.StringVar(&c.Config.Wallet.User, "wallet-user", "", "btcwallet RPC user")
+	fs.StringVar(&c.WalletPass, "wallet-pass", "", "btcwallet RPC password; file:PATH reads it from a file")
+	fs.StringVar(&c.Config.Wallet.CertFile, "wallet-cert", "", "btcwallet RPC TLS certificate (https)")
+	fs.StringVar(&c.WalletPassphrase, "wallet-passphrase", "", "wallet private passphrase, to unlock it while signing; file:PATH reads it from a file")
+	fs.StringVar(&c.Config.Node.URL, "node-url", "", "node RPC URL (default: the wallet's, which forwards chain calls to btcd)")
+	fs.StringVar(&c.Config.Node.User, "node-user", "", "node RPC user")
+	fs.StringVar(&c.NodePass, "node-pass", "", "node RPC password; file:PATH reads it from a file")
+	fs.StringVar(&c.Config.Node.CertFile, "node-cert", "", "node RPC TLS certificate (https)")
+	fs.Float64Var(&o.PPLNSFactor, "pplns-factor", 2, "PPLNS window N = factor × the block's network difficulty")
+	fs.IntVar(&o.FeeBPS, "fee-bps", 0, "pool fee in basis points (100 = 1 %)")
+	fs.Int64Var(&o.MinPayout, "min-payout", 1000000, "pay balances at or above this many satoshis")
+	fs.Int64Var(&o.FeeRate, "fee-rate", 2, "payment transaction fee rate, sat/vB")
+	fs.Int64Var(&o.MaturityMargin, "maturity-margin", 10, "credit blocks at coinbase maturity (100) + this many confirmations")
+	fs.IntVar(&o.MaxOutputs, "max-outputs", 200, "most outputs per payment transaction")
+	fs.BoolVar(&c.Config.DryRun, "dry-run", false, "run: report what would be credited and paid; write and send nothing")
+	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of tables")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	positional, err := cliconf.Parse(fs, args, cliconf.Options{EnvPrefix: "PAYOUT", ConfigFlag: "config", LookupEnv: lookupEnv})
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.DB == "" {
+		c.DB, _ = lookupEnv("DATABASE_URL")
+	}
+	c.Config.DB = c.DB
+	bad := func(setting, format string, a ...any) error {
+		return fmt.Errorf("%w: --%s: %s", cliconf.ErrConfig, setting, fmt.Sprintf(format, a...))
+	}
+	if len(positional) != 1 || (positional[0] != "run" && positional[0] != "status") {
+		fs.Usage()
+		return nil, nil, fmt.Errorf("%w: want exactly one command, run or status; got %q", cliconf.ErrConfig, positional)
+	}
+	if c.DB == "" {
+		return nil, nil, bad("db", "no database: set --db, PAYOUT_DB or DATABASE_URL")
+	}
+	if o.Params, err = networkParams(c.Network); err != nil {
+		return nil, nil, bad("network", "%v", err)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, nil, bad("log-level", "%q", c.LogLevel)
+	}
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	for _, s := range []struct {
+		name string
+		raw  string
+		dst  *string
+	}{{"wallet-pass", c.WalletPass, &c.Config.Wallet.Pass}, {"wallet-passphrase", c.WalletPassphrase, &c.Config.WalletPassphrase},
+		{"node-pass", c.NodePass, &c.Config.Node.Pass}} {
+		if *s.dst, err = cliconf.Secret(s.raw, nil); err != nil {
+			return nil, nil, bad(s.name, "%v", err)
+		}
+	}
+	if positional[0] == "run" {
+		if c.Config.Wallet.URL == "" {
+			return nil, nil, bad("wallet-url", "required for run")
+		}
+		// Check the money settings now, with the flag names in the message.
+		if err := o.Check(); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", cliconf.ErrConfig, err)
+		}
+	}
+	return c, positional, nil
+}
+
+func networkParams(name string) (*chaincfg.Params, error) {
+	switch name {
+	case "mainnet":
+		return &chaincfg.MainNetParams, nil
+	case "testnet3":
+		return &chaincfg.TestNet3Params, nil
+	case "signet":
+		return &chaincfg.SigNetParams, nil
+	case "regtest":
+		return &chaincfg.RegressionNetParams, nil
+	case "simnet":
+		return &chaincfg.SimNetParams, nil
+	}
+	return nil, fmt.Errorf("unknown network %q", name)
+}
+
+// run parses the configuration and does the command.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	c, positional, err := parseConfig(args, lookupEnv, stderr)
+	if err != nil {
+		return err
+	}
+	var out interface{ WriteText(io.Writer) error }
+	var runErr error
+	switch positional[0] {
+	case "run":
+		rep, err := payout.Run(ctx, c.Config)
+		if rep == nil {
+			return err
+		}
+		out, runErr = rep, err
+	case "status":
+		st, err := payout.ReadStatusDB(ctx, c.DB)
+		if err != nil {
+			return err
+		}
+		out = st
+	}
+	if c.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else if err := out.WriteText(stdout); err != nil {
+		return err
+	}
+	return runErr
+}
