@@ -20,9 +20,14 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pgdir=${PG_DIR:-$here/.pg}
-# A port of the checkout's own, so that two checkouts on one machine do not collide.
+# A port of the checkout's own, so that two checkouts on one machine do not
+# collide: derived from the path, then remembered in .pg/port (start moves on
+# to the next free port when another program holds it).
 port=${PGPORT_PRIVATE:-$((50000 + $(printf '%s' "$pgdir" | cksum | cut -d' ' -f1) % 10000))}
-url="postgres://postgres@127.0.0.1:${port}/stratumd?sslmode=disable"
+if [ -z "${PGPORT_PRIVATE:-}" ] && [ -f "$pgdir/port" ]; then port=$(cat "$pgdir/port"); fi
+url() { echo "postgres://postgres@127.0.0.1:${port}/stratumd?sslmode=disable"; }
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 die() { echo "pg.sh: $*" >&2; exit 1; }
 
@@ -114,6 +119,14 @@ log_min_messages = warning
 EOF
 	fi
 	if ! run_as "$bindir/pg_ctl" -D "$pgdir/data" status >/dev/null 2>&1; then
+		# Not running: make sure nobody else holds our port.
+		local tries=0
+		while port_busy "$port"; do
+			tries=$((tries + 1))
+			[ $tries -lt 100 ] || die "no free port found from $port on"
+			port=$((port + 1))
+		done
+		sed -i "s/^port = .*/port = $port/" "$pgdir/data/postgresql.conf"
 		run_as "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 start >/dev/null 9>&- ||
 			{ tail -20 "$pgdir/server.log" >&2; die "PostgreSQL did not start (log: $pgdir/server.log)"; }
 	fi
@@ -121,7 +134,8 @@ EOF
 		"SELECT 1 FROM pg_database WHERE datname = 'stratumd'" | grep -q 1; then
 		run_as "$(psql_bin)" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE stratumd" >/dev/null
 	fi
-	echo "DATABASE_URL=$url"
+	echo "$port" >"$pgdir/port"
+	echo "DATABASE_URL=$(url)"
 }
 
 stop() {
@@ -134,7 +148,7 @@ stop() {
 case "${1:-start}" in
 start) start ;;
 stop) stop ;;
-url) echo "DATABASE_URL=${DATABASE_URL:-$url}" ;;
+url) echo "DATABASE_URL=${DATABASE_URL:-$(url)}" ;;
 status)
 	bindir=$(find_bindir) || die "no PostgreSQL binaries"
 	pick_owner
