@@ -8,8 +8,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/btcsuite/btcd/chaincfg"
-
+	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/payout"
 )
@@ -73,7 +72,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	if c.DB == "" {
 		return nil, nil, bad("db", "no database: set --db, PAYOUT_DB or DATABASE_URL")
 	}
-	if o.Params, err = networkParams(c.Network); err != nil {
+	if o.Params, err = chain.NetworkParams(c.Network); err != nil {
 		return nil, nil, bad("network", "%v", err)
 	}
 	var lvl slog.Level
@@ -101,22 +100,6 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 		}
 	}
 	return c, positional, nil
-}
-
-func networkParams(name string) (*chaincfg.Params, error) {
-	switch name {
-	case "mainnet":
-		return &chaincfg.MainNetParams, nil
-	case "testnet3":
-		return &chaincfg.TestNet3Params, nil
-	case "signet":
-		return &chaincfg.SigNetParams, nil
-	case "regtest":
-		return &chaincfg.RegressionNetParams, nil
-	case "simnet":
-		return &chaincfg.SimNetParams, nil
-	}
-	return nil, fmt.Errorf("unknown network %q", name)
 }
 
 // run parses the configuration and does the command.

@@ -8,7 +8,6 @@ package btcdtest
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -24,6 +23,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/rpcclient"
+
+	"github.com/stratumd/stratumd/internal/pgtest"
 )
 
 // RPCUser and RPCPass are the credentials of every test node.
@@ -58,7 +59,7 @@ func ToolsBin() (string, error) {
 			toolsDir = d
 			return
 		}
-		root, err := repoRoot()
+		root, err := pgtest.RepoRoot()
 		if err != nil {
 			toolsErr = err
 			return
@@ -75,22 +76,6 @@ func ToolsBin() (string, error) {
 	return toolsDir, toolsErr
 }
 
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		p := filepath.Dir(dir)
-		if p == dir {
-			return "", errors.New("btcdtest: go.mod not found")
-		}
-		dir = p
-	}
-}
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
