@@ -71,6 +71,21 @@ type Config struct {
 	// submitting goroutine and must not block for long.
 	BeforeValidate func(*btcutil.Block)
 
+	// Synced, when set, decides whether the node is current (IsCurrent,
+	// and so whether Template refuses with chain.ErrNotSynced) instead of
+	// the chain's own judgement, on every network: the P2P layer, which
+	// knows the peers' heights, sets it.
+	Synced func() bool
+
+	// DisableMempoolMaintenance switches off the goroutine that keeps the
+	// mempool in step with connected and disconnected blocks. Set it when
+	// btcd's netsync runs on this node's chain and mempool: netsync
+	// subscribes to the chain and does the same maintenance itself, inside
+	// the chain's notification, and the two would undo each other's work on
+	// a reorganization. The P2P layer then reports mempool changes through
+	// NotifyMempoolChanged.
+	DisableMempoolMaintenance bool
+
 	// MaxOrphanTxs is the most orphan transactions the mempool keeps.
 	MaxOrphanTxs int
 	// MaxOrphanTxSize is the largest orphan transaction kept, in bytes.

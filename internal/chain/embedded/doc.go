@@ -24,6 +24,13 @@
 // delivered so far (for tests, and for callers that must see a block's
 // transactions gone from the pool).
 //
+// With Config.DisableMempoolMaintenance the goroutine is not started: btcd's
+// netsync, run by the P2P layer (package p2p) on the same chain and
+// mempool, maintains the mempool instead and reports new transactions
+// through NotifyMempoolChanged; Config.Synced then lets the P2P layer decide
+// whether the node is current. MainChainHas tells whether a block (a
+// pool's found block) is still in the best chain after a reorganization.
+//
 // SubmitBlock first calls Config.BeforeValidate, the block relay hook through
 // which a P2P layer broadcasts a found block to its peers before it is
 // validated, and then hands the block to blockchain.ProcessBlock.

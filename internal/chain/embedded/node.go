@@ -216,7 +216,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	wg.Go(func() { n.maintainMempool(ctx) })
+	if !n.cfg.DisableMempoolMaintenance {
+		wg.Go(func() { n.maintainMempool(ctx) })
+	}
 	select {
 	case <-ctx.Done():
 	case <-n.stopped:
@@ -283,10 +285,29 @@ func (n *Node) BestHash() chainhash.Hash {
 	return n.chain.BestSnapshot().Hash
 }
 
-// IsCurrent reports whether the node serves templates: the chain believes
-// it is synced (blockchain.IsCurrent), or the network is regtest or simnet.
+// IsCurrent reports whether the node serves templates: Config.Synced says
+// so when set; otherwise the chain believes it is synced
+// (blockchain.IsCurrent), or the network is regtest or simnet.
 func (n *Node) IsCurrent() bool {
+	if n.cfg.Synced != nil {
+		return n.cfg.Synced()
+	}
 	return n.devNet || n.chain.IsCurrent()
+}
+
+// MainChainHas reports whether the block with the given hash is in the best
+// chain: false for an unknown block, a side-chain block and one that a
+// reorganization disconnected (a pool's orphaned block). It must not be
+// called after Close.
+func (n *Node) MainChainHas(hash *chainhash.Hash) bool {
+	return n.chain.MainChainHasBlock(hash)
+}
+
+// NotifyMempoolChanged sends a chain.MempoolChanged update for the current
+// tip. The P2P layer calls it when transactions from peers enter the
+// mempool.
+func (n *Node) NotifyMempoolChanged() {
+	n.notifyMempoolChanged()
 }
 
 // Chain returns btcd's block chain, for the P2P layer. Its methods are
@@ -326,7 +347,15 @@ func (n *Node) onChainNotification(nt *blockchain.Notification) {
 }
 
 // enqueue hands ev to the mempool maintenance goroutine without blocking.
+// Without that goroutine (DisableMempoolMaintenance) block events are
+// dropped and a barrier is released at once.
 func (n *Node) enqueue(ev chainEvent) {
+	if n.cfg.DisableMempoolMaintenance {
+		if ev.kind == evBarrier {
+			close(ev.done)
+		}
+		return
+	}
 	n.evMu.Lock()
 	n.events = append(n.events, ev)
 	n.evMu.Unlock()
@@ -443,7 +472,9 @@ func (n *Node) notifyMempoolChanged() {
 // SyncMempool waits until every chain notification delivered before the
 // call has been applied to the mempool (blocks connected so far have left
 // it). It needs Run to be running; it fails with ctx's error or
-// chain.ErrClosed.
+// chain.ErrClosed. With DisableMempoolMaintenance it returns at once: the
+// mempool is then maintained inside the chain's notifications, before
+// ProcessBlock returns.
 func (n *Node) SyncMempool(ctx context.Context) error {
 	done := make(chan struct{})
 	n.enqueue(chainEvent{kind: evBarrier, done: done})
