@@ -59,6 +59,10 @@ type config struct {
 	HandshakeTimeout time.Duration
 	IdleTimeout      time.Duration
 	WriteTimeout     time.Duration
+	// Peers of the embedded node
+	Connect   cliconf.StringList
+	AddPeer   cliconf.StringList
+	P2PListen cliconf.StringList
 	// Regtest convenience: mine this many blocks in-process at start when
 	// the chain is shorter (e.g. 432 to activate segwit on regtest).
 	RegtestPremine int
@@ -135,6 +139,9 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", 15*time.Second, "time a new connection has to subscribe and authorize")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 10*time.Minute, "close connections that send nothing valid for this long")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 5*time.Second, "close connections that do not take a write within this time")
+	fs.Var(&c.Connect, "connect", "embedded node: connect only to this peer host:port, repeatable")
+	fs.Var(&c.AddPeer, "addpeer", "embedded node: also connect to this peer, beside the network's DNS seeds, repeatable")
+	fs.Var(&c.P2PListen, "p2p-listen", "embedded node: accept inbound peers on this address, repeatable (default: none)")
 	fs.IntVar(&c.RegtestPremine, "regtest-premine", 0, "regtest/simnet: mine blocks in-process at start until the chain has this height (432 activates segwit)")
 }
 
@@ -177,7 +184,13 @@ func (c *config) check(positional []string) error {
 	}
 	switch c.Node {
 	case "embedded":
+		if len(c.Connect) > 0 && len(c.AddPeer) > 0 {
+			return bad("connect", "--connect (only these peers) and --addpeer exclude each other")
+		}
 	case "rpc":
+		if len(c.Connect)+len(c.AddPeer)+len(c.P2PListen) > 0 {
+			return bad("node", "--connect, --addpeer and --p2p-listen need --node embedded")
+		}
 		if len(c.RPCURL) == 0 {
 			return bad("rpc-url", "--node rpc needs at least one --rpc-url")
 		}

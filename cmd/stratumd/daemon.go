@@ -19,6 +19,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/embedded"
+	"github.com/stratumd/stratumd/internal/chain/p2p"
 	"github.com/stratumd/stratumd/internal/chain/rpcsource"
 	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/store"
@@ -111,13 +112,18 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	}
 	switch cfg.Node {
 	case "embedded":
-		node, err := embedded.New(embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: log.With("part", "node")})
+		node, err := p2p.NewNode(
+			embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: log.With("part", "node")},
+			p2p.Config{Connect: cfg.Connect, AddPeers: cfg.AddPeer, Listen: cfg.P2PListen, DataDir: cfg.DataDir,
+				Logger: log.With("part", "p2p"), UserAgentVersion: version()})
 		if err != nil {
 			return fmt.Errorf("open node: %w", err)
 		}
 		defer node.Close()
 		d.source = node
 		infra = append(infra, infraPart{"node", node.Run})
+		watcher := &orphanWatcher{store: st, chain: node, log: log.With("part", "orphans"), interval: 2 * time.Second}
+		infra = append(infra, infraPart{"orphans", watcher.Run})
 		if h := int(node.BestHeight()); cfg.RegtestPremine > h {
 			log.Info("pre-mining in-process", "from", h, "to", cfg.RegtestPremine)
 			start := time.Now()

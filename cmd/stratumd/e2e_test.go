@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/chain/embedded"
+	"github.com/stratumd/stratumd/internal/chain/p2p"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
@@ -150,7 +151,7 @@ func TestMineRegtestBlocks(t *testing.T) {
 	args := []string{"--network", "regtest", "--auth", "open", "--datadir", filepath.Join(dir, "node"),
 		"--share-dir", filepath.Join(dir, "shares"), "--min-diff", "1e-9", "--max-diff", "1e-9"}
 	r := startDaemon(t, db, args...)
-	node := r.d.source.(*embedded.Node)
+	node := r.d.source.(*p2p.Node)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -268,7 +269,7 @@ func TestMineRegtestBlocks(t *testing.T) {
 
 	// Restart stratumd on the same datadir: the chain resumes at its tip.
 	r2 := startDaemon(t, db, args...)
-	if got := r2.d.source.(*embedded.Node).BestHeight(); got != tip {
+	if got := r2.d.source.(*p2p.Node).BestHeight(); got != tip {
 		t.Fatalf("after restart the tip is %d, was %d", got, tip)
 	}
 	m, err := stratumtest.Dial(ctx, r2.addr, stratumtest.Options{User: users[0]})
@@ -276,7 +277,7 @@ func TestMineRegtestBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	tipHash := r2.d.source.(*embedded.Node).BestHash()
+	tipHash := r2.d.source.(*p2p.Node).BestHash()
 	if j := m.CurrentJob(); j == nil || j.PrevHash != tipHash {
 		t.Fatalf("after restart the job builds on %v, want the tip %v", j, tipHash)
 	}
@@ -291,7 +292,7 @@ func TestSegwitSpendMinedThroughStratum(t *testing.T) {
 	r := startDaemon(t, db, "--network", "regtest", "--auth", "open", "--datadir", filepath.Join(dir, "node"),
 		"--share-dir", filepath.Join(dir, "shares"), "--min-diff", "1e-9", "--max-diff", "1e-9",
 		"--regtest-premine", "440", "--job-interval", "1s")
-	node := r.d.source.(*embedded.Node)
+	node := r.d.source.(*p2p.Node)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

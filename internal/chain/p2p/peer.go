@@ -533,8 +533,10 @@ func (sp *serverPeer) onWrite(_ *peer.Peer, _ int, msg wire.Message, err error) 
 	s := sp.s
 	if st := s.pendingAnnounce.Load(); st != nil && err == nil && announces(msg, &st.hash) {
 		if st.done.CompareAndSwap(false, true) {
-			lat := s.cfg.Now().Sub(st.start)
+			now := s.cfg.Now()
+			lat := now.Sub(st.start)
 			s.lastLatency.Store(int64(lat))
+			s.lastWritten.Store(now.UnixNano())
 			s.pendingAnnounce.CompareAndSwap(st, nil)
 			s.log.Info("found block written to first peer", "hash", st.hash, "peer", sp.String(),
 				"latency", lat)

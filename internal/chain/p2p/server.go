@@ -74,6 +74,7 @@ type server struct {
 	pendingAnnounce atomic.Pointer[announceState]
 	blocksAnnounced atomic.Uint64
 	lastLatency     atomic.Int64
+	lastWritten     atomic.Int64 // UnixNano of the last found block's first peer write
 	lastAnnounced   atomic.Pointer[chainhash.Hash]
 
 	blocksPerSec atomic.Uint64 // math.Float64bits
@@ -475,6 +476,9 @@ type Stats struct {
 	// with the last found block to its first write to a peer (zero until
 	// one was written).
 	LastAnnounceLatency time.Duration
+	// LastAnnounceWritten is when the last found block was first written
+	// to a peer (zero before any), for end-to-end measurements.
+	LastAnnounceWritten time.Time
 	// LastAnnounced is the hash of the last found block announced.
 	LastAnnounced chainhash.Hash
 }
@@ -508,6 +512,9 @@ func (s *server) stats() Stats {
 	st.Synced = s.synced()
 	st.BlocksAnnounced = s.blocksAnnounced.Load()
 	st.LastAnnounceLatency = time.Duration(s.lastLatency.Load())
+	if ns := s.lastWritten.Load(); ns != 0 {
+		st.LastAnnounceWritten = time.Unix(0, ns)
+	}
 	if h := s.lastAnnounced.Load(); h != nil {
 		st.LastAnnounced = *h
 	}
