@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -59,6 +60,15 @@ type config struct {
 	HandshakeTimeout time.Duration
 	IdleTimeout      time.Duration
 	WriteTimeout     time.Duration
+	// Operations HTTP: Prometheus /metrics, JSON API and web page.
+	MetricsListen string
+	// PROXY protocol, TLS listeners and share retention (listen.go).
+	ProxyProtocol bool
+	ProxyTrusted  cliconf.StringList
+	TLSListen     cliconf.StringList
+	TLSCert       string
+	TLSKey        string
+	Retention     time.Duration
 	// Peers of the embedded node
 	Connect   cliconf.StringList
 	AddPeer   cliconf.StringList
@@ -139,6 +149,8 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", 15*time.Second, "time a new connection has to subscribe and authorize")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 10*time.Minute, "close connections that send nothing valid for this long")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 5*time.Second, "close connections that do not take a write within this time")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "address for Prometheus /metrics, the JSON API and the web page, e.g. 127.0.0.1:9100 (empty: off)")
+	listenFlags(fs, c)
 	fs.Var(&c.Connect, "connect", "embedded node: connect only to this peer host:port, repeatable")
 	fs.Var(&c.AddPeer, "addpeer", "embedded node: also connect to this peer, beside the network's DNS seeds, repeatable")
 	fs.Var(&c.P2PListen, "p2p-listen", "embedded node: accept inbound peers on this address, repeatable (default: none)")
@@ -278,6 +290,12 @@ func (c *config) check(positional []string) error {
 	}
 	if c.RegtestPremine < 0 || (c.RegtestPremine > 0 && !devNetwork(c.Network)) {
 		return bad("regtest-premine", "only on regtest or simnet, and not negative")
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsListen); c.MetricsListen != "" && err != nil {
+		return bad("metrics-listen", "%v", err)
+	}
+	if err := c.checkListen(); err != nil {
+		return err
 	}
 	if c.AdminPassword, err = cliconf.Secret(c.AdminPassword, nil); err != nil {
 		return bad("admin-password", "%v", err)

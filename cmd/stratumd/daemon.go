@@ -39,6 +39,9 @@ type daemon struct {
 	shares  *store.ShareWriter
 	source  chain.Source
 	server  *stratum.Server
+	ops     opsHTTP // --metrics-listen (http.go)
+	// certs is --tls-cert/--tls-key, reloaded on SIGHUP (listen.go).
+	certs *certStore
 
 	// listening, when set, is told each listener's address (tests).
 	listening func(net.Addr)
@@ -109,6 +112,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		{"spool", sp.Run},
 		{"drainer", d.drainer.Run},
 		{"partitions", d.maintainPartitions},
+		{"retention", d.enforceRetention}, // --retention (listen.go)
 	}
 	switch cfg.Node {
 	case "embedded":
@@ -156,21 +160,21 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		Limits: cfg.limits(), JobInterval: cfg.JobInterval,
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
 		HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
-		Logger: log.With("part", "stratum"),
+		Observer: d.opsObserver(),
+		Logger:   log.With("part", "stratum"),
 	})
 	if err != nil {
 		return err
 	}
-	var listeners []net.Listener
-	for _, addr := range cfg.Listen {
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			for _, o := range listeners {
-				o.Close()
-			}
-			return fmt.Errorf("%w: --listen %s: %v", errStartup, addr, err)
+	listeners, err := d.openListeners() // --listen, --tls-listen, --proxy-protocol (listen.go)
+	if err != nil {
+		return err
+	}
+	if err := d.listenOps(); err != nil {
+		for _, o := range listeners {
+			o.Close()
 		}
-		listeners = append(listeners, l)
+		return err
 	}
 
 	// Infrastructure runs on its own context, cancelled only after the
@@ -207,8 +211,10 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		}
 		sg.Go(func() error { return d.server.Serve(srvCtx, l) })
 	}
+	sg.Go(func() error { return d.serveOps(srvCtx) })
 	sg.Go(func() error { return sd.Watchdog(srvCtx, d.healthy) })
 	sg.Go(func() error { d.reloadOnHUP(srvCtx, sd); return nil })
+	sg.Go(func() error { d.reloadCertOnHUP(srvCtx); return nil })
 	log.Info("stratumd ready", "version", version(), "network", cfg.Network, "node", cfg.Node,
 		"instance", cfg.InstanceID, "auth", cfg.Auth, "spool", cfg.SpoolDir, "spool_durable", sp.Durable())
 	if err := sd.Ready("serving"); err != nil {

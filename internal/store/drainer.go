@@ -54,6 +54,9 @@ type DrainerStats struct {
 	StoredSeq   uint64 // highest seq known to be stored
 	Backlog     uint64 // durable records not stored yet
 	LastError   string
+	// StoreLatency is the time each successful StoreShares call (one
+	// batch's COPY and commit) took.
+	StoreLatency LatencyHistogram
 }
 
 // Drainer copies the spool into PostgreSQL in order, exactly once: each batch
@@ -76,6 +79,7 @@ type Drainer struct {
 	nQuarantine atomic.Uint64
 
 	mu      sync.Mutex
+	latency LatencyHistogram // guarded by mu
 	lastErr string
 	waiters chan struct{} // closed and replaced whenever stored advances
 }
@@ -113,10 +117,12 @@ func NewDrainer(cfg DrainerConfig) (*Drainer, error) {
 func (d *Drainer) Stats() DrainerStats {
 	d.mu.Lock()
 	lastErr := d.lastErr
+	latency := d.latency.clone()
 	d.mu.Unlock()
 	st := DrainerStats{
 		Stored: d.nStored.Load(), Batches: d.nBatches.Load(), Failures: d.nFailures.Load(),
 		Quarantined: d.nQuarantine.Load(), StoredSeq: d.stored.Load(), LastError: lastErr,
+		StoreLatency: latency,
 	}
 	if dur := d.cfg.Spool.Durable(); dur > st.StoredSeq {
 		st.Backlog = dur - st.StoredSeq
@@ -295,7 +301,7 @@ func (d *Drainer) stopErr(ctx context.Context, err error) error {
 // records at fault.
 func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 	err := d.retry(ctx, "store shares", func(ctx context.Context) error {
-		err := d.cfg.Store.StoreShares(ctx, d.spoolID, d.cfg.InstanceID, shares)
+		err := d.timedStore(ctx, shares)
 		if errors.Is(err, ErrConflict) {
 			// Progress is already past (part of) this batch: keep what is
 			// not stored yet.
@@ -313,7 +319,7 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 				d.advance(progress)
 				return nil
 			}
-			err = d.cfg.Store.StoreShares(ctx, d.spoolID, d.cfg.InstanceID, shares)
+			err = d.timedStore(ctx, shares)
 		}
 		return err
 	}, ErrInvalid, ErrExists)
@@ -335,6 +341,20 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 			return err
 		}
 		return d.store(ctx, shares[half:])
+	}
+	return err
+}
+
+// timedStore is StoreShares, its duration recorded in the latency
+// histogram when it succeeds.
+func (d *Drainer) timedStore(ctx context.Context, shares []StoredShare) error {
+	start := time.Now() // real time: a measurement, not logic
+	err := d.cfg.Store.StoreShares(ctx, d.spoolID, d.cfg.InstanceID, shares)
+	if err == nil {
+		took := time.Since(start)
+		d.mu.Lock()
+		d.latency.observe(took)
+		d.mu.Unlock()
 	}
 	return err
 }

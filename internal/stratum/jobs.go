@@ -29,6 +29,7 @@ type jobEntry struct {
 	minTime     uint32
 	version     uint32
 	height      int32
+	built       time.Time // server clock time the job was built
 }
 
 // aliasLine returns the job's notify line with job id "<id>.<n>" and
@@ -146,6 +147,7 @@ func (s *Server) buildJob(ctx context.Context) error {
 		minTime: uint32(t.MinTime.Unix()),
 		version: uint32(t.Version),
 		height:  t.Height,
+		built:   s.now(),
 	}
 	if t.MinTime.Unix() < 0 {
 		e.minTime = 0
@@ -179,11 +181,21 @@ func hexString(b []byte) string { return string(appendHex(make([]byte, 0, 2*len(
 // workers; a session whose write times out is closed.
 func (s *Server) fanout(e *jobEntry, clean bool) {
 	list := s.snapshot(func(c *session) bool { return c.ready.Load() })
+	start := time.Now() // real time: a measurement, not logic
 	if len(list) == 0 {
+		s.st.fanoutStart.Store(start.UnixNano())
+		s.st.fanoutFirstWrite.Store(0)
+		s.st.fanoutSessions.Store(0)
+		s.st.fanouts.Add(1)
 		return
 	}
-	start := time.Now() // real time: a measurement, not logic
-	s.forEach(list, func(c *session) { c.sendJob(e) })
+	var first atomic.Bool
+	var firstAt int64
+	s.forEach(list, func(c *session) {
+		if c.sendJob(e) && !first.Load() && first.CompareAndSwap(false, true) {
+			firstAt = time.Now().UnixNano() // read after forEach returns
+		}
+	})
 	d := time.Since(start)
 	s.st.lastFanout.Store(int64(d))
 	for {
@@ -192,6 +204,10 @@ func (s *Server) fanout(e *jobEntry, clean bool) {
 			break
 		}
 	}
+	s.st.fanoutStart.Store(start.UnixNano())
+	s.st.fanoutFirstWrite.Store(firstAt)
+	s.st.fanoutSessions.Store(int64(len(list)))
+	s.st.fanouts.Add(1)
 	s.log.Debug("stratum: notify fan-out", "job", e.job.ID, "clean", clean, "sessions", len(list), "took", d)
 }
 

@@ -68,6 +68,16 @@ type StoredWaiter interface {
 	WaitStored(ctx context.Context, seq uint64) error
 }
 
+// ShareObserver hears of every accepted share (e.g. a hashrate estimator
+// for metrics). ObserveShare is called on the session's goroutine once the
+// share is durable, just before it is acknowledged, so it must be quick
+// and safe for concurrent use; difficulty is the share's assigned
+// difficulty (what it is worth) and at the server clock's time of
+// acceptance.
+type ShareObserver interface {
+	ObserveShare(user, worker string, difficulty float64, at time.Time)
+}
+
 // Limits are the difficulty and abuse settings that may change while the
 // server runs (SetLimits, e.g. on SIGHUP). Zero fields take the defaults
 // documented on Config.
@@ -201,6 +211,9 @@ type Config struct {
 	// (default 4×GOMAXPROCS).
 	FanoutWorkers int
 
+	// Observer, when set, hears of every accepted share.
+	Observer ShareObserver
+
 	// Logger receives the server's log lines (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock for share times, ntime checks, vardiff, bans and
@@ -231,8 +244,26 @@ type Stats struct {
 	// LastFanout and MaxFanout are the time from the first to the last
 	// write of a job's notify fan-out.
 	LastFanout, MaxFanout time.Duration
+	// Fanouts counts the notify fan-outs done: one per job, also when no
+	// session was ready. The LastFanout* fields describe the last of them:
+	// when it started (its job built and its lines encoded), when its
+	// first write completed (zero when none did) and how many sessions it
+	// covered. LastFanout and MaxFanout count only fan-outs to at least
+	// one session.
+	// With the time a block was connected, LastFanoutFirstWrite gives the
+	// block → first notify latency.
+	Fanouts              uint64
+	LastFanoutStart      time.Time
+	LastFanoutFirstWrite time.Time
+	LastFanoutSessions   int
 	// WriteTimeouts counts sessions closed because a write timed out.
 	WriteTimeouts uint64
+	// LastJob is the server clock's time when the current job was built
+	// (zero before the first job); JobHeight and NetworkDifficulty are the
+	// height of the block it builds and its network difficulty.
+	LastJob           time.Time
+	JobHeight         int32
+	NetworkDifficulty float64
 }
 
 // Sentinel errors of New and SetLimits.
@@ -281,6 +312,9 @@ type counters struct {
 	blocks, blocksRejected, bans, malformed     atomic.Uint64
 	panics, jobs, templateErrors, writeTimeouts atomic.Uint64
 	lastFanout, maxFanout                       atomic.Int64
+	fanouts                                     atomic.Uint64
+	fanoutStart, fanoutFirstWrite               atomic.Int64 // Unix nanoseconds
+	fanoutSessions                              atomic.Int64
 }
 
 // New checks cfg, applies the defaults and returns a Server. It starts
@@ -416,11 +450,29 @@ func (s *Server) Stats() Stats {
 		LastFanout:       time.Duration(s.st.lastFanout.Load()),
 		MaxFanout:        time.Duration(s.st.maxFanout.Load()),
 		WriteTimeouts:    s.st.writeTimeouts.Load(),
+
+		Fanouts:              s.st.fanouts.Load(),
+		LastFanoutStart:      unixNanoTime(s.st.fanoutStart.Load()),
+		LastFanoutFirstWrite: unixNanoTime(s.st.fanoutFirstWrite.Load()),
+		LastFanoutSessions:   int(s.st.fanoutSessions.Load()),
+	}
+	if e := s.currentJob(); e != nil {
+		st.LastJob = e.built
+		st.JobHeight = e.height
+		st.NetworkDifficulty = chain.TargetDifficulty(e.job.Template.Target())
 	}
 	for r := reason(0); r < numReasons; r++ {
 		st.SharesRejected[r.String()] = s.st.rejected[r].Load()
 	}
 	return st
+}
+
+// unixNanoTime is the time of n Unix nanoseconds, or the zero time for 0.
+func unixNanoTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // serveGroup tracks the sessions of one Serve call and the goroutines they

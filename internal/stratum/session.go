@@ -96,27 +96,54 @@ func (c *session) logger() *slog.Logger {
 	return c.srv.log.With("remote", c.conn.RemoteAddr().String())
 }
 
-// run is the session's reader loop; it returns when the connection ends.
-// A panic drops this session only: it is logged with its stack, counted,
-// and the connection closed.
+// run is the session's reader loop; it returns when the connection ends
+// or, once the handshake is done, hands the loop to a fresh goroutine
+// (tracked in the session's serve group) and returns. The handshake grows
+// the goroutine's stack (authorization reaches the database) and a grown
+// stack never shrinks back below 4 KiB while it waits in a read; the fresh
+// goroutine starts at the minimum size, so an idle miner's reader costs
+// half the stack. A panic drops this session only: it is logged with its
+// stack, counted, and the connection closed.
 func (c *session) run() {
-	defer c.srv.removeSession(c)
-	defer c.close()
+	if c.loop(true) {
+		c.group.wg.Add(1) // the count is positive: our caller's Done is still to come
+		go func() {
+			defer c.group.wg.Done()
+			c.loop(false)
+		}()
+	}
+}
+
+// loop reads and handles lines until the connection ends, then closes the
+// session and removes it from the server. With handshake set it sets the
+// handshake deadline first and returns true, leaving the session open,
+// as soon as the handshake is done.
+func (c *session) loop(handshake bool) (handOff bool) {
 	defer func() {
 		if r := recover(); r != nil {
+			handOff = false
 			c.srv.st.panics.Add(1)
 			c.logger().Error("stratum: session panicked; dropped", "panic", r, "stack", string(debug.Stack()))
 		}
+		if !handOff {
+			c.close()
+			c.srv.removeSession(c)
+		}
 	}()
-	_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	if handshake {
+		_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout))
+	}
 	for {
 		line, err := c.lr.ReadLine()
 		if err != nil {
 			c.readFailed(err)
-			return
+			return false
 		}
 		if !c.handleLine(line) {
-			return
+			return false
+		}
+		if handshake && c.handshakeDone {
+			return true
 		}
 	}
 }
@@ -323,16 +350,17 @@ func (c *session) sendDifficultyLocked() {
 	_ = c.write(b, c.srv.cfg.WriteTimeout)
 }
 
-// sendJob sends e unless the session already has it or a newer job.
-func (c *session) sendJob(e *jobEntry) {
+// sendJob sends e unless the session already has it or a newer job. It
+// reports whether the notify was written.
+func (c *session) sendJob(e *jobEntry) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sendJobLocked(e)
+	return c.sendJobLocked(e)
 }
 
-func (c *session) sendJobLocked(e *jobEntry) {
+func (c *session) sendJobLocked(e *jobEntry) bool {
 	if c.closed.Load() || c.lastJob == e || (c.lastJob != nil && e.num < c.lastJob.num) {
-		return
+		return false
 	}
 	clean := c.lastJob == nil || c.lastJob.gen != e.gen
 	if clean {
@@ -347,7 +375,7 @@ func (c *session) sendJobLocked(e *jobEntry) {
 	if clean {
 		line = e.notifyClean
 	}
-	_ = c.write(line, c.srv.cfg.WriteTimeout)
+	return c.write(line, c.srv.cfg.WriteTimeout) == nil
 }
 
 // recordLocked remembers that e was sent under alias at the current

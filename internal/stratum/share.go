@@ -250,6 +250,9 @@ func (c *session) handleSubmit(req Request) bool {
 		c.replyError(req.ID, code, msg)
 	} else {
 		c.srv.st.accepted.Add(1)
+		if o := c.srv.cfg.Observer; o != nil {
+			o.ObserveShare(cs.w.user, cs.w.worker, cs.diff, now)
+		}
 		c.replyTrue(req.ID)
 	}
 	if fb != nil {

@@ -1,0 +1,34 @@
+// Package httpapi serves stratumd's operations HTTP endpoints on the
+// --metrics-listen address: Prometheus metrics at /metrics, a JSON API
+// under /api/, and a small built-in web page at / (plain HTML and
+// JavaScript embedded in the binary; nothing is loaded from elsewhere).
+//
+// # Metrics
+//
+// /metrics writes the Prometheus text exposition format (version 0.0.4)
+// by hand: connections, subscribed and authorized miners, shares accepted
+// and rejected by reason, pool and per-user hashrate estimates, blocks
+// found by this process and the pool's blocks by status from PostgreSQL
+// (orphaned among them), spool backlog, database write latency (a
+// histogram), template age, node health and notify fan-out time.
+//
+// # JSON API
+//
+//	GET /api/pool               pool hashrate, miners, shares/s, blocks, last block, network
+//	GET /api/pool/history       the pool hashrate samples the chart draws
+//	GET /api/users/{name}       a user's workers (hashrate, last share) and balance
+//	GET /api/blocks?limit=N     the newest blocks (N from 1 to 200, default 20)
+//	GET /api/payments?user=U&limit=N   payments with their outputs (only U's with user=)
+//
+// Errors are JSON objects {"error": "..."}: 400 for bad input, 404 for an
+// unknown user or endpoint, 405 for methods other than GET and HEAD, 503
+// when PostgreSQL cannot be reached.
+//
+// # Hashrate
+//
+// Tracker estimates hashrates from the assigned difficulty of accepted
+// shares (difficulty × 2^32 hashes each) over a sliding window kept in
+// memory; it hears of shares as the stratum server's ShareObserver. The
+// estimates are this instance's; the shares table (and the SQL views of
+// migration 00005) covers every instance.
+package httpapi
