@@ -76,7 +76,6 @@ func ToolsBin() (string, error) {
 	return toolsDir, toolsErr
 }
 
-
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
