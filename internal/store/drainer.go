@@ -328,6 +328,8 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 	// fault by halving, and set them aside.
 	refused := errors.Is(err, ErrInvalid) || errors.Is(err, ErrExists)
 	switch {
+	case err == nil && len(shares) == 0:
+		return nil // all of it was stored already (progress advanced above)
 	case err == nil:
 		d.nStored.Add(uint64(len(shares)))
 		d.nBatches.Add(1)

@@ -79,6 +79,7 @@ func runTranscript(t *testing.T, path string) string {
 	}
 	addr := regtestAddress(t, 9)
 	seenNonce := uint32(0)
+	notified, authorized := false, false
 	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
 		line = strings.ReplaceAll(line, "ADDR", addr)
 		line = strings.ReplaceAll(line, "JOB", e.job.ID)
@@ -111,11 +112,13 @@ func runTranscript(t *testing.T, path string) string {
 			t.Fatal(err)
 		}
 		var req struct {
-			ID json.RawMessage `json:"id"`
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
 		}
 		if json.Unmarshal([]byte(line), &req) != nil {
 			break // malformed: the server answers and closes
 		}
+		replied := false
 		for {
 			got, ok := readLine()
 			if !ok {
@@ -126,7 +129,17 @@ func runTranscript(t *testing.T, path string) string {
 				Method string          `json:"method"`
 			}
 			json.Unmarshal([]byte(got), &m)
+			if m.Method == "mining.notify" {
+				notified = true
+			}
 			if m.Method == "" && string(m.ID) == string(req.ID) {
+				replied = true
+				authorized = authorized || (req.Method == MethodAuthorize && strings.Contains(got, `"result":true`))
+			}
+			// A miner works only once it has a job: after its first
+			// successful authorize, wait for the notify that follows the
+			// reply too.
+			if replied && (notified || !authorized) {
 				break
 			}
 		}

@@ -178,37 +178,41 @@ func (s *Server) buildJob(ctx context.Context) error {
 func hexString(b []byte) string { return string(appendHex(make([]byte, 0, 2*len(b)), b)) }
 
 // fanout writes e's notify line to every ready session with bounded
-// workers; a session whose write times out is closed.
+// workers; a session whose write times out is closed. The snapshot takes
+// every session and the workers skip those not ready: reading each
+// session's flag before the first write would delay it by a cache miss
+// per session (half a millisecond at 10,000 sessions).
 func (s *Server) fanout(e *jobEntry, clean bool) {
-	list := s.snapshot(func(c *session) bool { return c.ready.Load() })
+	list := s.snapshot(func(*session) bool { return true })
 	start := time.Now() // real time: a measurement, not logic
-	if len(list) == 0 {
-		s.st.fanoutStart.Store(start.UnixNano())
-		s.st.fanoutFirstWrite.Store(0)
-		s.st.fanoutSessions.Store(0)
-		s.st.fanouts.Add(1)
-		return
-	}
 	var first atomic.Bool
 	var firstAt int64
+	var ready atomic.Int64
 	s.forEach(list, func(c *session) {
+		if !c.ready.Load() {
+			return
+		}
+		ready.Add(1)
 		if c.sendJob(e) && !first.Load() && first.CompareAndSwap(false, true) {
 			firstAt = time.Now().UnixNano() // read after forEach returns
 		}
 	})
-	d := time.Since(start)
-	s.st.lastFanout.Store(int64(d))
-	for {
-		old := s.st.maxFanout.Load()
-		if int64(d) <= old || s.st.maxFanout.CompareAndSwap(old, int64(d)) {
-			break
+	n := ready.Load()
+	if n > 0 {
+		d := time.Since(start)
+		s.st.lastFanout.Store(int64(d))
+		for {
+			old := s.st.maxFanout.Load()
+			if int64(d) <= old || s.st.maxFanout.CompareAndSwap(old, int64(d)) {
+				break
+			}
 		}
+		s.log.Debug("stratum: notify fan-out", "job", e.job.ID, "clean", clean, "sessions", n, "took", d)
 	}
 	s.st.fanoutStart.Store(start.UnixNano())
 	s.st.fanoutFirstWrite.Store(firstAt)
-	s.st.fanoutSessions.Store(int64(len(list)))
+	s.st.fanoutSessions.Store(n)
 	s.st.fanouts.Add(1)
-	s.log.Debug("stratum: notify fan-out", "job", e.job.ID, "clean", clean, "sessions", len(list), "took", d)
 }
 
 // vardiffTick lets every ready session's vardiff lower a quiet miner's
