@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"sync"
@@ -395,6 +396,12 @@ func New(cfg Config) (*Server, error) {
 	if err := s.cbCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	// Extranonce1 values and job numbers start at random points, so that a
+	// restarted process (same instance id, same tip) never hands out the
+	// extranonce1 and job id of a session before the restart: a share
+	// accepted then cannot be replayed and accepted again.
+	s.en1Next = rand.Uint32() & 0xffffff
+	s.jobs.num = rand.Uint32() >> 2
 	if err := s.SetLimits(cfg.Limits); err != nil {
 		return nil, err
 	}

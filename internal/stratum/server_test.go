@@ -314,6 +314,8 @@ func startHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Deterministic ids for transcripts (New starts them at random).
+	srv.en1Next, srv.jobs.num = 0, 0
 	srv.hookJob = func(e *jobEntry) {
 		select {
 		case h.jobs <- e:
