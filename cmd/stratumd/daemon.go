@@ -99,6 +99,9 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		Store: st, Spool: sp, InstanceID: uint8(cfg.InstanceID),
 		QuarantineDir: filepath.Join(filepath.Dir(cfg.SpoolDir), "quarantine"),
 		Logger:        log.With("part", "drainer"),
+		// A block's dump needs its share in the database; when the session
+		// could not wait for that (database down, restart), write it now.
+		OnBlocks: d.dumpStoredBlocks,
 	})
 	if err != nil {
 		return err
@@ -232,6 +235,18 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 }
 
 var errStartup = errors.New("start-up")
+
+// dumpStoredBlocks writes the share dump of stored blocks that have none.
+func (d *daemon) dumpStoredBlocks(ctx context.Context, blocks []store.Block) {
+	if d.server == nil {
+		return
+	}
+	for _, b := range blocks {
+		if err := d.server.WriteBlockDump(ctx, b); err != nil && ctx.Err() == nil {
+			d.log.Error("block share dump not written", "height", b.Height, "hash", b.Hash, "err", err)
+		}
+	}
+}
 
 // healthy is what the systemd watchdog checks: every infrastructure part
 // (spool committer, drainer, node) is still running. A part that ended

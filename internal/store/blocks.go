@@ -70,6 +70,16 @@ func scanBlock(row pgx.Row) (Block, error) {
 	return b, err
 }
 
+const insertBlockSQL = `INSERT INTO blocks (height, hash, prev_hash, found_at, username, worker, reward,
+	network_difficulty, status, status_reason, instance_id, share_time, share_instance, share_seq)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+
+func blockArgs(b *Block) []any {
+	return []any{b.Height, b.Hash, b.PrevHash, b.FoundAt, b.Username, b.Worker, b.Reward, b.NetworkDifficulty,
+		b.Status, b.StatusReason, int16(b.InstanceID), b.LastShare.Time, int16(b.LastShare.Instance),
+		int64(b.LastShare.Seq)}
+}
+
 // InsertBlock records a found block (status submitted unless b says
 // otherwise). ErrExists when the hash is already recorded.
 func (s *Store) InsertBlock(ctx context.Context, b Block) (Block, error) {
@@ -79,14 +89,7 @@ func (s *Store) InsertBlock(ctx context.Context, b Block) (Block, error) {
 	if !b.Status.Valid() {
 		return Block{}, fmt.Errorf("insert block: status %q: %w", b.Status, ErrInvalid)
 	}
-	out, err := scanBlock(s.pool.QueryRow(ctx, `
-		INSERT INTO blocks (height, hash, prev_hash, found_at, username, worker, reward, network_difficulty,
-			status, status_reason, instance_id, share_time, share_instance, share_seq)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-		RETURNING `+blockColumns,
-		b.Height, b.Hash, b.PrevHash, b.FoundAt, b.Username, b.Worker, b.Reward, b.NetworkDifficulty,
-		b.Status, b.StatusReason, int16(b.InstanceID), b.LastShare.Time, int16(b.LastShare.Instance),
-		int64(b.LastShare.Seq)))
+	out, err := scanBlock(s.pool.QueryRow(ctx, insertBlockSQL+` RETURNING `+blockColumns, blockArgs(&b)...))
 	if err != nil {
 		return Block{}, mapErr(fmt.Sprintf("insert block %s", b.Hash), err)
 	}

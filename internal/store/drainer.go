@@ -42,7 +42,12 @@ type DrainerConfig struct {
 	// FinalDrain bounds the last pass after the context ends (default 5 s):
 	// what it does not store stays in the spool for the next start.
 	FinalDrain time.Duration
-	Logger     *slog.Logger
+	// OnBlocks, when set, is called after a batch holding block-solving
+	// shares is stored, with their blocks rows (also after a replay at
+	// start). stratumd writes the block's share dump there when the
+	// session could not. It runs in the drainer's goroutine: keep it short.
+	OnBlocks func(ctx context.Context, blocks []Block)
+	Logger   *slog.Logger
 }
 
 // DrainerStats counts what a Drainer did since it started.
@@ -334,6 +339,17 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 		d.nStored.Add(uint64(len(shares)))
 		d.nBatches.Add(1)
 		d.advance(shares[len(shares)-1].Seq)
+		if d.cfg.OnBlocks != nil {
+			var blocks []Block
+			for i := range shares {
+				if shares[i].Block != nil {
+					blocks = append(blocks, shares[i].blockRow(shares[i].Seq))
+				}
+			}
+			if len(blocks) > 0 {
+				d.cfg.OnBlocks(ctx, blocks)
+			}
+		}
 		return nil
 	case refused && len(shares) == 1:
 		return d.setAside(ctx, shares[0].Seq, mustEncode(&shares[0].Share), err)

@@ -471,3 +471,79 @@ func TestSharesSurviveSIGKILL(t *testing.T) {
 	checkAcked(t, url, acked)
 	t.Logf("%d acknowledged shares over 3 SIGKILLs, all stored once", len(acked))
 }
+
+// TestDrainerStoresBlocks: a block-solving share brings its blocks row with
+// it, in the same transaction; a row inserted earlier is kept as it is.
+func TestDrainerStoresBlocks(t *testing.T) {
+	st, _ := pgtest.NewStore(t)
+	dir := t.TempDir()
+	sp, err := spool.Open(spool.Config{Dir: filepath.Join(dir, "spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []store.Block
+	d, err := store.NewDrainer(store.DrainerConfig{Store: st, Spool: sp, InstanceID: 4,
+		QuarantineDir: filepath.Join(dir, "q"), Logger: slog.New(slog.DiscardHandler),
+		OnBlocks: func(_ context.Context, bs []store.Block) { mu.Lock(); seen = append(seen, bs...); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	var g errgroup.Group
+	g.Go(func() error { return sp.Run(ctx) })
+	g.Go(func() error { return d.Run(ctx) })
+	w := store.NewShareWriter(sp)
+	start := time.Now().UTC()
+	var seqs []uint64
+	for i, status := range []store.BlockStatus{store.BlockSubmitted, store.BlockRejected, store.BlockSubmitted} {
+		s := sampleShare(i, start)
+		s.InstanceID = 4
+		s.Block = &store.BlockFound{Hash: [32]byte{byte(i + 1)}, PrevHash: [32]byte{7}, Reward: 5000000000,
+			NetworkDifficulty: 2, Status: status, Reason: string(status)}
+		if i == 2 {
+			// stratumd's own insert got there first.
+			if _, err := st.InsertBlock(ctx, store.Block{Height: s.Height, Hash: fmt.Sprintf("%064x", 3), PrevHash: strings.Repeat("0", 64),
+				FoundAt: s.Time, Username: s.Username, Worker: "early", Reward: 1, NetworkDifficulty: 2,
+				LastShare: store.SharePos{Time: s.Time, Instance: 4, Seq: 3}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		seq, err := w.Write(ctx, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	if err := d.WaitStored(ctx, seqs[2]); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sp.Close()
+	all, err := st.Blocks(ctxT(t), 10)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("blocks %+v, %v", all, err)
+	}
+	for _, b := range all {
+		want := fmt.Sprintf("%064x", b.LastShare.Seq)
+		if b.Hash != want || b.LastShare.Instance != 4 || b.Username == "" {
+			t.Fatalf("row %+v, want hash %s", b, want)
+		}
+		switch b.LastShare.Seq {
+		case 2:
+			if b.Status != store.BlockRejected {
+				t.Fatalf("row %+v: status", b)
+			}
+		case 3:
+			if b.Worker != "early" {
+				t.Fatalf("the earlier row was replaced: %+v", b)
+			}
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("OnBlocks saw %d blocks", len(seen))
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net/netip"
@@ -23,12 +24,28 @@ type Share struct {
 	ShareDifficulty float64 // the actual difficulty of its hash
 	InstanceID      uint8   // the stratumd instance that accepted it
 	RemoteAddr      string  // the miner's address (IP, no port), may be empty
+	// Block is set when the share solved a block: the blocks row is then
+	// spooled with the share and stored in the same transaction, so that a
+	// found block is as durable as an acknowledged share.
+	Block *BlockFound
+}
+
+// BlockFound is what a block-solving share carries into the blocks table.
+// Height, finder, time and the round's last share come from the share.
+type BlockFound struct {
+	Hash              [32]byte // block hash, internal byte order
+	PrevHash          [32]byte
+	Reward            int64 // satoshis: the coinbase value
+	NetworkDifficulty float64
+	Status            BlockStatus // submitted or rejected
+	Reason            string
 }
 
 // Limits of the share encoding (checked by EncodeShare).
 const (
-	maxShareText = 255 // username, worker, job id, remote address
-	shareVersion = 1
+	maxShareText      = 255 // username, worker, job id, remote address, block reason
+	shareVersion      = 1   // a share
+	shareBlockVersion = 2   // a share that solved a block: the block follows
 )
 
 // Validate checks a share before it is spooled, so that nothing the database
@@ -52,7 +69,40 @@ func (s *Share) Validate() error {
 	case len(s.RemoteAddr) > maxShareText || !utf8.ValidString(s.RemoteAddr) || hasNUL(s.RemoteAddr):
 		return fmt.Errorf("share remote address: %w", ErrInvalid)
 	}
+	if b := s.Block; b != nil {
+		switch {
+		case b.Reward < 0:
+			return fmt.Errorf("block reward %d: %w", b.Reward, ErrInvalid)
+		case !(b.NetworkDifficulty > 0) || math.IsInf(b.NetworkDifficulty, 0):
+			return fmt.Errorf("block network difficulty %v: %w", b.NetworkDifficulty, ErrInvalid)
+		case b.Status != BlockSubmitted && b.Status != BlockRejected:
+			return fmt.Errorf("block status %q: %w", b.Status, ErrInvalid)
+		case len(b.Reason) > maxShareText || !utf8.ValidString(b.Reason) || hasNUL(b.Reason):
+			return fmt.Errorf("block reason: %w", ErrInvalid)
+		}
+	}
 	return nil
+}
+
+// blockRow is the blocks row of the block s solved, stored at spool
+// position seq.
+func (s *Share) blockRow(seq uint64) Block {
+	b := s.Block
+	hash, prev := chainHashString(b.Hash), chainHashString(b.PrevHash)
+	pos := SharePos{Time: s.Time, Instance: s.InstanceID, Seq: seq}
+	return Block{Height: s.Height, Hash: hash, PrevHash: prev, FoundAt: s.Time, Username: s.Username,
+		Worker: s.Worker, Reward: b.Reward, NetworkDifficulty: b.NetworkDifficulty, Status: b.Status,
+		StatusReason: b.Reason, InstanceID: s.InstanceID, LastShare: pos}
+}
+
+// chainHashString is the hex of a hash in internal byte order, reversed as
+// block explorers show it.
+func chainHashString(h [32]byte) string {
+	var r [32]byte
+	for i := range h {
+		r[i] = h[31-i]
+	}
+	return hex.EncodeToString(r[:])
 }
 
 func hasNUL(s string) bool {
@@ -72,7 +122,11 @@ func AppendShare(dst []byte, s *Share) ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return dst, err
 	}
-	dst = append(dst, shareVersion)
+	version := byte(shareVersion)
+	if s.Block != nil {
+		version = shareBlockVersion
+	}
+	dst = append(dst, version)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(s.Time.UnixMicro()))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(s.Height))
 	dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.Difficulty))
@@ -81,6 +135,18 @@ func AppendShare(dst []byte, s *Share) ([]byte, error) {
 	for _, t := range [...]string{s.Username, s.Worker, s.JobID, s.RemoteAddr} {
 		dst = append(dst, byte(len(t)))
 		dst = append(dst, t...)
+	}
+	if b := s.Block; b != nil {
+		dst = append(dst, b.Hash[:]...)
+		dst = append(dst, b.PrevHash[:]...)
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(b.Reward))
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(b.NetworkDifficulty))
+		st := byte(0)
+		if b.Status == BlockRejected {
+			st = 1
+		}
+		dst = append(dst, st, byte(len(b.Reason)))
+		dst = append(dst, b.Reason...)
 	}
 	return dst, nil
 }
@@ -93,7 +159,7 @@ func DecodeShare(b []byte) (Share, error) {
 	if len(b) < fixed {
 		return s, fmt.Errorf("share record: %d bytes, need %d: %w", len(b), fixed, ErrInvalid)
 	}
-	if b[0] != shareVersion {
+	if b[0] != shareVersion && b[0] != shareBlockVersion {
 		return s, fmt.Errorf("share record: version %d: %w", b[0], ErrInvalid)
 	}
 	s.Time = time.UnixMicro(int64(binary.LittleEndian.Uint64(b[1:]))).UTC()
@@ -110,6 +176,29 @@ func DecodeShare(b []byte) (Share, error) {
 		n := int(rest[0])
 		fields[i] = string(rest[1 : 1+n])
 		rest = rest[1+n:]
+	}
+	if b[0] == shareBlockVersion {
+		const fixedBlock = 32 + 32 + 8 + 8 + 1 + 1
+		if len(rest) < fixedBlock || len(rest) < fixedBlock+int(rest[fixedBlock-1]) {
+			return s, fmt.Errorf("share record: truncated block: %w", ErrInvalid)
+		}
+		blk := &BlockFound{}
+		copy(blk.Hash[:], rest[0:32])
+		copy(blk.PrevHash[:], rest[32:64])
+		blk.Reward = int64(binary.LittleEndian.Uint64(rest[64:]))
+		blk.NetworkDifficulty = math.Float64frombits(binary.LittleEndian.Uint64(rest[72:]))
+		switch rest[80] {
+		case 0:
+			blk.Status = BlockSubmitted
+		case 1:
+			blk.Status = BlockRejected
+		default:
+			return s, fmt.Errorf("share record: block status %d: %w", rest[80], ErrInvalid)
+		}
+		n := int(rest[81])
+		blk.Reason = string(rest[fixedBlock : fixedBlock+n])
+		rest = rest[fixedBlock+n:]
+		s.Block = blk
 	}
 	if len(rest) != 0 {
 		return s, fmt.Errorf("share record: %d trailing bytes: %w", len(rest), ErrInvalid)
@@ -200,6 +289,17 @@ func (s *Store) storeShares(ctx context.Context, spoolID [16]byte, instance uint
 		}
 		if n != int64(len(shares)) {
 			return fmt.Errorf("copied %d of %d shares", n, len(shares))
+		}
+		for i := range shares {
+			if shares[i].Block == nil {
+				continue
+			}
+			// The row may exist already (stratumd inserts it at once as
+			// well); the spooled one only makes sure it is never missing.
+			b := shares[i].blockRow(shares[i].Seq)
+			if _, err := tx.Exec(ctx, insertBlockSQL+` ON CONFLICT (hash) DO NOTHING`, blockArgs(&b)...); err != nil {
+				return fmt.Errorf("block %s: %w", b.Hash, err)
+			}
 		}
 		_, err = tx.Exec(ctx, `UPDATE spool_progress SET last_seq = $2, updated_at = now() WHERE spool_id = $1`,
 			spoolID, int64(last))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -53,6 +54,26 @@ func TestShareEncoding(t *testing.T) {
 	if _, err := store.DecodeShare(append(b, 0)); !errors.Is(err, store.ErrInvalid) {
 		t.Fatal("trailing byte accepted")
 	}
+	// A block-solving share carries its block.
+	s.Block = &store.BlockFound{Hash: [32]byte{1, 2, 3}, PrevHash: [32]byte{9}, Reward: 312500000,
+		NetworkDifficulty: 1.2e14, Status: store.BlockSubmitted, Reason: "inconclusive"}
+	bb, err := store.AppendShare(nil, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := store.DecodeShare(bb); err != nil || !reflect.DeepEqual(got, s) {
+		t.Fatalf("block share round trip: %+v, %v", got, err)
+	}
+	for n := range len(bb) {
+		if _, err := store.DecodeShare(bb[:n]); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("block share truncated to %d bytes: %v", n, err)
+		}
+	}
+	s.Block.Status = store.BlockConfirmed
+	if _, err := store.AppendShare(nil, &s); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("block share with status confirmed: %v", err)
+	}
+	s.Block = nil
 	for name, mut := range map[string]func(*store.Share){
 		"zero time":     func(s *store.Share) { s.Time = time.Time{} },
 		"no user":       func(s *store.Share) { s.Username = "" },
@@ -79,6 +100,9 @@ func FuzzDecodeShare(f *testing.F) {
 		s := sampleShare(i, at)
 		b, _ := store.AppendShare(nil, &s)
 		f.Add(b)
+		s.Block = &store.BlockFound{Hash: [32]byte{byte(i)}, Reward: 5000000000, NetworkDifficulty: 1, Status: store.BlockRejected, Reason: "high-hash"}
+		b, _ = store.AppendShare(nil, &s)
+		f.Add(b)
 	}
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -91,7 +115,7 @@ func FuzzDecodeShare(f *testing.F) {
 			t.Fatalf("decoded share does not encode: %v", err)
 		}
 		s2, err := store.DecodeShare(again)
-		if err != nil || s2 != s {
+		if err != nil || !reflect.DeepEqual(s2, s) {
 			t.Fatalf("round trip changed the share: %+v vs %+v (%v)", s, s2, err)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"time"
+	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
@@ -118,10 +119,43 @@ func (s *Server) recordBlock(g *serveGroup, fb *foundBlock, share store.Share, s
 	}()
 }
 
+// status is the blocks status and reason of fb.
+func (fb *foundBlock) status() (store.BlockStatus, string) {
+	switch {
+	case fb.err != nil:
+		return store.BlockSubmitted, "submit error: " + fb.err.Error()
+	case fb.res.Status == chain.Rejected:
+		return store.BlockRejected, fb.res.Reason
+	case fb.res.Status != chain.Accepted:
+		reason := fb.res.Status.String()
+		if fb.res.Reason != "" {
+			reason += ": " + fb.res.Reason
+		}
+		return store.BlockSubmitted, reason
+	}
+	return store.BlockSubmitted, ""
+}
+
+// spooled is the block as it travels with its share through the spool, so
+// that the blocks row is stored even when the insert below cannot be.
+func (fb *foundBlock) spooled() *store.BlockFound {
+	t := fb.e.job.Template
+	st, reason := fb.status()
+	if len(reason) > 255 {
+		reason = reason[:255]
+		for !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	return &store.BlockFound{Hash: fb.hash, PrevHash: t.PrevHash, Reward: t.CoinbaseValue,
+		NetworkDifficulty: chain.TargetDifficulty(t.Target()), Status: st, Reason: reason}
+}
+
 // blockRow is the blocks row for fb.
 func (s *Server) blockRow(fb *foundBlock, share store.Share, seq uint64) store.Block {
 	t := fb.e.job.Template
-	b := store.Block{
+	st, reason := fb.status()
+	return store.Block{
 		Height:            fb.e.height,
 		Hash:              fb.hash.String(),
 		PrevHash:          t.PrevHash.String(),
@@ -130,23 +164,11 @@ func (s *Server) blockRow(fb *foundBlock, share store.Share, seq uint64) store.B
 		Worker:            fb.worker,
 		Reward:            t.CoinbaseValue,
 		NetworkDifficulty: chain.TargetDifficulty(t.Target()),
-		Status:            store.BlockSubmitted,
+		Status:            st,
+		StatusReason:      reason,
 		InstanceID:        s.cfg.InstanceID,
 		LastShare:         store.SharePos{Time: share.Time, Instance: s.cfg.InstanceID, Seq: seq},
 	}
-	switch {
-	case fb.err != nil:
-		b.StatusReason = "submit error: " + fb.err.Error()
-	case fb.res.Status == chain.Rejected:
-		b.Status = store.BlockRejected
-		b.StatusReason = fb.res.Reason
-	case fb.res.Status != chain.Accepted:
-		b.StatusReason = fb.res.Status.String()
-		if fb.res.Reason != "" {
-			b.StatusReason += ": " + fb.res.Reason
-		}
-	}
-	return b
 }
 
 // recordBlockSync inserts the block, waits for its share to be stored, sums
@@ -156,7 +178,14 @@ func (s *Server) recordBlockSync(ctx context.Context, fb *foundBlock, share stor
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), insertBlockTimeout)
 	b, err := s.cfg.Blocks.InsertBlock(ictx, row)
 	cancel()
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrExists):
+		b = row // the drainer stored it with its share first
+	case err != nil && seq > 0:
+		// The row travels with the share through the spool and is stored
+		// with it; the dump is written then (WriteBlockDump).
+		return fmt.Errorf("insert block (it is stored with its share later): %w", err)
+	case err != nil:
 		return fmt.Errorf("insert block: %w", err)
 	}
 
@@ -171,6 +200,26 @@ func (s *Server) recordBlockSync(ctx context.Context, fb *foundBlock, share stor
 			return fmt.Errorf("wait for the block's share: %w", err)
 		}
 	}
+	return s.writeBlockDump(wctx, b)
+}
+
+// WriteBlockDump writes <ShareDir>/<height>-<hash>.json for the stored block
+// b (its share must be in the database). stratumd calls it when the drainer
+// stores a block whose dump could not be written when it was found (the
+// database was down, or the process restarted); writing it twice gives the
+// same file.
+func (s *Server) WriteBlockDump(ctx context.Context, b store.Block) error {
+	if s.cfg.ShareDir == "" {
+		return nil
+	}
+	name := filepath.Join(s.cfg.ShareDir, fmt.Sprintf("%d-%s.json", b.Height, b.Hash))
+	if _, err := os.Stat(name); err == nil {
+		return nil
+	}
+	return s.writeBlockDump(ctx, b)
+}
+
+func (s *Server) writeBlockDump(wctx context.Context, b store.Block) error {
 	var after store.SharePos
 	var from *string
 	prev, err := s.cfg.Blocks.PreviousBlock(wctx, b.LastShare)
@@ -192,8 +241,8 @@ func (s *Server) recordBlockSync(ctx context.Context, fb *foundBlock, share stor
 		Height:            b.Height,
 		Hash:              b.Hash,
 		PrevHash:          b.PrevHash,
-		Time:              share.Time.UTC(),
-		Finder:            DumpFinder{User: fb.user, Worker: fb.worker},
+		Time:              b.FoundAt.UTC(),
+		Finder:            DumpFinder{User: b.Username, Worker: b.Worker},
 		Reward:            b.Reward,
 		NetworkDifficulty: b.NetworkDifficulty,
 		Status:            string(b.Status),

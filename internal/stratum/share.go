@@ -239,6 +239,9 @@ func (c *session) handleSubmit(req Request) bool {
 		InstanceID:      c.srv.cfg.InstanceID,
 		RemoteAddr:      c.ip,
 	}
+	if fb != nil {
+		share.Block = fb.spooled()
+	}
 	seq, err := c.srv.cfg.Shares.Write(c.group.ctx, &share)
 	if err != nil {
 		c.mu.Lock()
