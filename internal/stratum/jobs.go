@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,11 @@ type jobManager struct {
 
 	lastPrev  chainhash.Hash
 	lastBuilt time.Time // clock time of the last job built
+
+	// notSynced is set while the chain source says its node is still
+	// syncing: new miners are refused with a clear error and the current
+	// jobs are stale until a template comes again.
+	notSynced atomic.Bool
 }
 
 // currentJob returns the current job, or nil before the first one.
@@ -78,9 +84,21 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			s.st.templateErrors.Add(1)
 			backoff = min(max(2*backoff, minTemplateRetry), maxTemplateRetry)
-			s.log.Warn("stratum: no template; retrying", "err", err, "in", backoff)
+			if errors.Is(err, chain.ErrNotSynced) {
+				if !s.jobs.notSynced.Swap(true) {
+					// Work on a tip the node may not have right is worthless.
+					s.jobs.tipGen.Add(1)
+					s.jobs.cur.Store(nil)
+					s.log.Warn("stratum: the node is syncing the block chain; refusing miners until it is synced")
+				}
+			} else {
+				s.log.Warn("stratum: no template; retrying", "err", err, "in", backoff)
+			}
 			retry.Reset(backoff)
 			return
+		}
+		if s.jobs.notSynced.Swap(false) {
+			s.log.Info("stratum: the node is synced; serving miners")
 		}
 		backoff = 0
 		pending = false

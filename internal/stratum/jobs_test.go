@@ -3,6 +3,8 @@ package stratum
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,7 +99,7 @@ func TestNoTemplateYet(t *testing.T) {
 		inner.Now = src.Now
 		src.TemplateFunc = func(ctx context.Context) (*chain.Template, error) {
 			if fail.Load() {
-				return nil, chain.ErrNotSynced
+				return nil, errors.New("template unavailable")
 			}
 			return inner.Template(ctx)
 		}
@@ -106,11 +108,14 @@ func TestNoTemplateYet(t *testing.T) {
 	c.call(MethodSubscribe)
 	w := regtestAddress(t, 1) + ".w"
 	if r := c.call(MethodAuthorize, w, ""); string(r.Result) != "true" {
-		t.Fatalf("authorize while not synced: %s", r.raw)
+		t.Fatalf("authorize without a template: %s", r.raw)
 	}
 	c.expect(MethodSetDifficulty)
 	if r := c.call(MethodSubmit, submitArgs(w, "1", make([]byte, 8), 0, 0)...); r.errCode() != CodeJobNotFound {
 		t.Errorf("submit without a job: %s", r.raw)
+	}
+	for h.srv.Stats().TemplateErrors == 0 {
+		time.Sleep(time.Millisecond) // the job manager's first attempt
 	}
 	fail.Store(false)
 	h.waitJob() // the retry with backoff
@@ -120,6 +125,39 @@ func TestNoTemplateYet(t *testing.T) {
 	}
 	if h.srv.Stats().TemplateErrors == 0 {
 		t.Error("template errors not counted")
+	}
+}
+
+// TestRefusedWhileNotSynced: while the node syncs, miners get a clear error
+// and are disconnected; once it is synced they get work.
+func TestRefusedWhileNotSynced(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	h := startHarness(t, harnessOpts{srcHook: func(src *chaintest.Source) {
+		inner := chaintest.New(&chaincfg.RegressionNetParams)
+		inner.Now = src.Now
+		src.TemplateFunc = func(ctx context.Context) (*chain.Template, error) {
+			if fail.Load() {
+				return nil, fmt.Errorf("embedded: %w", chain.ErrNotSynced)
+			}
+			return inner.Template(ctx)
+		}
+	}, skipFirstJob: true})
+	for h.srv.Stats().TemplateErrors == 0 {
+		time.Sleep(time.Millisecond) // the job manager's first attempt
+	}
+	c := h.dial()
+	r := c.call(MethodSubscribe)
+	if r.errCode() != CodeOther || !strings.Contains(string(r.raw), "not synced") {
+		t.Fatalf("subscribe while syncing: %s", r.raw)
+	}
+	c.waitClosed()
+	fail.Store(false)
+	h.waitJob()
+	c2 := h.dial()
+	c2.handshake(regtestAddress(t, 2) + ".w")
+	if c2.jobID == "" || !c2.clean {
+		t.Fatal("no job once synced")
 	}
 }
 

@@ -246,6 +246,11 @@ func (c *session) handleSubscribe(req Request) {
 		c.invalidParams(req.ID, err)
 		return
 	}
+	if c.srv.jobs.notSynced.Load() {
+		c.replyError(req.ID, CodeOther, "node not synced: the pool's node is still syncing the block chain; try again later")
+		c.close()
+		return
+	}
 	if !c.subscribed {
 		n, ok := c.srv.allocExtranonce1()
 		if !ok {
