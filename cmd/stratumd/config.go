@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 
+	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/stratum"
 )
@@ -157,24 +157,6 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.RegtestPremine, "regtest-premine", 0, "regtest/simnet: mine blocks in-process at start until the chain has this height (432 activates segwit)")
 }
 
-// networkParams maps --network to btcd's parameters.
-func networkParams(name string) (*chaincfg.Params, error) {
-	switch name {
-	case "mainnet":
-		return &chaincfg.MainNetParams, nil
-	case "testnet3":
-		return &chaincfg.TestNet3Params, nil
-	case "signet":
-		return &chaincfg.SigNetParams, nil
-	case "regtest":
-		return &chaincfg.RegressionNetParams, nil
-	case "simnet":
-		return &chaincfg.SimNetParams, nil
-	case "testnet4":
-		return nil, errors.New("testnet4 is not supported by the btcd version this build uses")
-	}
-	return nil, fmt.Errorf("unknown network %q", name)
-}
 
 func devNetwork(name string) bool { return name == "regtest" || name == "simnet" }
 
@@ -184,7 +166,7 @@ func (c *config) check(positional []string) error {
 		return fmt.Errorf("%w: --%s: %s", cliconf.ErrConfig, setting, fmt.Sprintf(format, a...))
 	}
 	var err error
-	if c.params, err = networkParams(c.Network); err != nil {
+	if c.params, err = chain.NetworkParams(c.Network); err != nil {
 		return bad("network", "%v", err)
 	}
 	// Subcommands other than the daemon need only the database.

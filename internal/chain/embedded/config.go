@@ -53,7 +53,7 @@ const (
 // Config configures a Node. Zero numeric fields take the documented
 // defaults; the bool fields' zero values are btcd's defaults.
 type Config struct {
-	// Network is the chain to run (see ParamsForNetwork). Required.
+	// Network is the chain to run (see chain.NetworkParams). Required.
 	Network *chaincfg.Params
 	// DataDir is the node's data directory, one per network (stratumd uses
 	// ~/.stratumd/<network>); the block database lives in
@@ -128,28 +128,6 @@ type Config struct {
 	DisableCheckpoints bool
 }
 
-// ParamsForNetwork returns btcd's parameters for a network name: mainnet,
-// testnet3, signet, regtest or simnet. Other names, testnet4 among them
-// (btcd v0.24.2 does not have it), fail with ErrUnsupportedNetwork.
-func ParamsForNetwork(name string) (*chaincfg.Params, error) {
-	switch name {
-	case "mainnet":
-		return &chaincfg.MainNetParams, nil
-	case "testnet3":
-		return &chaincfg.TestNet3Params, nil
-	case "signet":
-		return &chaincfg.SigNetParams, nil
-	case "regtest":
-		return &chaincfg.RegressionNetParams, nil
-	case "simnet":
-		return &chaincfg.SimNetParams, nil
-	case "testnet4":
-		return nil, fmt.Errorf("%w: testnet4 is not supported by btcd v0.24.2", ErrUnsupportedNetwork)
-	default:
-		return nil, fmt.Errorf("%w: %q (want mainnet, testnet3, signet, regtest or simnet)",
-			ErrUnsupportedNetwork, name)
-	}
-}
 
 // isDevNetwork reports whether p is regtest or simnet, where the node mines
 // on a chain that is not current and Generate is allowed.

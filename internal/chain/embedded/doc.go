@@ -37,7 +37,7 @@
 //
 // # Networks
 //
-// mainnet, testnet3, signet, regtest and simnet (ParamsForNetwork). btcd
+// mainnet, testnet3, signet, regtest and simnet (chain.NetworkParams). btcd
 // v0.24.2 has no testnet4. Templates are refused with chain.ErrNotSynced
 // while the chain is not current (blockchain.IsCurrent), except on regtest
 // and simnet, where a fresh or long idle chain has an old tip but is

@@ -6,10 +6,6 @@ import "errors"
 // errors wrap them with detail. The node also returns chain.ErrClosed once
 // closed and chain.ErrNotSynced from Template while the chain is syncing.
 var (
-	// ErrUnsupportedNetwork reports a network name this node cannot run
-	// (for example testnet4, which btcd v0.24.2 does not know).
-	ErrUnsupportedNetwork = errors.New("embedded: unsupported network")
-
 	// ErrInvalidConfig reports a Config that cannot build a node.
 	ErrInvalidConfig = errors.New("embedded: invalid config")
 

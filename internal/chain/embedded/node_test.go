@@ -16,25 +16,6 @@ import (
 	"github.com/stratumd/stratumd/internal/chain"
 )
 
-func TestParamsForNetwork(t *testing.T) {
-	for name, want := range map[string]*chaincfg.Params{
-		"mainnet":  &chaincfg.MainNetParams,
-		"testnet3": &chaincfg.TestNet3Params,
-		"signet":   &chaincfg.SigNetParams,
-		"regtest":  &chaincfg.RegressionNetParams,
-		"simnet":   &chaincfg.SimNetParams,
-	} {
-		p, err := ParamsForNetwork(name)
-		if err != nil || p != want || p.Name != name {
-			t.Errorf("ParamsForNetwork(%q) = %v, %v", name, p, err)
-		}
-	}
-	for _, name := range []string{"testnet4", "testnet", "", "Mainnet", "regtest "} {
-		if p, err := ParamsForNetwork(name); !errors.Is(err, ErrUnsupportedNetwork) || p != nil {
-			t.Errorf("ParamsForNetwork(%q) = %v, %v; want ErrUnsupportedNetwork", name, p, err)
-		}
-	}
-}
 
 func TestNewInvalidConfig(t *testing.T) {
 	good := testConfig(t)
