@@ -157,7 +157,6 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.RegtestPremine, "regtest-premine", 0, "regtest/simnet: mine blocks in-process at start until the chain has this height (432 activates segwit)")
 }
 
-
 func devNetwork(name string) bool { return name == "regtest" || name == "simnet" }
 
 // check validates the configuration and fills in derived defaults.

@@ -128,7 +128,6 @@ type Config struct {
 	DisableCheckpoints bool
 }
 
-
 // isDevNetwork reports whether p is regtest or simnet, where the node mines
 // on a chain that is not current and Generate is allowed.
 func isDevNetwork(p *chaincfg.Params) bool {

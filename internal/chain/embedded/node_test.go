@@ -16,7 +16,6 @@ import (
 	"github.com/stratumd/stratumd/internal/chain"
 )
 
-
 func TestNewInvalidConfig(t *testing.T) {
 	good := testConfig(t)
 	for name, mutate := range map[string]func(*Config){
