@@ -16,7 +16,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_ARGS ?= --network regtest --node embedded --auth open --listen 127.0.0.1:3333 \
 	--datadir .data/regtest --share-dir .data/shares --min-diff 0.001 --regtest-premine 432
 
-.PHONY: help build run test test-race lint fuzz bench pg pg-stop tools clean
+.PHONY: help build run test test-race lint fuzz bench pg pg-stop tools clean chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,11 @@ test: ## gofmt, vet, then every test (unit and integration, real PostgreSQL, btc
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 test-race: test ## alias: make test always runs the race detector
+
+chaos: ## fault and hostile-client suites against the real binaries (issue 9; docs/RELIABILITY.md)
+	@set -e; eval "$$(scripts/pg.sh start)"; export DATABASE_URL; \
+	export STRATUMD_TOOLS_BIN=$$(scripts/tools.sh); \
+	$(GO) test -tags chaos -p 1 -count=1 -timeout 15m -v ./internal/e2e/chaos/ ./internal/e2e/hostile/
 
 lint: ## gofmt, go vet and staticcheck (pinned)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -1,0 +1,16 @@
+// Package daemontest runs the real stratumd binary as a child process for the
+// fault suite (internal/e2e/chaos) and the hostile-client suite
+// (internal/e2e/hostile): it builds the binary once, starts it with JSON logs
+// on a chosen listen address, parses every log line it writes to stderr, and
+// stops it with SIGTERM or kills it with SIGKILL and starts it again on the
+// same data directory and spool.
+//
+// A Process keeps every log line (also written to a file under the test's
+// temporary directory, named in failure messages) so that tests can wait for
+// a line (WaitLog) or count lines (Count) instead of sleeping. ServerStats
+// parses the stratum server's counters from the line stratumd logs when it
+// stops ("stratumd stopped").
+//
+// All methods of Process are safe for concurrent use, except Start, Kill,
+// Stop and Restart, which belong to the test goroutine.
+package daemontest
