@@ -75,8 +75,11 @@ func (d *daemon) serveOps(ctx context.Context) error {
 func (d *daemon) nodeHealth() httpapi.NodeHealth {
 	switch src := d.source.(type) {
 	case *p2p.Node:
-		peers := src.Stats().Peers
-		return httpapi.NodeHealth{Kind: "embedded", Height: src.BestHeight(), Up: src.IsCurrent(), Peers: &peers}
+		st := src.Stats()
+		peers := st.Peers
+		return httpapi.NodeHealth{Kind: "embedded", Height: src.BestHeight(), Up: src.IsCurrent(), Peers: &peers,
+			Sync: &httpapi.SyncState{Synced: st.Synced, BestPeerHeight: st.BestPeerHeight, Progress: st.Progress,
+				BlocksPerSecond: st.BlocksPerSecond}}
 	case *embedded.Node:
 		return httpapi.NodeHealth{Kind: "embedded", Height: src.BestHeight(), Up: src.IsCurrent()}
 	case *rpcsource.Source:

@@ -68,6 +68,13 @@ func TestDaemonServesMetrics(t *testing.T) {
 	if v := metricValue(t, base, `stratumd_node_up{source="embedded"}`); v != 1 {
 		t.Errorf("node up %v", v)
 	}
+	// A regtest node without peers counts as synced, at 100 %.
+	if v := metricValue(t, base, "stratumd_node_synced"); v != 1 {
+		t.Errorf("stratumd_node_synced = %v", v)
+	}
+	if v := metricValue(t, base, "stratumd_node_sync_progress"); v != 1 {
+		t.Errorf("stratumd_node_sync_progress = %v", v)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	m, err := stratumtest.Dial(ctx, r.addr, stratumtest.Options{User: regtestDevAddress, Workers: []string{"rig"}})

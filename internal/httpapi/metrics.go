@@ -111,6 +111,12 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		if nh.Peers != nil {
 			p.single("stratumd_node_peers", typeGauge, "Peers of the embedded node (handshake completed).", float64(*nh.Peers))
 		}
+		if sy := nh.Sync; sy != nil {
+			p.single("stratumd_node_synced", typeGauge, "1 when the embedded node is synced (miners are served).", boolValue(sy.Synced))
+			p.single("stratumd_node_sync_progress", typeGauge, "Embedded node's height as a fraction of its best peer's.", sy.Progress)
+			p.single("stratumd_node_best_peer_height", typeGauge, "Highest block height an outbound peer claims.", float64(sy.BestPeerHeight))
+			p.single("stratumd_node_sync_blocks_per_second", typeGauge, "Blocks connected per second during sync.", sy.BlocksPerSecond)
+		}
 		if nh.Kind == "rpc" {
 			p.single("stratumd_node_outages_total", typeCounter, "RPC nodes going from healthy to down.", float64(nh.Outages))
 			p.family("stratumd_rpc_node_up", typeGauge, "1 while the RPC node is connected and answering.")

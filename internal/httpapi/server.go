@@ -72,6 +72,16 @@ type NodeHealth struct {
 	Peers *int
 	// Nodes are the RPC nodes, empty for the embedded node.
 	Nodes []NodeState
+	// Sync is the embedded node's initial sync state; nil without P2P.
+	Sync *SyncState
+}
+
+// SyncState is the embedded node's sync progress.
+type SyncState struct {
+	Synced          bool
+	BestPeerHeight  int32
+	Progress        float64 // 0..1 of the best peer's height
+	BlocksPerSecond float64
 }
 
 // NodeState is one RPC node's state.
