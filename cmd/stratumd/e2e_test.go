@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,6 +22,7 @@ import (
 	"github.com/stratumd/stratumd/internal/chain/p2p"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
 
 // running is a stratumd daemon run in-process by a test.
@@ -32,77 +30,14 @@ type running struct {
 	d    *daemon
 	addr string
 	stop func() error
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *testutil.SyncBuffer
 }
 
 // startDaemon runs stratumd with args (plus --db and a free --listen) and
 // waits until it listens.
 func startDaemon(t *testing.T, db string, args ...string) *running {
 	t.Helper()
-	args = append([]string{"--db", db, "--listen", "127.0.0.1:0"}, args...)
-	cfg, pos, err := parseConfig(args, func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil || len(pos) != 0 {
-		t.Fatalf("config %v: %v", args, err)
-	}
-	addrs := make(chan net.Addr, 1)
-	d := &daemon{cfg: cfg, args: args, listening: func(a net.Addr) { addrs <- a }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	logs := &syncBuffer{}
-	var w io.Writer = logs
-	if os.Getenv("STRATUMD_TEST_LOG") != "" {
-		w = io.MultiWriter(logs, os.Stderr) // watch a test's daemon live
-	}
-	go func() { done <- d.run(ctx, w) }()
-	r := &running{d: d, logs: logs}
-	select {
-	case a := <-addrs:
-		r.addr = a.String()
-	case err := <-done:
-		cancel()
-		t.Fatalf("stratumd exited at start: %v\n%s", err, logs)
-	case <-time.After(2 * time.Minute):
-		cancel()
-		t.Fatalf("stratumd did not start listening\n%s", logs)
-	}
-	var once sync.Once
-	var stopErr error
-	r.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-time.After(time.Minute):
-				stopErr = fmt.Errorf("stratumd did not stop within a minute")
-			}
-		})
-		return stopErr
-	}
-	t.Cleanup(func() {
-		if err := r.stop(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("stratumd log:\n%s", logs)
-		}
-	})
+	r, _ := startDaemonAll(t, db, 1, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	return r
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/stratumd/stratumd/internal/testutil"
 	"net"
 	"os"
 	"os/exec"
@@ -76,7 +77,7 @@ func haproxyConfig(t *testing.T, front string, servers [2]string) string {
 
 // startHAProxy runs haproxy in the foreground on cfg and waits until its
 // frontend accepts connections.
-func startHAProxy(t *testing.T, bin, cfg, front string) *syncBuffer {
+func startHAProxy(t *testing.T, bin, cfg, front string) *testutil.SyncBuffer {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -85,7 +86,7 @@ func startHAProxy(t *testing.T, bin, cfg, front string) *syncBuffer {
 	if out, err := exec.Command(bin, "-c", "-f", path).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cmd := exec.Command(bin, "-db", "-f", path)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

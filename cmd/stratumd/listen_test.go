@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/stratumd/stratumd/internal/testutil"
 	"io"
 	"math/big"
 	"net"
@@ -119,7 +120,7 @@ func startDaemonAll(t *testing.T, db string, n int, args ...string) (*running, [
 	d := &daemon{cfg: cfg, args: args, listening: func(a net.Addr) { addrs <- a }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	var w io.Writer = logs
 	if os.Getenv("STRATUMD_TEST_LOG") != "" {
 		w = io.MultiWriter(logs, os.Stderr)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"github.com/stratumd/stratumd/internal/testutil"
 	"net"
 	"os"
 	"os/exec"
@@ -111,7 +112,7 @@ type Node struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *testutil.SyncBuffer
 	waited chan struct{}
 	client *rpcclient.Client
 }
@@ -159,7 +160,7 @@ func (n *Node) start() {
 	}
 	args = append(args, n.args...)
 	cmd := exec.Command(n.bin, args...)
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		n.t.Fatalf("btcdtest: start btcd: %v", err)

@@ -1,10 +1,10 @@
 package btcdtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/stratumd/stratumd/internal/testutil"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -47,28 +47,9 @@ type Wallet struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *testutil.SyncBuffer
 	waited chan struct{}
 	client *rpcclient.Client
-}
-
-// syncBuffer is a bytes.Buffer that the process's output copier and Log
-// may use at the same time.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // StartWallet creates a wallet for node (which must run on simnet), starts
@@ -92,7 +73,7 @@ func StartWallet(t testing.TB, node *Node) *Wallet {
 		"--configfile=" + filepath.Join(w.DataDir, "none.conf"),
 	}
 	cmd := exec.Command(filepath.Join(dir, "btcwallet"), args...)
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("btcdtest: start btcwallet: %v", err)

@@ -2,15 +2,14 @@ package proxyproto
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
+	"github.com/stratumd/stratumd/internal/testutil"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -200,7 +199,7 @@ func TestTrustedRefused(t *testing.T) {
 		{"eof before header", nil, io.EOF},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			l := listen(t, Config{MaxHeaderSize: 512, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			c := dialFrom(t, l, "127.0.0.1")
 			c.Write(tc.send)
@@ -218,23 +217,6 @@ func TestTrustedRefused(t *testing.T) {
 			}
 		})
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestHeaderTimeout(t *testing.T) {

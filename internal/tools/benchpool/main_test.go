@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/stratumd/stratumd/internal/testutil"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +18,6 @@ import (
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestBenchpoolAcceptsAShare starts benchpool in-process on a random port,
 // mines one share through it with the in-repo miner and checks that the
@@ -57,7 +39,7 @@ func TestBenchpoolAcceptsAShare(t *testing.T) {
 	defer cancel()
 	poolCtx, stopPool := context.WithCancel(ctx)
 	defer stopPool()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- runPool(poolCtx, cfg, &out, discardLogger()) }()
 	var addr net.Addr
