@@ -206,11 +206,6 @@ func TestDecodeRequestDoesNotAlias(t *testing.T) {
 	}
 }
 
-const (
-	en2ok  = `"00000000"`
-	timeOK = `"6650e3a2"`
-)
-
 func TestDecodeSubmit(t *testing.T) {
 	long := func(n int) string { return `"` + strings.Repeat("a", n) + `"` }
 	good := []struct {

@@ -58,11 +58,6 @@ func (f *fakeCore) set(fn func(f *fakeCore)) {
 	fn(f)
 }
 
-func (f *fakeCore) count(method string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[method]
-}
 
 // ServeHTTP implements http.Handler.
 func (f *fakeCore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
