@@ -21,7 +21,10 @@
 // New builds a Server from a Config; Serve runs the sessions of one
 // listener (it may be called for several) and Run the job manager; both
 // return when their context ends. Each connection has one goroutine, its
-// reader; writes go through a per-session mutex with a write deadline. A
+// reader; once the session is subscribed and authorized the read loop moves
+// to a fresh goroutine, so that the stack the handshake grew is released
+// while the miner idles. Writes go through a per-session mutex with a
+// write deadline. A
 // panic in a session is recovered, logged with its stack and counted, and
 // drops that miner only. When Serve's context ends, every session of that
 // listener gets client.reconnect (empty params) and is closed.
