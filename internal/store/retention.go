@@ -49,6 +49,9 @@ WITH factor AS (SELECT max(pplns_factor) AS f FROM block_splits),
 pending AS (
 	SELECT share_time, share_instance::int AS share_instance, share_seq, network_difficulty
 	FROM blocks WHERE status IN ('submitted', 'confirmed', 'matured')
+	   -- payout rechecks an orphaned block until it is deeper than the
+	   -- coinbase maturity: a reorganization may still bring it back
+	   OR (status = 'orphaned' AND found_at > now() - interval '2 days')
 	UNION ALL
 	SELECT 'infinity'::timestamptz, 256, 0,
 		(SELECT network_difficulty FROM blocks ORDER BY found_at DESC, id DESC LIMIT 1)
