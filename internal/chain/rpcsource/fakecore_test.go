@@ -58,7 +58,6 @@ func (f *fakeCore) set(fn func(f *fakeCore)) {
 	fn(f)
 }
 
-
 // ServeHTTP implements http.Handler.
 func (f *fakeCore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
