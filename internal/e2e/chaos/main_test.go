@@ -21,22 +21,7 @@ import (
 var stratumdBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chaos-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	stratumdBin, err = daemontest.Build(ctx, dir)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(daemontest.Main(m, "chaos", &stratumdBin))
 }
 
 // devAddress is stratumd's regtest development address (key 1).

@@ -56,6 +56,26 @@ func RepoRoot() (string, error) {
 	}
 }
 
+// Main is a TestMain body for suites that drive the stratumd binary: it
+// builds it once into a temporary directory, stores its path in *bin, runs
+// the tests and removes the directory. It returns the exit code.
+func Main(m *testing.M, prefix string, bin *string) int {
+	dir, err := os.MkdirTemp("", prefix+"-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	*bin, err = Build(ctx, dir)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
 // Build compiles ./cmd/stratumd into dir and returns the binary's path.
 func Build(ctx context.Context, dir string) (string, error) {
 	root, err := RepoRoot()

@@ -3,14 +3,11 @@
 package hostile
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stratumd/stratumd/internal/e2e/daemontest"
 )
@@ -22,22 +19,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envHonestAddr) != "" { // the honest-miner helper process
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "hostile-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	stratumdBin, err = daemontest.Build(ctx, dir)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(daemontest.Main(m, "hostile", &stratumdBin))
 }
 
 // devAddress is stratumd's regtest development address (key 1).
