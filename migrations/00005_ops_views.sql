@@ -3,37 +3,8 @@
 -- blocks and payout ledger tables. Hashrates are in hashes per second:
 -- a share of (assigned) difficulty D stands for D × 2^32 hashes.
 
--- user_hashrate(window): per user, the shares of the last `window`.
--- Example: SELECT * FROM user_hashrate('15 minutes') ORDER BY hashrate DESC;
--- +goose StatementBegin
-CREATE FUNCTION user_hashrate(win interval)
-RETURNS TABLE (
-    username       text,
-    workers        bigint,
-    shares         bigint,
-    difficulty_sum double precision,
-    hashrate       double precision,
-    last_share     timestamptz
-)
-LANGUAGE sql STABLE
-AS $$
-    SELECT s.username,
-           count(DISTINCT s.worker),
-           count(*),
-           sum(s.difficulty),
-           sum(s.difficulty) * 4294967296 / extract(epoch FROM win)::double precision,
-           max(s.time)
-    FROM shares s
-    WHERE s.time >= now() - win
-    GROUP BY s.username
-$$;
--- +goose StatementEnd
-
--- user_hashrate_1h: user_hashrate over the last hour.
-CREATE VIEW user_hashrate_1h AS
-SELECT * FROM user_hashrate('1 hour');
-
--- worker_hashrate(window): the same per user and worker.
+-- worker_hashrate(window): per user and worker, the shares of the last
+-- `window`.
 -- +goose StatementBegin
 CREATE FUNCTION worker_hashrate(win interval)
 RETURNS TABLE (
@@ -57,6 +28,30 @@ AS $$
     GROUP BY s.username, s.worker
 $$;
 -- +goose StatementEnd
+
+-- user_hashrate(window): the same summed per user.
+-- Example: SELECT * FROM user_hashrate('15 minutes') ORDER BY hashrate DESC;
+-- +goose StatementBegin
+CREATE FUNCTION user_hashrate(win interval)
+RETURNS TABLE (
+    username       text,
+    workers        bigint,
+    shares         bigint,
+    difficulty_sum double precision,
+    hashrate       double precision,
+    last_share     timestamptz
+)
+LANGUAGE sql STABLE
+AS $$
+    SELECT w.username, count(*), sum(w.shares)::bigint, sum(w.difficulty_sum), sum(w.hashrate), max(w.last_share)
+    FROM worker_hashrate(win) w
+    GROUP BY w.username
+$$;
+-- +goose StatementEnd
+
+-- user_hashrate_1h: user_hashrate over the last hour.
+CREATE VIEW user_hashrate_1h AS
+SELECT * FROM user_hashrate('1 hour');
 
 -- block_rounds: per block the pool found (rejected ones aside), the round
 -- that led to it: the shares after the previous such block's share up to
@@ -140,6 +135,6 @@ WHERE bal.balance > 0;
 DROP VIEW unpaid_balances;
 DROP VIEW block_round_users;
 DROP VIEW block_rounds;
-DROP FUNCTION worker_hashrate(interval);
 DROP VIEW user_hashrate_1h;
 DROP FUNCTION user_hashrate(interval);
+DROP FUNCTION worker_hashrate(interval);
