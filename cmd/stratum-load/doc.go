@@ -42,10 +42,15 @@
 // "bitcoin-cli -regtest generatetoaddress 1 ..." or the embedded node's
 // equivalent), it records when each connection read it and reports the
 // per-connection delay after the first arrival (p50, p99, max) and how many
-// connections never received it. The delays include the load tool's own
-// scheduling: for the "N miners subscribed, then one new block" measurement
-// run it with -idle, which keeps the connections idle (no hashing, no
-// submits) for -duration while the tips come.
+// connections never received it. For the "N miners subscribed, then one
+// new block" measurement run it with -idle, which keeps the connections
+// idle (no hashing, no submits) for -duration while the tips come.
+//
+// Times of arrival (notifies and submit replies) are the kernel's receive
+// timestamps of the bytes (SO_TIMESTAMPNS, on Linux): when a line reached
+// the miner's socket, not when one of the tool's 10,000 reader goroutines
+// got around to it, which on a shared 2-core box can be a hundred
+// milliseconds later. Elsewhere they are the reader's clock.
 //
 // Output is a human summary, or JSON with -json.
 package main

@@ -23,6 +23,9 @@ const (
 	DefaultSettle   = time.Second
 	// drainTimeout bounds the wait for replies to the last submits.
 	drainTimeout = 5 * time.Second
+	// fanoutQuiet is how long no tip may arrive before the fan-out is
+	// reported.
+	fanoutQuiet = 500 * time.Millisecond
 	// handshakeTimeout bounds one connection's handshake.
 	handshakeTimeout = 30 * time.Second
 )
@@ -189,6 +192,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		default:
 		}
 	}
+	fan.settle(ctx, fanoutQuiet, drainTimeout)
 	rep.FanOut = fan.report(rep.Connections.Established)
 	return rep, nil
 }
@@ -224,6 +228,7 @@ func connectAll(ctx context.Context, cfg Config, rep *Report, fan *fanout) []*co
 			MaxJobs:          4,
 			MaxEvents:        8,
 			OnEvent:          fan.hook(),
+			KernelTimestamps: true,
 		}
 		if !strings.Contains(cred.User, ".") {
 			opts.Workers = []string{fmt.Sprintf("w%d", i)}

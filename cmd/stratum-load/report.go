@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -278,13 +279,14 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // fanout records when each connection read each new tip's notify.
 type fanout struct {
 	mu      sync.Mutex
-	armedAt time.Time // tips first seen before this are the handshake's
+	armedAt time.Time     // tips first seen before this are the handshake's
+	updated chan struct{} // receives (without blocking) on every arrival
 	tips    map[chainhash.Hash][]time.Time
 	order   []chainhash.Hash
 }
 
 func newFanout() *fanout {
-	return &fanout{tips: make(map[chainhash.Hash][]time.Time)}
+	return &fanout{tips: make(map[chainhash.Hash][]time.Time), updated: make(chan struct{}, 1)}
 }
 
 // armed starts counting tips first seen after t.
@@ -309,6 +311,32 @@ func (f *fanout) hook() func(stratumtest.Event) {
 			f.order = append(f.order, last)
 		}
 		f.mu.Unlock()
+		select {
+		case f.updated <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// settle waits until no notify of a new tip has been read for quiet, at
+// most max: the readers of a tip that came at the end of the run (or of a
+// tool running at a low priority) may still be at work.
+func (f *fanout) settle(ctx context.Context, quiet, max time.Duration) {
+	end := time.After(max)
+	for {
+		t := time.NewTimer(quiet)
+		select {
+		case <-f.updated:
+			t.Stop()
+		case <-t.C:
+			return
+		case <-end:
+			t.Stop()
+			return
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/stratumd/stratumd/internal/chain"
@@ -46,6 +47,7 @@ type session struct {
 	srv   *Server
 	group *serveGroup
 	conn  net.Conn
+	raw   syscall.RawConn // conn's socket for deadline-free writes; nil: none
 	ip    string
 	lr    *LineReader
 
@@ -86,6 +88,7 @@ func newSession(s *Server, g *serveGroup, conn net.Conn, ip string) *session {
 		srv:   s,
 		group: g,
 		conn:  conn,
+		raw:   rawSocket(conn),
 		ip:    ip,
 		lr:    NewLineReader(conn, s.cfg.MaxLineLength),
 	}
@@ -488,12 +491,20 @@ func (c *session) handleSuggestDifficulty(req Request) {
 }
 
 // write writes b with a deadline of timeout. A failed write closes the
-// session (the reader then stops).
+// session (the reader then stops). Most writes fit the socket's send buffer
+// at once: those are made without setting a deadline (tryWrite), and only
+// the rest of a line that did not fit waits, with the deadline.
 func (c *session) write(b []byte, timeout time.Duration) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed.Load() {
 		return net.ErrClosed
+	}
+	if c.raw != nil {
+		b = b[tryWrite(c.raw, b):]
+		if len(b) == 0 {
+			return nil
+		}
 	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := c.conn.Write(b); err != nil {

@@ -31,7 +31,7 @@ func FuzzHandleLine(f *testing.F) {
 		opts.setDefaults()
 		m := &Miner{conn: client, opts: opts, pending: map[uint64]replyFunc{1: func(reply, error) {}},
 			wake: make(chan struct{}), done: make(chan struct{}), workers: []string{"u"}}
-		err := m.handleLine(line)
+		err := m.handleLine(line, opts.Now())
 		if err != nil && !errors.Is(err, ErrProtocol) && !strings.Contains(err.Error(), "write") {
 			t.Fatalf("error %v does not wrap ErrProtocol", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -93,6 +94,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for event times and latencies; time.Now when nil.
 	Now func() time.Time
+	// KernelTimestamps times every line read by the kernel's receive
+	// timestamp of its bytes (SO_TIMESTAMPNS, Linux, TCP connections):
+	// when the line reached the socket rather than when the reader
+	// goroutine got to it, so that a load tool running thousands of
+	// Miners on the pool's own cores does not add its scheduling delays
+	// to what it measures. Elsewhere, or when the socket refuses, Now is
+	// used.
+	KernelTimestamps bool
 }
 
 func (o *Options) setDefaults() {
@@ -576,11 +585,31 @@ func (m *Miner) Close() error {
 // readLoop reads the pool's lines until the connection ends.
 func (m *Miner) readLoop() {
 	defer close(m.done)
-	lr := newLineReader(m.conn, m.opts.MaxLineLength)
+	var (
+		src io.Reader = m.conn
+		rx  *rxStampReader
+	)
+	if m.opts.KernelTimestamps {
+		r, err := newRxStampReader(m.conn)
+		if err != nil {
+			m.opts.Logger.Debug("no kernel receive timestamps", "err", err)
+		} else {
+			src, rx = r, r
+		}
+	}
+	lr := newLineReader(src, m.opts.MaxLineLength)
 	for {
 		line, err := lr.readLine()
 		if err == nil {
-			err = m.handleLine(line)
+			// The last read is the one that completed the line: the
+			// buffered reader reads only when no full line is left.
+			at := m.opts.Now()
+			if rx != nil {
+				if t := rx.stamp(); !t.IsZero() {
+					at = t
+				}
+			}
+			err = m.handleLine(line, at)
 		}
 		if err != nil {
 			m.fail(err)
@@ -625,8 +654,7 @@ type message struct {
 }
 
 // handleLine handles one line from the pool.
-func (m *Miner) handleLine(line []byte) error {
-	at := m.opts.Now()
+func (m *Miner) handleLine(line []byte, at time.Time) error {
 	var msg message
 	if err := json.Unmarshal(line, &msg); err != nil {
 		return fmt.Errorf("%w: %w: %.128q", ErrProtocol, err, line)

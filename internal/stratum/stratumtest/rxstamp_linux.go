@@ -1,0 +1,109 @@
+//go:build linux
+
+package stratumtest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rxStampReader reads a TCP connection with recvmsg and keeps the kernel's
+// receive timestamp (SO_TIMESTAMPNS) of the data each read returned: the
+// moment the bytes reached the socket, whatever the reading goroutine was
+// doing then.
+type rxStampReader struct {
+	rc   syscall.RawConn
+	oob  [64]byte // room for one SCM_TIMESTAMPNS (32 bytes on 64-bit)
+	iov  unix.Iovec
+	msg  unix.Msghdr // reused: a read allocates nothing
+	last time.Time
+}
+
+// newRxStampReader turns on SO_TIMESTAMPNS for conn, which must be a
+// *net.TCPConn (or another socket offering syscall.Conn).
+func newRxStampReader(conn net.Conn) (*rxStampReader, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("stratumtest: receive timestamps: %T is not a socket", conn)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("stratumtest: receive timestamps: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return nil, fmt.Errorf("stratumtest: receive timestamps: %w", err)
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("stratumtest: receive timestamps: setsockopt SO_TIMESTAMPNS: %w", serr)
+	}
+	return &rxStampReader{rc: rc}, nil
+}
+
+// Read is one recvmsg. The connection's read deadline applies as for
+// net.Conn.Read.
+func (r *rxStampReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r.iov.Base = &p[0]
+	r.iov.SetLen(len(p))
+	r.msg = unix.Msghdr{Iov: &r.iov, Control: &r.oob[0]}
+	r.msg.SetIovlen(1)
+	r.msg.SetControllen(len(r.oob))
+	var (
+		n     uintptr
+		errno syscall.Errno
+	)
+	rerr := r.rc.Read(func(fd uintptr) bool {
+		// unix.Recvmsg would allocate a source address on every call.
+		n, _, errno = unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.msg)), 0)
+		return errno != unix.EAGAIN
+	})
+	r.iov.Base, r.msg.Iov, r.msg.Control = nil, nil, nil // keep no pointer to p
+	switch {
+	case rerr != nil:
+		return 0, rerr
+	case errno != 0:
+		return 0, os.NewSyscallError("recvmsg", errno)
+	case n == 0:
+		return 0, io.EOF
+	}
+	if r.msg.Flags&unix.MSG_CTRUNC == 0 {
+		if t, ok := parseRxStamp(r.oob[:r.msg.Controllen]); ok {
+			r.last = t
+		}
+	}
+	return int(n), nil
+}
+
+// stamp returns the kernel receive time of the last read, zero before the
+// first timestamped one.
+func (r *rxStampReader) stamp() time.Time { return r.last }
+
+// parseRxStamp finds the SCM_TIMESTAMPNS control message in oob.
+func parseRxStamp(oob []byte) (time.Time, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS || len(m.Data) < 16 {
+			continue
+		}
+		sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+		nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+		return time.Unix(sec, nsec), true
+	}
+	return time.Time{}, false
+}

@@ -1,0 +1,20 @@
+//go:build !linux
+
+package stratumtest
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+)
+
+// rxStampReader is Linux-only; elsewhere KernelTimestamps falls back to
+// the reader's clock.
+type rxStampReader struct{ io.Reader }
+
+func newRxStampReader(net.Conn) (*rxStampReader, error) {
+	return nil, errors.New("stratumtest: receive timestamps need Linux")
+}
+
+func (r *rxStampReader) stamp() time.Time { return time.Time{} }
