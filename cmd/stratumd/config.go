@@ -52,6 +52,8 @@ type config struct {
 	ZMQBlock  cliconf.StringList
 	// Limits and timeouts
 	MaxConnsPerIP    int
+	ConnRatePerIP    float64
+	ConnBurstPerIP   int
 	BanThreshold     float64
 	BanMalformed     int
 	BanDuration      time.Duration
@@ -141,6 +143,8 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.RPCCookie, "rpc-cookie", "", "Bitcoin Core .cookie file")
 	fs.Var(&c.ZMQBlock, "zmq-block", "Bitcoin Core zmqpubhashblock endpoint of the --rpc-url in the same position, repeatable")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", 0, "open connections allowed from one IP address (0: no cap)")
+	fs.Float64Var(&c.ConnRatePerIP, "conn-rate-per-ip", defaultConnRatePerIP, "new connections per second one IP address may open; more are closed at accept (0: no limit)")
+	fs.IntVar(&c.ConnBurstPerIP, "conn-burst-per-ip", defaultConnBurstPerIP, "new connections one IP address may open at once before --conn-rate-per-ip applies")
 	fs.Float64Var(&c.BanThreshold, "ban-threshold", 0.5, "ban an address when more than this fraction of a connection's recent submits are invalid")
 	fs.IntVar(&c.BanMalformed, "ban-malformed", 5, "ban an address after this many malformed lines within --ban-duration")
 	fs.DurationVar(&c.BanDuration, "ban-duration", 10*time.Minute, "how long a ban lasts")
@@ -156,6 +160,15 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(&c.P2PListen, "p2p-listen", "embedded node: accept inbound peers on this address, repeatable (default: none)")
 	fs.IntVar(&c.RegtestPremine, "regtest-premine", 0, "regtest/simnet: mine blocks in-process at start until the chain has this height (432 activates segwit)")
 }
+
+// Default per-IP connection rate limit: a farm of thousands of miners
+// behind one NAT that reconnects at once gets in over a minute or so of
+// retries, while a flood from a few addresses is refused before it costs a
+// session.
+const (
+	defaultConnRatePerIP  = 50
+	defaultConnBurstPerIP = 200
+)
 
 func devNetwork(name string) bool { return name == "regtest" || name == "simnet" }
 
@@ -246,6 +259,12 @@ func (c *config) check(positional []string) error {
 	if c.MaxConnsPerIP < 0 {
 		return bad("max-conns-per-ip", "not negative")
 	}
+	if !(c.ConnRatePerIP >= 0) || math.IsInf(c.ConnRatePerIP, 0) {
+		return bad("conn-rate-per-ip", "a rate per second, 0 or more, got %v", c.ConnRatePerIP)
+	}
+	if c.ConnBurstPerIP < 1 {
+		return bad("conn-burst-per-ip", "at least 1, got %d", c.ConnBurstPerIP)
+	}
 	if !(c.BanThreshold > 0 && c.BanThreshold <= 1) {
 		return bad("ban-threshold", "a fraction in (0, 1], got %v", c.BanThreshold)
 	}
@@ -310,8 +329,8 @@ func parseLevel(s string) (slog.Level, error) {
 func (c *config) limits() stratum.Limits {
 	return stratum.Limits{
 		MinDiff: c.MinDiff, MaxDiff: c.MaxDiff, StartDiff: c.StartDiff, VardiffTarget: c.VardiffTarget,
-		MaxConnsPerIP: c.MaxConnsPerIP, BanThreshold: c.BanThreshold, BanMalformed: c.BanMalformed,
-		BanDuration: c.BanDuration,
+		MaxConnsPerIP: c.MaxConnsPerIP, ConnRatePerIP: c.ConnRatePerIP, ConnBurstPerIP: c.ConnBurstPerIP,
+		BanThreshold: c.BanThreshold, BanMalformed: c.BanMalformed, BanDuration: c.BanDuration,
 	}
 }
 

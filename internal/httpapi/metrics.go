@@ -32,7 +32,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	// Connections and miners.
 	p.single("stratumd_connections", typeGauge, "Open miner connections.", float64(st.Connections))
 	p.single("stratumd_connections_accepted_total", typeCounter, "Miner connections accepted and given a session.", float64(st.ConnectionsTotal))
-	p.single("stratumd_connections_refused_total", typeCounter, "Miner connections closed at accept (banned address or per-IP cap).", float64(st.Refused))
+	p.single("stratumd_connections_refused_total", typeCounter, "Miner connections closed at accept (banned address, per-IP cap or per-IP rate).", float64(st.Refused))
+	p.single("stratumd_connections_refused_rate_total", typeCounter, "Of the refused connections, those over the per-IP connection rate.", float64(st.RefusedRate))
 	p.single("stratumd_miners_subscribed", typeGauge, "Sessions subscribed now.", float64(st.Subscribed))
 	p.single("stratumd_miners_authorized", typeGauge, "Sessions with at least one authorized worker now.", float64(st.Authorized))
 	p.single("stratumd_bans_total", typeCounter, "Addresses banned.", float64(st.Bans))

@@ -11,6 +11,14 @@ type ipState struct {
 	malformed      int
 	malformedStart time.Time
 	bannedUntil    time.Time
+	accepts        tokenBucket // new connections, for Limits.ConnRatePerIP
+}
+
+// idle reports whether st holds nothing worth keeping at now under lim:
+// no connection, no ban, no recent malformed line, a full accept bucket.
+func (st *ipState) idle(now time.Time, lim *Limits) bool {
+	return st.conns <= 0 && !now.Before(st.bannedUntil) && st.accepts.full(now, lim.ConnRatePerIP) &&
+		(st.malformed == 0 || now.Sub(st.malformedStart) > max(time.Hour, lim.BanDuration))
 }
 
 // banList holds per-address connection counts, malformed-line counts and
@@ -26,32 +34,37 @@ func (b *banList) init() {
 	b.sweepAt = 1024
 }
 
-// admit counts a new connection from ip unless ip is banned or already at
-// maxConns (0: no cap).
-func (b *banList) admit(ip string, now time.Time, maxConns int) (bool, string) {
+// admit counts a new connection from ip unless ip is banned, already has
+// lim.MaxConnsPerIP connections open (0: no cap) or opened connections
+// faster than lim.ConnRatePerIP allows (0: no limit). A refused connection
+// does not use up the rate. The reason is one of the refuse* constants.
+func (b *banList) admit(ip string, now time.Time, lim *Limits) (bool, string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.ips[ip]
 	if st != nil && now.Before(st.bannedUntil) {
-		return false, "banned"
+		return false, refuseBanned
 	}
-	if st != nil && maxConns > 0 && st.conns >= maxConns {
-		return false, "per-IP connection cap"
+	if st != nil && lim.MaxConnsPerIP > 0 && st.conns >= lim.MaxConnsPerIP {
+		return false, refuseCap
 	}
 	if st == nil {
 		if len(b.ips) >= b.sweepAt {
-			b.sweep(now)
+			b.sweep(now, lim)
 			b.sweepAt = max(1024, 2*len(b.ips))
 		}
 		st = &ipState{}
 		b.ips[ip] = st
+	}
+	if lim.ConnRatePerIP > 0 && !st.accepts.take(now, lim.ConnRatePerIP, lim.ConnBurstPerIP) {
+		return false, refuseRate
 	}
 	st.conns++
 	return true, ""
 }
 
 // release counts a closed connection from ip.
-func (b *banList) release(ip string, now time.Time) {
+func (b *banList) release(ip string, now time.Time, lim *Limits) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.ips[ip]
@@ -59,16 +72,15 @@ func (b *banList) release(ip string, now time.Time) {
 		return
 	}
 	st.conns--
-	if st.conns <= 0 && st.malformed == 0 && !now.Before(st.bannedUntil) {
+	if st.conns <= 0 && st.malformed == 0 && !now.Before(st.bannedUntil) && st.accepts.full(now, lim.ConnRatePerIP) {
 		delete(b.ips, ip)
 	}
 }
 
-// sweep forgets addresses without connections, ban or recent malformed
-// lines. b.mu is held.
-func (b *banList) sweep(now time.Time) {
+// sweep forgets addresses that hold nothing worth keeping. b.mu is held.
+func (b *banList) sweep(now time.Time, lim *Limits) {
 	for ip, st := range b.ips {
-		if st.conns <= 0 && !now.Before(st.bannedUntil) && (st.malformed == 0 || now.Sub(st.malformedStart) > time.Hour) {
+		if st.idle(now, lim) {
 			delete(b.ips, ip)
 		}
 	}

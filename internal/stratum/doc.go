@@ -113,8 +113,11 @@
 // ban it. Invalid params get error 20. When more than BanThreshold of a
 // session's recent submits (at least BanMinSubmits) were invalid (stale
 // shares do not count), its address is banned for BanDuration and the
-// session closed. Banned addresses and connections beyond MaxConnsPerIP are
-// closed at accept. SetLimits replaces the difficulty and ban settings while
+// session closed. Banned addresses, connections beyond MaxConnsPerIP and
+// connections opened faster than ConnRatePerIP (after a burst of
+// ConnBurstPerIP) are closed at accept, before any session work, so that a
+// connection flood costs little; refusals are counted and logged once, then
+// summarized once a minute. SetLimits replaces the difficulty and ban settings while
 // the server runs.
 //
 // # Authorization and admin calls
@@ -123,8 +126,9 @@
 // may authorize several workers, and a submit must name one of them. With
 // Auth "password" the user must exist and its password verify; successes
 // are cached for 10 minutes per (user, SHA-256 of the password), identical
-// concurrent checks are merged, and argon2 runs on at most GOMAXPROCS
-// goroutines. With Auth "open" the user must be an address of the network;
+// concurrent checks are merged, and argon2 runs on at most GOMAXPROCS-1
+// goroutines (at least one), so a flood of password checks leaves a
+// processor to the sessions. With Auth "open" the user must be an address of the network;
 // its row is created on first sight. mining.authorize_admin checks the
 // configured admin password against its argon2id hash (only the hash is
 // kept); 5 failures per minute per address (30 overall) make further

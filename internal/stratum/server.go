@@ -94,6 +94,16 @@ type Limits struct {
 	// MaxConnsPerIP caps the open connections from one IP address;
 	// further connections are closed at accept. Zero means no cap.
 	MaxConnsPerIP int
+	// ConnRatePerIP is how many new connections per second one IP address
+	// may open on average; beyond it (and beyond ConnBurstPerIP at once)
+	// connections are closed at accept, before any session work, so that
+	// a connection flood costs little. Zero means no limit. Miners behind
+	// one NAT that reconnect together get in at this rate as they retry.
+	ConnRatePerIP float64
+	// ConnBurstPerIP is how many connections one address may open at once
+	// before ConnRatePerIP applies (default: one second's worth, at
+	// least 1). Unused without ConnRatePerIP.
+	ConnBurstPerIP int
 	// BanThreshold bans an address when more than this fraction of a
 	// session's recent submits (at least BanMinSubmits of them) were
 	// invalid (default 0.5). Stale shares do not count as invalid.
@@ -137,6 +147,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.BanDuration <= 0 {
 		l.BanDuration = DefaultBanDuration
+	}
+	if l.ConnRatePerIP > 0 && l.ConnBurstPerIP <= 0 {
+		l.ConnBurstPerIP = int(max(1, math.Ceil(l.ConnRatePerIP)))
 	}
 	return l
 }
@@ -227,7 +240,8 @@ type Config struct {
 type Stats struct {
 	Connections      int64  // open now
 	ConnectionsTotal uint64 // accepted and given a session
-	Refused          uint64 // closed at accept: banned address or per-IP cap
+	Refused          uint64 // closed at accept: banned address, per-IP cap or rate
+	RefusedRate      uint64 // of Refused: over the per-IP connection rate
 	Subscribed       int64  // sessions subscribed now
 	Authorized       int64  // sessions with at least one authorized worker now
 	SharesAccepted   uint64
@@ -295,7 +309,15 @@ type Server struct {
 	bans  banList
 	auth  authCache
 	admin adminLimiter
-	argon chan struct{} // bounds concurrent argon2 verifications
+	// argon bounds concurrent argon2 work to GOMAXPROCS-1 (at least 1):
+	// one processor always stays free for the sessions, so a flood of
+	// password checks (each ~30 ms of CPU) cannot hold every processor
+	// while miners' submits wait for the scheduler's 10 ms preemption.
+	argon chan struct{}
+
+	refusals     refusalLog
+	refusalMu    sync.Mutex
+	refusalTimer *time.Timer // flushes refusals; nil until the first
 
 	st counters
 
@@ -306,7 +328,7 @@ type Server struct {
 
 // counters are the atomic counters behind Stats.
 type counters struct {
-	conns, connsTotal, refused                  atomic.Int64
+	conns, connsTotal, refused, refusedRate     atomic.Int64
 	subscribed, authorized                      atomic.Int64
 	accepted                                    atomic.Uint64
 	rejected                                    [numReasons]atomic.Uint64
@@ -385,7 +407,7 @@ func New(cfg Config) (*Server, error) {
 		hasher:   cfg.AdminHasher,
 		sessions: make(map[*session]struct{}),
 		en1Used:  make(map[uint32]struct{}),
-		argon:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		argon:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 		cbCfg: chain.CoinbaseConfig{
 			PayoutScript:    cfg.PayoutScript,
 			Tag:             cfg.CoinbaseTag,
@@ -429,6 +451,9 @@ func (s *Server) SetLimits(l Limits) error {
 	if l.MaxConnsPerIP < 0 {
 		return fmt.Errorf("%w: negative per-IP connection cap", ErrConfig)
 	}
+	if l.ConnRatePerIP < 0 || math.IsNaN(l.ConnRatePerIP) || math.IsInf(l.ConnRatePerIP, 0) || l.ConnBurstPerIP < 0 {
+		return fmt.Errorf("%w: per-IP connection rate %v, burst %d", ErrConfig, l.ConnRatePerIP, l.ConnBurstPerIP)
+	}
 	l = l.withDefaults()
 	s.limits.Store(&l)
 	return nil
@@ -443,6 +468,7 @@ func (s *Server) Stats() Stats {
 		Connections:      s.st.conns.Load(),
 		ConnectionsTotal: uint64(s.st.connsTotal.Load()),
 		Refused:          uint64(s.st.refused.Load()),
+		RefusedRate:      uint64(s.st.refusedRate.Load()),
 		Subscribed:       s.st.subscribed.Load(),
 		Authorized:       s.st.authorized.Load(),
 		SharesAccepted:   s.st.accepted.Load(),
@@ -528,6 +554,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	l.Close()
 	s.shutdownGroup(g)
 	g.wg.Wait()
+	s.stopRefusals()
 	return err
 }
 
@@ -540,12 +567,11 @@ func isTemporary(err error) bool {
 
 // accept admits conn (or refuses it) and starts its session.
 func (s *Server) accept(g *serveGroup, conn net.Conn) {
-	ip := store.RemoteIP(conn.RemoteAddr().String())
-	lim := s.limits.Load()
-	if ok, why := s.bans.admit(ip, s.now(), lim.MaxConnsPerIP); !ok {
-		s.st.refused.Add(1)
-		s.log.Debug("stratum: connection refused", "remote", conn.RemoteAddr().String(), "why", why)
+	remote := conn.RemoteAddr().String()
+	ip := store.RemoteIP(remote)
+	if ok, why := s.bans.admit(ip, s.now(), s.limits.Load()); !ok {
 		conn.Close()
+		s.refuse(remote, ip, why)
 		return
 	}
 	c := newSession(s, g, conn, ip)
@@ -570,7 +596,7 @@ func (s *Server) removeSession(c *session) {
 	}
 	s.mu.Unlock()
 	c.release()
-	s.bans.release(c.ip, s.now())
+	s.bans.release(c.ip, s.now(), s.limits.Load())
 	s.st.conns.Add(-1)
 }
 

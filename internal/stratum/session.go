@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -151,13 +152,16 @@ func (c *session) loop(handshake bool) (handOff bool) {
 	}
 }
 
-// readFailed handles the error that ends the reader loop.
+// readFailed handles the error that ends the reader loop. Only a line too
+// long is logged at the default level: a flood of connections that time
+// out or drop costs no log work unless debug logging is on.
 func (c *session) readFailed(err error) {
 	var ne net.Error
 	switch {
 	case errors.Is(err, ErrLineTooLong):
 		c.malformed("line too long")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+	case !c.srv.log.Enabled(context.Background(), slog.LevelDebug):
 	case errors.As(err, &ne) && ne.Timeout():
 		if c.handshakeDone {
 			c.logger().Debug("stratum: idle session closed")

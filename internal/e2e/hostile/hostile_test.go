@@ -144,6 +144,16 @@ func TestHostileClients(t *testing.T) {
 		if st.Counters["Malformed"] == 0 || st.Counters["Bans"] == 0 {
 			t.Errorf("malformed lines %d and bans %d not counted", st.Counters["Malformed"], st.Counters["Bans"])
 		}
+		// The connection flood outruns the default per-address rate (50/s
+		// after 200 at once): most of it is refused at accept, before any
+		// session work, and every refusal is counted.
+		early := 0
+		for _, r := range results {
+			early += r.refusedAtAccept
+		}
+		if n := st.Counters["RefusedRate"]; n == 0 || n < int64(early) {
+			t.Errorf("%d connections refused for the per-address rate; the attackers saw %d closed at once", n, early)
+		}
 	})
 	t.Run("admin_brute_force_rate_limited", func(t *testing.T) {
 		failed := p.Count(func(l daemontest.Line) bool { return l.Msg() == "stratum: admin login failed" })
@@ -172,10 +182,12 @@ func TestHostileClients(t *testing.T) {
 		if under.p50 > 3*base.p50+5*time.Millisecond {
 			t.Errorf("median submit latency %v under attack, %v without", under.p50, base.p50)
 		}
-		// The p99 does rise while 10,000 connections are accepted and
-		// timed out on two cores (docs/RELIABILITY.md has the numbers);
-		// this bound catches a stall, not that rise.
-		if under.p99 > 5*base.p99+100*time.Millisecond {
+		// The attackers' own CPU (10,000 connects in about 0.4 s), the
+		// admin brute force's argon2 and the disk writes of the blocks
+		// attackers find on regtest still add a few to 25 ms to the p99 on
+		// two shared cores (docs/RELIABILITY.md has the numbers); the
+		// bound leaves room for a noisy CI box, not for a stall.
+		if under.p99 > 3*base.p99+40*time.Millisecond {
 			t.Errorf("p99 submit latency %v under attack, %v without", under.p99, base.p99)
 		}
 	})
