@@ -7,9 +7,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/stratumd/stratumd/internal/testutil"
 )
 
 func TestTokenBucket(t *testing.T) {
@@ -186,7 +187,7 @@ func TestRefusalLog(t *testing.T) {
 // closed at accept without a reply, counted, and logged once; after the
 // rate refills a new one gets in.
 func TestConnRateRefusedAtAccept(t *testing.T) {
-	var logBuf syncBuffer
+	var logBuf testutil.SyncBuffer
 	h := startHarness(t, harnessOpts{config: func(c *Config) {
 		c.ConnRatePerIP, c.ConnBurstPerIP = 1, 2
 		c.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
@@ -216,24 +217,6 @@ func TestConnRateRefusedAtAccept(t *testing.T) {
 	if r := c.call(MethodSubscribe); r.errCode() != 0 {
 		t.Fatalf("after the rate refilled: %s", r.raw)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestSetLimitsConnRate(t *testing.T) {
