@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,6 +49,9 @@ type daemon struct {
 
 	infraUp    atomic.Int32 // infrastructure parts running
 	infraParts int32
+	// dumps are share dumps being written for blocks the drainer stored,
+	// off the drainer's goroutine.
+	dumps sync.WaitGroup
 }
 
 // infraPart is a long-running part that must outlive the stratum server:
@@ -230,22 +234,36 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	srvErr := sg.Wait()
 	stopInfra()
 	infraErr := ig.Wait()
+	d.dumps.Wait() // the drainer has stopped: no new ones
 	log.Info("stratumd stopped", "server", fmt.Sprintf("%+v", d.server.Stats()), "drainer", fmt.Sprintf("%+v", d.drainer.Stats()))
 	return errors.Join(srvErr, infraErr)
 }
 
 var errStartup = errors.New("start-up")
 
-// dumpStoredBlocks writes the share dump of stored blocks that have none.
+// dumpTimeout bounds writing the share dumps of one batch of stored blocks.
+const dumpTimeout = 30 * time.Second
+
+// dumpStoredBlocks writes the share dump of stored blocks that have none,
+// in a goroutine of its own: the drainer calls it and must not wait for
+// the round's SQL and an fsync (nor for the finding session's own write of
+// the same dump, which WriteBlockDump waits for).
 func (d *daemon) dumpStoredBlocks(ctx context.Context, blocks []store.Block) {
 	if d.server == nil {
 		return
 	}
-	for _, b := range blocks {
-		if err := d.server.WriteBlockDump(ctx, b); err != nil && ctx.Err() == nil {
-			d.log.Error("block share dump not written", "height", b.Height, "hash", b.Hash, "err", err)
+	// The drainer's context ends at shutdown, and its final pass's as soon
+	// as the pass returns: the dump gets a bounded time of its own, and the
+	// daemon waits for it before exiting.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dumpTimeout)
+	d.dumps.Go(func() {
+		defer cancel()
+		for _, b := range blocks {
+			if err := d.server.WriteBlockDump(ctx, b); err != nil {
+				d.log.Error("block share dump not written", "height", b.Height, "hash", b.Hash, "err", err)
+			}
 		}
-	}
+	})
 }
 
 // healthy is what the systemd watchdog checks: every infrastructure part

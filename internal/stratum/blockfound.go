@@ -204,22 +204,34 @@ func (s *Server) recordBlockSync(ctx context.Context, fb *foundBlock, share stor
 }
 
 // WriteBlockDump writes <ShareDir>/<height>-<hash>.json for the stored block
-// b (its share must be in the database). stratumd calls it when the drainer
-// stores a block whose dump could not be written when it was found (the
-// database was down, or the process restarted); writing it twice gives the
-// same file.
+// b (its share must be in the database) unless it exists. stratumd calls it
+// when the drainer stores a block, for the dump that could not be written
+// when it was found (the database was down, or the process restarted);
+// while the finding session is writing it, the call waits for that write
+// and does not repeat it.
 func (s *Server) WriteBlockDump(ctx context.Context, b store.Block) error {
 	if s.cfg.ShareDir == "" {
-		return nil
-	}
-	name := filepath.Join(s.cfg.ShareDir, fmt.Sprintf("%d-%s.json", b.Height, b.Hash))
-	if _, err := os.Stat(name); err == nil {
 		return nil
 	}
 	return s.writeBlockDump(ctx, b)
 }
 
-func (s *Server) writeBlockDump(wctx context.Context, b store.Block) error {
+// writeBlockDump writes b's dump unless the file exists, one writer at a
+// time per block: the session and the drainer's callback race to write it
+// once the share is stored, and the loser only waits.
+func (s *Server) writeBlockDump(ctx context.Context, b store.Block) error {
+	name := filepath.Join(s.cfg.ShareDir, fmt.Sprintf("%d-%s.json", b.Height, b.Hash))
+	return s.dumps.do(ctx, b.Hash, func() error {
+		if s.cfg.ShareDir != "" {
+			if _, err := os.Stat(name); err == nil {
+				return nil
+			}
+		}
+		return s.buildBlockDump(ctx, b)
+	})
+}
+
+func (s *Server) buildBlockDump(wctx context.Context, b store.Block) error {
 	var after store.SharePos
 	var from *string
 	prev, err := s.cfg.Blocks.PreviousBlock(wctx, b.LastShare)

@@ -309,6 +309,7 @@ type Server struct {
 	bans  banList
 	auth  authCache
 	admin adminLimiter
+	dumps dumpGate // one share-dump writer per block at a time
 	// argon bounds concurrent argon2 work to GOMAXPROCS-1 (at least 1):
 	// one processor always stays free for the sessions, so a flood of
 	// password checks (each ~30 ms of CPU) cannot hold every processor
