@@ -36,6 +36,8 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	p.single("stratumd_connections_refused_rate_total", typeCounter, "Of the refused connections, those over the per-IP connection rate.", float64(st.RefusedRate))
 	p.single("stratumd_miners_subscribed", typeGauge, "Sessions subscribed now.", float64(st.Subscribed))
 	p.single("stratumd_miners_authorized", typeGauge, "Sessions with at least one authorized worker now.", float64(st.Authorized))
+	p.single("stratumd_auth_failures_total", typeCounter, "mining.authorize calls refused after a check (unknown user, wrong password, invalid name or not an address).", float64(st.AuthFailures))
+	p.single("stratumd_auth_refused_total", typeCounter, "mining.authorize calls refused without a password check (same wrong password again, or too many failed checks from the address).", float64(st.AuthRefused))
 	p.single("stratumd_bans_total", typeCounter, "Addresses banned.", float64(st.Bans))
 	p.single("stratumd_malformed_lines_total", typeCounter, "Malformed lines from miners (each closed its connection).", float64(st.Malformed))
 	p.single("stratumd_session_panics_total", typeCounter, "Sessions dropped by a recovered panic.", float64(st.Panics))

@@ -126,12 +126,24 @@
 // may authorize several workers, and a submit must name one of them. With
 // Auth "password" the user must exist and its password verify; successes
 // are cached for 10 minutes per (user, SHA-256 of the password), identical
-// concurrent checks are merged, and argon2 runs on at most GOMAXPROCS-1
-// goroutines (at least one), so a flood of password checks leaves a
-// processor to the sessions. With Auth "open" the user must be an address of the network;
-// its row is created on first sight. mining.authorize_admin checks the
-// configured admin password against its argon2id hash (only the hash is
-// kept); 5 failures per minute per address (30 overall) make further
-// attempts fail unchecked. mining.add_user works in admin sessions only and
-// is limited to 60 per minute. Passwords are never logged.
+// concurrent checks from one address are merged, and argon2 runs on at
+// most GOMAXPROCS-1 goroutines (at least one), so a flood of password
+// checks leaves a processor to the sessions. Wrong passwords are bounded
+// too: a wrong (user, password) pair is remembered for a minute and fails
+// at once when tried again (a misconfigured fleet reconnecting with it
+// costs no argon2; the price is that a password changed in the database to
+// exactly that value is refused until the minute ends), and after 10 failed
+// password checks from one address within a minute, further attempts from
+// it that would need a check fail unchecked ("too many failed
+// authorizations; try later", logged once per address and window) until
+// the minute ends; cached successes still pass, so a farm behind the same
+// NAT as one misconfigured miner keeps working. Unknown users cost no
+// argon2 and are not remembered. Stats counts authorizations refused after
+// a check (AuthFailures) and without one (AuthRefused). With Auth "open"
+// the user must be an address of the network; its row is created on first
+// sight. mining.authorize_admin checks the configured admin password
+// against its argon2id hash (only the hash is kept); 5 failures per minute
+// per address (30 overall) make further attempts fail unchecked.
+// mining.add_user works in admin sessions only and is limited to 60 per
+// minute. Passwords are never logged.
 package stratum

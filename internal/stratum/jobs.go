@@ -97,9 +97,6 @@ func (s *Server) Run(ctx context.Context) error {
 			retry.Reset(backoff)
 			return
 		}
-		if s.jobs.notSynced.Swap(false) {
-			s.log.Info("stratum: the node is synced; serving miners")
-		}
 		backoff = 0
 		pending = false
 	}
@@ -181,6 +178,10 @@ func (s *Server) buildJob(ctx context.Context) error {
 		m.tipGen.Store(gen)
 	}
 	m.cur.Store(e)
+	// Synced again: a miner that sees the new job is not refused.
+	if m.notSynced.Swap(false) {
+		s.log.Info("stratum: the node is synced; serving miners")
+	}
 	m.lastPrev = t.PrevHash
 	m.lastBuilt = s.now()
 	s.st.jobs.Add(1)

@@ -244,7 +244,13 @@ type Stats struct {
 	RefusedRate      uint64 // of Refused: over the per-IP connection rate
 	Subscribed       int64  // sessions subscribed now
 	Authorized       int64  // sessions with at least one authorized worker now
-	SharesAccepted   uint64
+	// AuthFailures counts mining.authorize calls refused after a check
+	// (unknown user, wrong password, invalid name; in open mode, not an
+	// address). AuthRefused counts those refused without a check: the
+	// same wrong password again within a minute, or an address over its
+	// limit of failed password checks.
+	AuthFailures, AuthRefused uint64
+	SharesAccepted            uint64
 	// SharesRejected counts rejected submits by reason: stale, unauthorized,
 	// not-subscribed, extranonce2-size, ntime, version-bits, duplicate,
 	// low-difficulty, not-recorded, invalid-params, too-many-shares.
@@ -331,6 +337,7 @@ type Server struct {
 type counters struct {
 	conns, connsTotal, refused, refusedRate     atomic.Int64
 	subscribed, authorized                      atomic.Int64
+	authFailures, authRefused                   atomic.Uint64
 	accepted                                    atomic.Uint64
 	rejected                                    [numReasons]atomic.Uint64
 	blocks, blocksRejected, bans, malformed     atomic.Uint64
@@ -472,6 +479,8 @@ func (s *Server) Stats() Stats {
 		RefusedRate:      uint64(s.st.refusedRate.Load()),
 		Subscribed:       s.st.subscribed.Load(),
 		Authorized:       s.st.authorized.Load(),
+		AuthFailures:     s.st.authFailures.Load(),
+		AuthRefused:      s.st.authRefused.Load(),
 		SharesAccepted:   s.st.accepted.Load(),
 		SharesRejected:   make(map[string]uint64, numReasons),
 		BlocksFound:      s.st.blocks.Load(),

@@ -291,8 +291,13 @@ func (c *session) handleAuthorize(req Request) {
 		return
 	}
 	user, wname, _ := strings.Cut(p.User, ".")
-	if err := c.srv.authorize(c.group.ctx, user, p.Password); err != nil {
-		c.logger().Info("stratum: authorize refused", "user", p.User, "err", err)
+	if err := c.srv.authorize(c.group.ctx, c.ip, user, p.Password); err != nil {
+		// An address over its limit is logged once per window by authorize.
+		level := slog.LevelInfo
+		if errors.Is(err, ErrAuthLimited) {
+			level = slog.LevelDebug
+		}
+		c.logger().Log(c.group.ctx, level, "stratum: authorize refused", "user", p.User, "err", err)
 		c.replyError(req.ID, CodeUnauthorized, authMessage(err))
 		return
 	}
