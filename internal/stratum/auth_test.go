@@ -1,7 +1,6 @@
 package stratum
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,25 +13,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
-
-// logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // authServer is a password-mode Server (not serving) over fakes, with
 // alice's password "pw".
@@ -40,12 +22,12 @@ type authServer struct {
 	srv   *Server
 	clock *fakeClock
 	users *fakeUsers
-	logs  *logBuffer
+	logs  *testutil.SyncBuffer
 }
 
 func newAuthServer(t *testing.T) *authServer {
 	t.Helper()
-	a := &authServer{clock: newFakeClock(), users: newFakeUsers(), logs: &logBuffer{}}
+	a := &authServer{clock: newFakeClock(), users: newFakeUsers(), logs: &testutil.SyncBuffer{}}
 	a.users.passwords["alice"] = "pw"
 	srv, err := New(Config{
 		Source: chaintest.New(&chaincfg.RegressionNetParams), Network: &chaincfg.RegressionNetParams,
