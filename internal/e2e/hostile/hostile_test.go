@@ -61,6 +61,9 @@ func TestHostileClients(t *testing.T) {
 	e := &env{addr: addr, handshakeTimeout: handshake, idleTimeout: idle, user: "attacker", password: "attacker-pw", ip: ipAllocator()}
 
 	h := startHonest(t, addr, "honest", "honest-pw", miners, pace)
+	if n := attackerNice(t); n > 0 {
+		t.Logf("attackers (this test process) at nice %d; stratumd and the honest miners at the normal priority", n)
+	}
 	baseFrom := time.Now()
 	hold(ctx, window)
 	baseTo := time.Now()
