@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/pwworker"
 	"github.com/stratumd/stratumd/internal/store"
 )
 
@@ -64,7 +66,9 @@ func cmdMigrate(ctx context.Context, cfg *config, args []string, stdout io.Write
 	return fmt.Errorf("migrate: %q is not up, down or status", verb)
 }
 
-func openStore(ctx context.Context, cfg *config) (*store.Store, error) {
+// openStore opens the database once the schema is current. hasher checks
+// passwords (nil: in-process with the default costs).
+func openStore(ctx context.Context, cfg *config, hasher store.Hasher) (*store.Store, error) {
 	if err := needDB(cfg); err != nil {
 		return nil, err
 	}
@@ -77,7 +81,7 @@ func openStore(ctx context.Context, cfg *config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(ctx, store.Config{URL: cfg.DB})
+	return store.Open(ctx, store.Config{URL: cfg.DB, Hasher: hasher})
 }
 
 // cmdAddUser creates a user; the password is the first line of stdin.
@@ -85,7 +89,7 @@ func cmdAddUser(ctx context.Context, cfg *config, args []string, stdin io.Reader
 	if len(args) != 1 {
 		return errors.New("adduser: usage: stratumd adduser NAME (password on stdin)")
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -116,7 +120,7 @@ func cmdImportUsers(ctx context.Context, cfg *config, args []string, stdout io.W
 		return fmt.Errorf("import-users: %w", err)
 	}
 	defer f.Close()
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -124,4 +128,31 @@ func cmdImportUsers(ctx context.Context, cfg *config, args []string, stdout io.W
 	res, err := st.ImportUsers(ctx, f)
 	fmt.Fprintf(stdout, "imported %d users, %d already present\n", res.Created, res.Skipped)
 	return err
+}
+
+// cmdPasswordWorker is the child process of --password-nice: it lowers the
+// priority of all its threads to NICE and checks argon2 passwords for the
+// daemon on stdin/stdout, CONCURRENCY at once, until stdin ends. SIGTERM and
+// SIGINT (systemd stops the whole unit, a terminal's ^C the process group)
+// do not end it: the daemon may still need it while it shuts down, and it
+// dies with the daemon anyway (parent-death signal, end of stdin).
+func cmdPasswordWorker(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) != 2 {
+		return errors.New("password-worker: usage: stratumd password-worker NICE CONCURRENCY (started by the daemon)")
+	}
+	nice, err := strconv.Atoi(args[0])
+	if err != nil || nice < 0 || nice > 19 {
+		return fmt.Errorf("password-worker: nice %q: want 0 to 19", args[0])
+	}
+	conc, err := strconv.Atoi(args[1])
+	if err != nil || conc < 1 || conc > 1024 {
+		return fmt.Errorf("password-worker: concurrency %q: want 1 to 1024", args[1])
+	}
+	if nice != 0 { // 0: keep the priority inherited
+		if err := pwworker.Renice(nice); err != nil {
+			return fmt.Errorf("password-worker: %w", err)
+		}
+	}
+	h := store.PasswordHasher{Params: store.DefaultArgon2Params()}
+	return pwworker.Serve(context.WithoutCancel(ctx), stdin, stdout, h, conc)
 }

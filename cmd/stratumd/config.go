@@ -33,6 +33,9 @@ type config struct {
 	PayoutAddress string
 	Auth          string
 	AdminPassword string
+	// PasswordNice is the nice value of the argon2 password worker; 0
+	// checks passwords in-process.
+	PasswordNice  int
 	ShareDir      string
 	SpoolDir      string
 	MinDiff       float64
@@ -126,6 +129,7 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.PayoutAddress, "payout-address", "", "address the coinbase pays (required off regtest/simnet)")
 	fs.StringVar(&c.Auth, "auth", "password", "miner authorization: password (users must exist) or open (user name is an address)")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for mining.authorize_admin; file:PATH reads it from a file (empty: admin calls off)")
+	fs.IntVar(&c.PasswordNice, "password-nice", 15, "nice value (1-19) of the child process that checks argon2 passwords, so that password floods never take CPU from miners (0: check in-process)")
 	fs.StringVar(&c.ShareDir, "share-dir", "", "directory for <height>-<hash>.json share dumps (default ~/.stratumd/shares)")
 	fs.StringVar(&c.SpoolDir, "spool-dir", "", "durable share spool directory (default <datadir>/spool)")
 	fs.Float64Var(&c.MinDiff, "min-diff", 1, "lowest share difficulty (fractions allowed)")
@@ -255,6 +259,9 @@ func (c *config) check(positional []string) error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return bad("log-format", "%q is neither text nor json", c.LogFormat)
+	}
+	if c.PasswordNice < 0 || c.PasswordNice > 19 {
+		return bad("password-nice", "0 to 19, got %d", c.PasswordNice)
 	}
 	if c.MaxConnsPerIP < 0 {
 		return bad("max-conns-per-ip", "not negative")

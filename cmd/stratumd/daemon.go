@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,6 +25,7 @@ import (
 	"github.com/stratumd/stratumd/internal/chain/p2p"
 	"github.com/stratumd/stratumd/internal/chain/rpcsource"
 	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/pwworker"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/store/spool"
 	"github.com/stratumd/stratumd/internal/stratum"
@@ -81,7 +84,12 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	log := cfg.loggerWith(stderr, d.level)
 	d.log = log
 
-	st, err := openStore(ctx, cfg)
+	hasher, stopHasher, err := d.startPasswordWorker(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopHasher() // the last thing run does: after the server has stopped
+	st, err := openStore(ctx, cfg, hasher)
 	if err != nil {
 		return err
 	}
@@ -163,7 +171,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	d.server, err = stratum.New(stratum.Config{
 		Source: d.source, Network: cfg.params, Users: st, Shares: d.shares, Blocks: st, Stored: d.drainer,
 		PayoutScript: payoutScript, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
-		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, ShareDir: cfg.ShareDir,
+		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, AdminHasher: hasher, ShareDir: cfg.ShareDir,
 		Limits: cfg.limits(), JobInterval: cfg.JobInterval,
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
 		HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
@@ -240,6 +248,37 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 }
 
 var errStartup = errors.New("start-up")
+
+// startPasswordWorker starts the argon2 child process of --password-nice
+// when passwords are checked at all (--auth password or --admin-password),
+// and returns it with the function that stops it. The hasher is nil
+// (in-process checks) when no worker is wanted.
+func (d *daemon) startPasswordWorker(ctx context.Context) (store.Hasher, func(), error) {
+	cfg := d.cfg
+	if cfg.PasswordNice == 0 || (cfg.Auth != "password" && cfg.AdminPassword == "") {
+		return nil, func() {}, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, fmt.Errorf("password worker: find own binary: %w", err)
+	}
+	conc := max(1, runtime.GOMAXPROCS(0)-1)
+	log := d.log.With("part", "pwworker")
+	c, err := pwworker.Start(ctx, pwworker.Options{
+		Command:     []string{exe, "password-worker", strconv.Itoa(cfg.PasswordNice), strconv.Itoa(conc)},
+		Concurrency: conc,
+		Hasher:      store.PasswordHasher{Params: store.DefaultArgon2Params()},
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("password worker: %w", err)
+	}
+	stop := func() {
+		c.Close()
+		log.Info("password worker stopped", "stats", fmt.Sprintf("%+v", c.Stats()))
+	}
+	return c, stop, nil
+}
 
 // dumpTimeout bounds writing the share dumps of one batch of stored blocks.
 const dumpTimeout = 30 * time.Second

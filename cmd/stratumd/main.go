@@ -9,6 +9,7 @@
 //	stratumd adduser NAME            create a user; the password is read from stdin
 //	stratumd import-users FILE       import bcoin-stratum's users.json
 //	stratumd version                 print the version
+//	stratumd password-worker NICE N  the argon2 child process (see --password-nice)
 //
 // Every flag may also be set with the environment variable STRATUMD_<NAME>
 // (upper case, '-' as '_') or the key <name> in the TOML file given by
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdAddUser(ctx, cfg, rest, stdin, stdout)
 	case "import-users":
 		return cmdImportUsers(ctx, cfg, rest, stdout)
+	case "password-worker":
+		return cmdPasswordWorker(ctx, rest, stdin, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "stratumd", version())
 		return nil

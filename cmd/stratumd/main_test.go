@@ -44,6 +44,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{args: []string{"--network", "regtest", "--instance-id", "256"}, env: map[string]string{"DATABASE_URL": "postgres://x"}, want: "--instance-id"},
 		{args: []string{"--network", "mainnet", "--regtest-premine", "5", "--payout-address", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"}, env: map[string]string{"DATABASE_URL": "postgres://x"}, want: "--regtest-premine"},
 		{args: []string{"--network", "regtest", "--admin-password", "file:/nonexistent/pw"}, env: map[string]string{"DATABASE_URL": "postgres://x"}, want: "--admin-password"},
+		{args: []string{"--network", "regtest", "--password-nice", "20"}, env: map[string]string{"DATABASE_URL": "postgres://x"}, want: "--password-nice"},
 		{args: []string{"--network", "regtest", "--node", "rpc"}, env: map[string]string{"DATABASE_URL": "postgres://x"}, want: "--rpc-url"},
 	} {
 		var stderr bytes.Buffer

@@ -36,11 +36,25 @@ const (
 	maxPasswordLen = 1024
 )
 
-// PasswordHasher hashes and verifies passwords. The zero value is not ready:
-// Store fills in DefaultArgon2Params.
+// Hasher hashes and verifies passwords. PasswordHasher does it in-process;
+// internal/pwworker's Client does it in a low-priority child process with
+// the same answers. Implementations are safe for concurrent use.
+type Hasher interface {
+	// Hash returns the stored form of a new password.
+	Hash(password string) (string, error)
+	// Verify reports whether password matches stored, and whether stored
+	// should be replaced by a fresh hash.
+	Verify(stored, password string) (ok, rehash bool, err error)
+}
+
+// PasswordHasher hashes and verifies passwords in the calling goroutine. It
+// is a Hasher; the zero value is not ready (Params must be set). It is safe
+// for concurrent use.
 type PasswordHasher struct {
 	Params Argon2Params
 }
+
+var _ Hasher = PasswordHasher{}
 
 // Hash returns a PHC-style argon2id string:
 // $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt b64>$<key b64>.

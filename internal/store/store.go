@@ -18,8 +18,9 @@ type Config struct {
 	MaxConns int32
 	// Logger receives the store's own log lines; nil means slog.Default().
 	Logger *slog.Logger
-	// Hasher hashes new passwords; the zero value uses DefaultArgon2Params.
-	Hasher PasswordHasher
+	// Hasher hashes and verifies passwords; nil means a PasswordHasher with
+	// DefaultArgon2Params, in-process.
+	Hasher Hasher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -28,7 +29,7 @@ type Config struct {
 type Store struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
-	hasher PasswordHasher
+	hasher Hasher
 	now    func() time.Time
 
 	partMu   sync.Mutex
@@ -57,8 +58,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.hasher.Params == (Argon2Params{}) {
-		s.hasher.Params = DefaultArgon2Params()
+	if ph, ok := s.hasher.(PasswordHasher); s.hasher == nil || ok && ph.Params == (Argon2Params{}) {
+		s.hasher = PasswordHasher{Params: DefaultArgon2Params()}
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -191,8 +191,9 @@ type Config struct {
 	// AdminPassword enables mining.authorize_admin; only its argon2id hash
 	// is kept. Empty: admin calls are off.
 	AdminPassword string
-	// AdminHasher hashes AdminPassword (zero: store.DefaultArgon2Params).
-	AdminHasher store.PasswordHasher
+	// AdminHasher hashes AdminPassword and checks mining.authorize_admin
+	// (nil: an in-process store.PasswordHasher with store.DefaultArgon2Params).
+	AdminHasher store.Hasher
 
 	// ShareDir receives <height>-<hash>.json for every block found. Empty:
 	// no dump is written.
@@ -302,7 +303,7 @@ type Server struct {
 	now       func() time.Time
 	cbCfg     chain.CoinbaseConfig
 	adminHash string
-	hasher    store.PasswordHasher
+	hasher    store.Hasher
 
 	limits atomic.Pointer[Limits]
 
@@ -405,8 +406,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.AdminHasher.Params == (store.Argon2Params{}) {
-		cfg.AdminHasher.Params = store.DefaultArgon2Params()
+	if cfg.AdminHasher == nil {
+		cfg.AdminHasher = store.PasswordHasher{Params: store.DefaultArgon2Params()}
 	}
 	s := &Server{
 		cfg:      cfg,
