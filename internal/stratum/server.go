@@ -538,7 +538,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 	var err error
 	var backoff time.Duration
+	burst := acceptBurst{now: time.Now, sleep: time.Sleep}
 	for {
+		burst.pace()
 		conn, aerr := l.Accept()
 		if aerr != nil {
 			if ctx.Err() != nil {
@@ -567,6 +569,46 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	g.wg.Wait()
 	s.stopRefusals()
 	return err
+}
+
+// A burst of connections (a flood, or a farm reconnecting at once) keeps
+// Accept from ever blocking, and a goroutine that never blocks keeps its
+// processor from polling the network: established miners' submits would
+// wait for the runtime's fallback poll (10 ms). After acceptBurstLen
+// accepts within acceptBurstWindow the accept loop therefore sleeps
+// acceptBurstPause, which lets its processor poll. Measured on two cores:
+// 10,000 connections are accepted (and most refused) in 1.3 s instead of
+// 0.5 s, and the honest miners' p99 under the hostile suite fell from
+// 6-10 ms to 3-5 ms (docs/RELIABILITY.md).
+const (
+	acceptBurstLen    = 8
+	acceptBurstWindow = 10 * time.Millisecond
+	acceptBurstPause  = 100 * time.Microsecond
+)
+
+// acceptBurst paces one accept loop. now and sleep are the real clock in
+// Serve (scheduling, not logic) and fakes in tests.
+type acceptBurst struct {
+	now   func() time.Time
+	sleep func(time.Duration)
+	n     int
+	start time.Time
+}
+
+// pace counts an accept and sleeps when the last acceptBurstLen came
+// within acceptBurstWindow.
+func (b *acceptBurst) pace() {
+	if b.n == 0 {
+		b.start = b.now()
+	}
+	b.n++
+	if b.n < acceptBurstLen {
+		return
+	}
+	if b.now().Sub(b.start) < acceptBurstWindow {
+		b.sleep(acceptBurstPause)
+	}
+	b.n = 0
 }
 
 // isTemporary reports accept errors worth retrying (out of file
