@@ -49,8 +49,11 @@ func runHonest(t *testing.T, addr, user, password string, miners int, pace time.
 	ready := make(chan error, miners)
 	for i := range miners {
 		h.wg.Go(func() {
+			// Replies are timed by the kernel's receive timestamp: the
+			// latency is stratumd's (write → reply in the socket), not this
+			// process's wait for a core while the attackers run.
 			m, err := stratumtest.Dial(ctx, addr, stratumtest.Options{User: user, Password: password,
-				Workers: []string{fmt.Sprintf("h%d", i)}, VersionRolling: i%2 == 1})
+				Workers: []string{fmt.Sprintf("h%d", i)}, VersionRolling: i%2 == 1, KernelTimestamps: true})
 			ready <- err
 			if err != nil {
 				return
