@@ -3,11 +3,11 @@
 package hostile
 
 import (
-	"fmt"
 	"os"
 	"strconv"
-	"syscall"
 	"testing"
+
+	"github.com/stratumd/stratumd/internal/pwworker"
 )
 
 // envAttackerNice, when set to a nice value (e.g. 19), lowers the CPU
@@ -30,27 +30,8 @@ func attackerNice(t *testing.T) int {
 	if err != nil || n < 1 || n > 19 {
 		t.Fatalf("%s=%q: want 1..19", envAttackerNice, v)
 	}
-	if err := reniceThreads(n); err != nil {
+	if err := pwworker.Renice(n); err != nil {
 		t.Fatalf("renice the attackers: %v", err)
 	}
 	return n
-}
-
-// reniceThreads sets the nice value of every thread listed in
-// /proc/self/task (Linux: nice is per thread).
-func reniceThreads(n int) error {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return err
-	}
-	for _, task := range tasks {
-		tid, err := strconv.Atoi(task.Name())
-		if err != nil {
-			continue
-		}
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil && err != syscall.ESRCH {
-			return fmt.Errorf("thread %d: %w", tid, err)
-		}
-	}
-	return nil
 }
