@@ -27,9 +27,10 @@ type window struct {
 	n     int
 }
 
-// count returns the events in the window at now, restarting it when over.
-func (w *window) count(now time.Time) int {
-	if now.Sub(w.start) >= adminWindow {
+// count returns the events in the window of the given length at now,
+// restarting it when over.
+func (w *window) count(now time.Time, length time.Duration) int {
+	if now.Sub(w.start) >= length {
 		w.start, w.n = now, 0
 	}
 	return w.n
@@ -49,18 +50,18 @@ func (a *adminLimiter) init() { a.perIP = make(map[string]*window) }
 func (a *adminLimiter) allowAuth(ip string, now time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.global.count(now) >= adminFailuresGlobal {
+	if a.global.count(now, adminWindow) >= adminFailuresGlobal {
 		return false
 	}
 	w := a.perIP[ip]
-	return w == nil || w.count(now) < adminFailuresPerIP
+	return w == nil || w.count(now, adminWindow) < adminFailuresPerIP
 }
 
 // failAuth counts a failed mining.authorize_admin from ip.
 func (a *adminLimiter) failAuth(ip string, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.global.count(now)
+	a.global.count(now, adminWindow)
 	a.global.n++
 	w := a.perIP[ip]
 	if w == nil {
@@ -74,7 +75,7 @@ func (a *adminLimiter) failAuth(ip string, now time.Time) {
 		w = &window{start: now}
 		a.perIP[ip] = w
 	}
-	w.count(now)
+	w.count(now, adminWindow)
 	w.n++
 }
 
@@ -82,7 +83,7 @@ func (a *adminLimiter) failAuth(ip string, now time.Time) {
 func (a *adminLimiter) allowAddUser(now time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.addUsers.count(now) >= addUsersPerWindow {
+	if a.addUsers.count(now, adminWindow) >= addUsersPerWindow {
 		return false
 	}
 	a.addUsers.n++

@@ -19,8 +19,7 @@ const (
 
 // failWindow counts one address's failed checks in a fixed window.
 type failWindow struct {
-	start  time.Time
-	n      int
+	window
 	logged bool // a refusal was logged in this window
 }
 
@@ -39,7 +38,7 @@ func (l *authLimiter) allow(ip string, now time.Time) (ok, first bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := l.perIP[ip]
-	if w == nil || now.Sub(w.start) >= authFailWindow || w.n < authFailuresPerIP {
+	if w == nil || w.count(now, authFailWindow) < authFailuresPerIP {
 		return true, false
 	}
 	first = !w.logged
@@ -63,11 +62,11 @@ func (l *authLimiter) fail(ip string, now time.Time) {
 				clear(l.perIP)
 			}
 		}
-		w = &failWindow{start: now}
+		w = &failWindow{window: window{start: now}}
 		l.perIP[ip] = w
 	}
-	if now.Sub(w.start) >= authFailWindow {
-		*w = failWindow{start: now}
+	if w.count(now, authFailWindow) == 0 {
+		w.logged = false // a new window
 	}
 	w.n++
 }
