@@ -200,32 +200,24 @@ func (s *Server) recordBlockSync(ctx context.Context, fb *foundBlock, share stor
 			return fmt.Errorf("wait for the block's share: %w", err)
 		}
 	}
-	return s.writeBlockDump(wctx, b)
+	return s.WriteBlockDump(wctx, b)
 }
 
 // WriteBlockDump writes <ShareDir>/<height>-<hash>.json for the stored block
-// b (its share must be in the database) unless it exists. stratumd calls it
-// when the drainer stores a block, for the dump that could not be written
-// when it was found (the database was down, or the process restarted);
-// while the finding session is writing it, the call waits for that write
-// and does not repeat it.
+// b (its share must be in the database) unless it exists or no ShareDir is
+// set. Both the finding session and stratumd's drainer callback (for the
+// dump that could not be written when the block was found: the database
+// was down, or the process restarted) call it, usually at the same moment:
+// one write runs at a time per block, and a caller that waited for a
+// successful one does not repeat it.
 func (s *Server) WriteBlockDump(ctx context.Context, b store.Block) error {
 	if s.cfg.ShareDir == "" {
 		return nil
 	}
-	return s.writeBlockDump(ctx, b)
-}
-
-// writeBlockDump writes b's dump unless the file exists, one writer at a
-// time per block: the session and the drainer's callback race to write it
-// once the share is stored, and the loser only waits.
-func (s *Server) writeBlockDump(ctx context.Context, b store.Block) error {
 	name := filepath.Join(s.cfg.ShareDir, fmt.Sprintf("%d-%s.json", b.Height, b.Hash))
 	return s.dumps.do(ctx, b.Hash, func() error {
-		if s.cfg.ShareDir != "" {
-			if _, err := os.Stat(name); err == nil {
-				return nil
-			}
+		if _, err := os.Stat(name); err == nil {
+			return nil
 		}
 		return s.buildBlockDump(ctx, b)
 	})
@@ -259,9 +251,6 @@ func (s *Server) buildBlockDump(wctx context.Context, b store.Block) error {
 		NetworkDifficulty: b.NetworkDifficulty,
 		Status:            string(b.Status),
 		Round:             RoundDump{From: from, Users: users},
-	}
-	if s.cfg.ShareDir == "" {
-		return nil
 	}
 	name, err := writeDump(s.cfg.ShareDir, &dump)
 	if err != nil {

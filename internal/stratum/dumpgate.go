@@ -23,8 +23,8 @@ type dumpRun struct {
 
 // do runs write for key unless another call for key is running, in which
 // case it waits for that one and returns nil if it succeeded, or runs
-// write itself if it failed. Once a write succeeded, the dump file exists,
-// which is what later callers check before coming here.
+// write itself if it failed. Later calls run write again: WriteBlockDump's
+// write returns at once when the dump file exists.
 func (g *dumpGate) do(ctx context.Context, key string, write func() error) error {
 	for {
 		g.mu.Lock()
