@@ -4,11 +4,6 @@ package main
 
 import "errors"
 
-// raiseNoFile cannot raise the descriptor limit on this system.
-func raiseNoFile(need uint64) NoFileReport {
-	return NoFileReport{Note: "RLIMIT_NOFILE not supported on this system"}
-}
-
 var errNoEMFILE = errors.New("EMFILE")
 
 // syscallEMFILE stands for the "too many open files" error.

@@ -12,11 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/stratumd/stratumd/internal/rlimit"
 )
 
 // childEnv carries the listener address to the child process.
@@ -203,21 +204,17 @@ func child(addr string, in io.Reader, out io.Writer) error {
 	return nil
 }
 
-// raiseNoFile raises the RLIMIT_NOFILE soft limit to need, up to the hard
-// limit.
+// raiseNoFile raises the RLIMIT_NOFILE soft limit to need, failing when
+// the hard limit is lower.
 func raiseNoFile(need uint64) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	soft, hard, err := rlimit.RaiseNoFile(need)
+	if err != nil {
 		return err
 	}
-	if lim.Cur >= need {
-		return nil
+	if soft < need {
+		return fmt.Errorf("RLIMIT_NOFILE hard limit %d is below the %d descriptors needed", hard, need)
 	}
-	if lim.Max < need {
-		return fmt.Errorf("RLIMIT_NOFILE hard limit %s is below the %d descriptors needed", strconv.FormatUint(lim.Max, 10), need)
-	}
-	lim.Cur = need
-	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
