@@ -102,6 +102,14 @@ type Options struct {
 	// to what it measures. Elsewhere, or when the socket refuses, Now is
 	// used.
 	KernelTimestamps bool
+	// KernelTxTimestamps starts a submit's latency at the kernel's
+	// transmit timestamp of the request (SO_TIMESTAMPING, software, Linux,
+	// TCP): when it left the socket, not when the writing goroutine was
+	// about to write it, so that the miner's own waits for a core between
+	// the two are not counted. It costs a read of the socket's error
+	// queue per submit. Elsewhere, or when the socket refuses, the time
+	// before the write is used.
+	KernelTxTimestamps bool
 }
 
 func (o *Options) setDefaults() {
@@ -166,6 +174,7 @@ type Miner struct {
 	opts Options
 
 	wmu    sync.Mutex // serializes writes
+	tx     *txStamper // transmit timestamps (KernelTxTimestamps); nil without
 	nextID atomic.Uint64
 	unit   atomic.Uint64 // search units (extranonce2 / version bits) handed out
 	jobGen atomic.Uint64 // bumped on every new job
@@ -201,6 +210,14 @@ func New(conn net.Conn, opts Options) *Miner {
 		wake:    make(chan struct{}),
 		done:    make(chan struct{}),
 		workers: opts.WorkerNames(),
+	}
+	if opts.KernelTxTimestamps {
+		tx, err := newTxStamper(conn)
+		if err != nil {
+			opts.Logger.Debug("no kernel transmit timestamps", "err", err)
+		} else {
+			m.tx = tx
+		}
 	}
 	go m.readLoop()
 	return m
@@ -410,17 +427,17 @@ func (m *Miner) notifyOnly(method string, params []any) error {
 
 // send registers cb for the reply and writes the request. It returns the
 // time the request was written.
-func (m *Miner) send(method string, params []any, cb replyFunc) (time.Time, error) {
+func (m *Miner) send(method string, params []any, cb replyFunc) (sentAt, error) {
 	if params == nil {
 		params = []any{}
 	}
 	body, err := json.Marshal(params)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("stratumtest: encode %s params: %w", method, err)
+		return sentAt{}, fmt.Errorf("stratumtest: encode %s params: %w", method, err)
 	}
 	methodJSON, err := json.Marshal(method)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("stratumtest: encode method: %w", err)
+		return sentAt{}, fmt.Errorf("stratumtest: encode method: %w", err)
 	}
 	id := m.nextID.Add(1)
 	// cpuminer's layout: method first, then params, then id.
@@ -436,12 +453,12 @@ func (m *Miner) send(method string, params []any, cb replyFunc) (time.Time, erro
 }
 
 // sendLine registers cb under id and writes line.
-func (m *Miner) sendLine(id uint64, line []byte, cb replyFunc) (time.Time, error) {
+func (m *Miner) sendLine(id uint64, line []byte, cb replyFunc) (sentAt, error) {
 	m.mu.Lock()
 	if m.err != nil {
 		err := m.err
 		m.mu.Unlock()
-		return time.Time{}, err
+		return sentAt{}, err
 	}
 	m.pending[id] = cb
 	m.mu.Unlock()
@@ -454,18 +471,40 @@ func (m *Miner) sendLine(id uint64, line []byte, cb replyFunc) (time.Time, error
 	return at, err
 }
 
+// sentAt is when a request was written: the clock's time just before the
+// write and, with kernel timestamps, the key of its transmit timestamp.
+type sentAt struct {
+	t     time.Time
+	key   uint32
+	keyed bool
+}
+
+// sentTime is when the request left: the kernel's transmit timestamp when
+// there is one, else the clock's time before the write.
+func (m *Miner) sentTime(s sentAt) time.Time {
+	if s.keyed {
+		if t, ok := m.tx.stamp(s.key); ok {
+			return t
+		}
+	}
+	return s.t
+}
+
 // write writes line under the write deadline and returns when it was
 // handed to the kernel.
-func (m *Miner) write(line []byte) (time.Time, error) {
+func (m *Miner) write(line []byte) (sentAt, error) {
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
 	// The deadline is on the real clock, whatever Options.Now says.
 	if err := m.conn.SetWriteDeadline(time.Now().Add(m.opts.WriteTimeout)); err != nil {
-		return time.Time{}, m.connErr(err)
+		return sentAt{}, m.connErr(err)
 	}
-	at := m.opts.Now()
+	at := sentAt{t: m.opts.Now()}
 	if _, err := m.conn.Write(line); err != nil {
 		return at, m.connErr(err)
+	}
+	if m.tx != nil {
+		at.key, at.keyed = m.tx.wrote(len(line)), true
 	}
 	return at, nil
 }

@@ -21,7 +21,7 @@ import (
 // doing then.
 type rxStampReader struct {
 	rc   syscall.RawConn
-	oob  [64]byte // room for one SCM_TIMESTAMPNS (32 bytes on 64-bit)
+	oob  [128]byte // room for SCM_TIMESTAMPNS (32 bytes on 64-bit) and the SCM_TIMESTAMPING (64) that transmit timestamps add
 	iov  unix.Iovec
 	msg  unix.Msghdr // reused: a read allocates nothing
 	last time.Time
@@ -30,24 +30,34 @@ type rxStampReader struct {
 // newRxStampReader turns on SO_TIMESTAMPNS for conn, which must be a
 // *net.TCPConn (or another socket offering syscall.Conn).
 func newRxStampReader(conn net.Conn) (*rxStampReader, error) {
+	rc, err := socketOption(conn, "receive timestamps", "SO_TIMESTAMPNS", unix.SO_TIMESTAMPNS, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &rxStampReader{rc: rc}, nil
+}
+
+// socketOption sets the SOL_SOCKET option opt to val on conn's socket and
+// returns the socket; errors name the feature (what) and the option (name).
+func socketOption(conn net.Conn, what, name string, opt, val int) (syscall.RawConn, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return nil, fmt.Errorf("stratumtest: receive timestamps: %T is not a socket", conn)
+		return nil, fmt.Errorf("stratumtest: %s: %T is not a socket", what, conn)
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("stratumtest: receive timestamps: %w", err)
+		return nil, fmt.Errorf("stratumtest: %s: %w", what, err)
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, val)
 	}); err != nil {
-		return nil, fmt.Errorf("stratumtest: receive timestamps: %w", err)
+		return nil, fmt.Errorf("stratumtest: %s: %w", what, err)
 	}
 	if serr != nil {
-		return nil, fmt.Errorf("stratumtest: receive timestamps: setsockopt SO_TIMESTAMPNS: %w", serr)
+		return nil, fmt.Errorf("stratumtest: %s: setsockopt %s: %w", what, name, serr)
 	}
-	return &rxStampReader{rc: rc}, nil
+	return rc, nil
 }
 
 // Read is one recvmsg. The connection's read deadline applies as for

@@ -175,7 +175,7 @@ func (m *Miner) SubmitAsync(s Share, done func(Result, error)) error {
 	id := m.nextID.Add(1)
 	line := encodeSubmit(id, &s)
 	var (
-		sent    time.Time
+		sent    sentAt
 		sendErr error
 	)
 	ready := make(chan struct{}) // closed once sent and sendErr are set
@@ -191,7 +191,7 @@ func (m *Miner) SubmitAsync(s Share, done func(Result, error)) error {
 		}
 		res.Error = r.err
 		res.Accepted = r.err == nil && string(r.result) == "true"
-		res.Latency = r.at.Sub(sent)
+		res.Latency = r.at.Sub(m.sentTime(sent))
 		done(res, nil)
 	})
 	close(ready)
