@@ -19,6 +19,7 @@ import (
 // env is what every attack needs.
 type env struct {
 	addr             string
+	floodAddr        string // where idleConnections connects: addr, or a sink (envFloodSink)
 	handshakeTimeout time.Duration
 	idleTimeout      time.Duration
 	user, password   string // an existing password user for attackers that need a session
@@ -109,7 +110,7 @@ func idleConnections(ctx context.Context, e *env, n int) *result {
 				if i >= int64(n) || ctx.Err() != nil {
 					return
 				}
-				c, err := dialFrom(ctx, ips[i%int64(len(ips))], e.addr)
+				c, err := dialFrom(ctx, ips[i%int64(len(ips))], e.floodAddr)
 				if err != nil {
 					dialFailed.Add(1)
 					continue

@@ -49,16 +49,25 @@ func runHonest(t *testing.T, addr, user, password string, miners int, pace time.
 	ready := make(chan error, miners)
 	for i := range miners {
 		h.wg.Go(func() {
-			// Replies are timed by the kernel's receive timestamp: the
-			// latency is stratumd's (write → reply in the socket), not this
-			// process's wait for a core while the attackers run.
+			// Submits are timed by the kernel on both ends: from the
+			// request's transmit timestamp to the reply's receive
+			// timestamp. The latency is stratumd's, not this process's
+			// waits for a core while the attackers run.
 			m, err := stratumtest.Dial(ctx, addr, stratumtest.Options{User: user, Password: password,
-				Workers: []string{fmt.Sprintf("h%d", i)}, VersionRolling: i%2 == 1, KernelTimestamps: true})
+				Workers: []string{fmt.Sprintf("h%d", i)}, VersionRolling: i%2 == 1, KernelTimestamps: true, KernelTxTimestamps: true})
 			ready <- err
 			if err != nil {
 				return
 			}
 			defer m.Close()
+			// Independent miners do not submit in step: miner i starts
+			// i/miners of a pace late, so one stall of the server delays
+			// one submit, not all of them at once.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pace * time.Duration(i) / time.Duration(miners)):
+			}
 			tick := time.NewTicker(pace)
 			defer tick.Stop()
 			for {

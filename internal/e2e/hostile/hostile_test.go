@@ -58,7 +58,7 @@ func TestHostileClients(t *testing.T) {
 	p := daemontest.Start(t, stratumdBin, daemontest.Options{Args: args})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	e := &env{addr: addr, handshakeTimeout: handshake, idleTimeout: idle, user: "attacker", password: "attacker-pw", ip: ipAllocator()}
+	e := &env{addr: addr, floodAddr: floodTarget(t, addr, handshake), handshakeTimeout: handshake, idleTimeout: idle, user: "attacker", password: "attacker-pw", ip: ipAllocator()}
 
 	h := startHonest(t, addr, "honest", "honest-pw", miners, pace)
 	if n := attackerNice(t); n > 0 {
@@ -114,6 +114,7 @@ func TestHostileClients(t *testing.T) {
 	t.Logf("  no attack:    %v", base)
 	t.Logf("  under attack: %v", under)
 	t.Logf("  after:        %v", after)
+	logSlowest(t, h.h, attackFrom, attackTo, p.Lines())
 
 	if err := p.Stop(); err != nil {
 		t.Errorf("stratumd stop: %v", err)
@@ -154,7 +155,7 @@ func TestHostileClients(t *testing.T) {
 		for _, r := range results {
 			early += r.refusedAtAccept
 		}
-		if n := st.Counters["RefusedRate"]; n == 0 || n < int64(early) {
+		if n := st.Counters["RefusedRate"]; e.floodAddr == addr && (n == 0 || n < int64(early)) {
 			t.Errorf("%d connections refused for the per-address rate; the attackers saw %d closed at once", n, early)
 		}
 	})
@@ -185,16 +186,58 @@ func TestHostileClients(t *testing.T) {
 		if under.p50 > 3*base.p50+5*time.Millisecond {
 			t.Errorf("median submit latency %v under attack, %v without", under.p50, base.p50)
 		}
-		// Under attack the p99 is 3.3–4.3 ms against 1.1–1.7 ms without
-		// (replies timed by the kernel's receive timestamps, so the honest
-		// process's own scheduling is not counted; docs/RELIABILITY.md); it
-		// was about 30 ms before the connection rate limit, the argon2
-		// worker and the accept pacing. The bound leaves room for a noisy
+		// Under attack the p99 is 1.8–4.1 ms against 0.44–0.65 ms without
+		// (submits timed by the kernel on both ends, miners out of step;
+		// docs/RELIABILITY.md); it was about 30 ms before the connection
+		// rate limit, the argon2 worker and the accept pacing. What is
+		// left is the shared box: the flood sent to a sink instead of
+		// stratumd costs the honest miners as much (envFloodSink), and a
+		// stall traced in stratumd was its processor idle while the
+		// spool's fdatasync, which every acknowledgement waits for, took
+		// 10 ms on the disk the attacks also make the node, the share
+		// dumps and PostgreSQL write to. The bound leaves room for a noisy
 		// CI box and catches a stall.
-		if under.p99 > 3*base.p99+40*time.Millisecond {
+		if under.p99 > 3*base.p99+15*time.Millisecond {
 			t.Errorf("p99 submit latency %v under attack, %v without", under.p99, base.p99)
 		}
 	})
+}
+
+// logSlowest logs the slowest honest submits of [from, to) and the blocks
+// stratumd found meanwhile, as offsets from from: on regtest the attacks'
+// forged and replayed shares are blocks more often than not, and a found
+// block's writes (the node's block store, the share dump) share the disk
+// with the spool commit that every acknowledgement waits for.
+func logSlowest(t *testing.T, h *honest, from, to time.Time, lines []daemontest.Line) {
+	t.Helper()
+	h.mu.Lock()
+	var in []sample
+	for _, x := range h.samples {
+		if !x.at.Before(from) && x.at.Before(to) {
+			in = append(in, x)
+		}
+	}
+	h.mu.Unlock()
+	sort.Slice(in, func(i, j int) bool { return in[i].latency > in[j].latency })
+	var parts []string
+	for _, x := range in[:min(8, len(in))] {
+		sent := x.at.Add(-x.latency) // x.at is when the reply was read: about when it came
+		parts = append(parts, fmt.Sprintf("+%v %v", sent.Sub(from).Round(time.Millisecond), x.latency.Round(10*time.Microsecond)))
+	}
+	t.Logf("  slowest under attack (sent at +offset, latency): %s", strings.Join(parts, ", "))
+	var blocks []string
+	for _, l := range lines {
+		if l.Msg() != "stratum: block found" {
+			continue
+		}
+		if at, err := time.Parse(time.RFC3339Nano, l.Str("time")); err == nil && !at.Before(from) && at.Before(to) {
+			blocks = append(blocks, fmt.Sprintf("+%v", at.Sub(from).Round(time.Millisecond)))
+		}
+	}
+	if len(blocks) == 0 {
+		blocks = []string{"none"}
+	}
+	t.Logf("  blocks found under attack (the attacks' shares): %s", strings.Join(blocks, ", "))
 }
 
 func fmtOutcomes(m map[outcome]int) string {
