@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -257,17 +256,4 @@ func acksBetween(acks []ack, from, to time.Time) int {
 		}
 	}
 	return n
-}
-
-// latencies returns p50 and p99 of the accepted shares' submit latencies.
-func latencies(acks []ack) (p50, p99 time.Duration) {
-	if len(acks) == 0 {
-		return 0, 0
-	}
-	d := make([]time.Duration, len(acks))
-	for i, a := range acks {
-		d[i] = a.after.Sub(a.before)
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[len(d)/2], d[min(len(d)-1, len(d)*99/100)]
 }

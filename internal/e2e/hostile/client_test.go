@@ -148,11 +148,6 @@ func errCode(v json.RawMessage) int {
 	return -1
 }
 
-// request builds a request line.
-func request(id int, method string, params string) []byte {
-	return fmt.Appendf(nil, `{"id":%d,"method":%q,"params":%s}`+"\n", id, method, params)
-}
-
 // isTimeout reports a deadline error.
 func isTimeout(err error) bool {
 	var ne net.Error
