@@ -303,6 +303,17 @@ func session(ctx context.Context, e *env, ip string, rolling bool) (*stratumtest
 	return minerFrom(ctx, ip, e.addr, stratumtest.Options{User: e.user, Password: e.password, VersionRolling: rolling})
 }
 
+// session opens an attacker session as session does; when that fails it
+// records the problem as "what: error" and returns nil.
+func (r *result) session(ctx context.Context, e *env, ip string, rolling bool, what string) *stratumtest.Miner {
+	m, err := session(ctx, e, ip, rolling)
+	if err != nil {
+		r.problem("%s: %v", what, err)
+		return nil
+	}
+	return m
+}
+
 // call sends method with raw params on m and classifies the reply.
 func call(ctx context.Context, m *stratumtest.Miner, method string, params ...any) outcome {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -324,9 +335,8 @@ func hugeNumbers(ctx context.Context, e *env) *result {
 	r := newResult("huge numbers")
 	start := time.Now()
 	ip := r.useIP(e)
-	m, err := session(ctx, e, ip, true)
-	if err != nil {
-		r.problem("handshake: %v", err)
+	m := r.session(ctx, e, ip, true, "handshake")
+	if m == nil {
 		return r
 	}
 	defer m.Close()
@@ -459,15 +469,13 @@ func foreignShares(ctx context.Context, e *env) *result {
 	r := newResult("submits against another session's job")
 	start := time.Now()
 	ip := r.useIP(e)
-	a, err := session(ctx, e, ip, false)
-	if err != nil {
-		r.problem("handshake: %v", err)
+	a := r.session(ctx, e, ip, false, "handshake")
+	if a == nil {
 		return r
 	}
 	defer a.Close()
-	b, err := session(ctx, e, ip, false)
-	if err != nil {
-		r.problem("handshake: %v", err)
+	b := r.session(ctx, e, ip, false, "handshake")
+	if b == nil {
 		return r
 	}
 	defer b.Close()
@@ -581,9 +589,8 @@ func replayShares(ctx context.Context, e *env) *result {
 	ip := r.useIP(e)
 	accepted := 0
 	for range 6 {
-		a, err := session(ctx, e, ip, true)
-		if err != nil {
-			r.problem("handshake: %v", err)
+		a := r.session(ctx, e, ip, true, "handshake")
+		if a == nil {
 			return r
 		}
 		s, err := findNonBlock(ctx, a)
@@ -606,9 +613,8 @@ func replayShares(ctx context.Context, e *env) *result {
 		res, err = a.Submit(ctx, s) // same session
 		r.add(submitOutcome(res, err))
 		a.Close()
-		b, err := session(ctx, e, ip, true)
-		if err != nil {
-			r.problem("reconnect: %v", err)
+		b := r.session(ctx, e, ip, true, "reconnect")
+		if b == nil {
 			return r
 		}
 		_, legit := validFor(b, s)
@@ -628,15 +634,13 @@ func ntimeVersion(ctx context.Context, e *env) *result {
 	r := newResult("ntime and version abuse")
 	start := time.Now()
 	ip := r.useIP(e)
-	m, err := session(ctx, e, ip, true)
-	if err != nil {
-		r.problem("handshake: %v", err)
+	m := r.session(ctx, e, ip, true, "handshake")
+	if m == nil {
 		return r
 	}
 	defer m.Close()
-	plain, err := session(ctx, e, ip, false)
-	if err != nil {
-		r.problem("handshake: %v", err)
+	plain := r.session(ctx, e, ip, false, "handshake")
+	if plain == nil {
 		return r
 	}
 	defer plain.Close()
@@ -678,9 +682,8 @@ func adminBruteForce(ctx context.Context, e *env) *result {
 	r := newResult("admin password brute force")
 	start := time.Now()
 	try := func(ip string, n int) {
-		m, err := session(ctx, e, ip, false)
-		if err != nil {
-			r.problem("handshake: %v", err)
+		m := r.session(ctx, e, ip, false, "handshake")
+		if m == nil {
 			return
 		}
 		defer m.Close()
