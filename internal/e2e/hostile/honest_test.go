@@ -140,15 +140,23 @@ func (s summary) rate() float64 {
 	return float64(s.accepted) / float64(s.submits-s.stale)
 }
 
-func (h *honest) window(from, to time.Time) summary {
+// between returns a copy of the samples taken in [from, to).
+func (h *honest) between(from, to time.Time) []sample {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	var in []sample
+	for _, x := range h.samples {
+		if !x.at.Before(from) && x.at.Before(to) {
+			in = append(in, x)
+		}
+	}
+	return in
+}
+
+func (h *honest) window(from, to time.Time) summary {
 	s := summary{span: to.Sub(from)}
 	var lats []time.Duration
-	for _, x := range h.samples {
-		if x.at.Before(from) || !x.at.Before(to) {
-			continue
-		}
+	for _, x := range h.between(from, to) {
 		s.submits++
 		if x.accepted {
 			s.accepted++

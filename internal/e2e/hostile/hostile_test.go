@@ -210,14 +210,7 @@ func TestHostileClients(t *testing.T) {
 // with the spool commit that every acknowledgement waits for.
 func logSlowest(t *testing.T, h *honest, from, to time.Time, lines []daemontest.Line) {
 	t.Helper()
-	h.mu.Lock()
-	var in []sample
-	for _, x := range h.samples {
-		if !x.at.Before(from) && x.at.Before(to) {
-			in = append(in, x)
-		}
-	}
-	h.mu.Unlock()
+	in := h.between(from, to)
 	sort.Slice(in, func(i, j int) bool { return in[i].latency > in[j].latency })
 	var parts []string
 	for _, x := range in[:min(8, len(in))] {
