@@ -316,15 +316,7 @@ func (d *daemon) healthy() bool {
 // change safely at run time: difficulty and ban settings, and the log level.
 // A bad configuration is logged and the running one kept.
 func (d *daemon) reloadOnHUP(ctx context.Context, sd *notifier) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-		}
+	onSignal(ctx, syscall.SIGHUP, func() {
 		sd.Reloading()
 		cfg, _, err := parseConfig(d.args, os.LookupEnv, io.Discard)
 		if err == nil {
@@ -339,6 +331,22 @@ func (d *daemon) reloadOnHUP(ctx context.Context, sd *notifier) {
 				"max_conns_per_ip", cfg.MaxConnsPerIP, "log_level", cfg.LogLevel)
 		}
 		sd.Ready("serving")
+	})
+}
+
+// onSignal calls f for every sig received until ctx ends. Each caller gets
+// its own subscription: every one of them sees every signal.
+func onSignal(ctx context.Context, sig os.Signal, f func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+		f()
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -140,21 +138,13 @@ func (d *daemon) reloadCertOnHUP(ctx context.Context) {
 	if d.certs == nil {
 		return
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-		}
+	onSignal(ctx, syscall.SIGHUP, func() {
 		if err := d.certs.load(); err != nil {
 			d.log.Error("TLS certificate reload refused; keeping the running one", "err", err)
-			continue
+			return
 		}
 		d.log.Info("TLS certificate reloaded", "cert", d.certs.certFile)
-	}
+	})
 }
 
 // enforceRetention drops old share partitions every hour (see
