@@ -191,6 +191,11 @@ func TestNodeOutage(t *testing.T) {
 		t.Fatalf("%v (%+v)", err, f.stats())
 	}
 
+	// The node dies while stratumd's job is on its tip: a block accepted
+	// just before the kill would leave only stale work for the outage.
+	if err := f.holdBlocks(ctx); err != nil {
+		t.Fatalf("%v (%+v)", err, f.stats())
+	}
 	downAt := time.Now()
 	btcd.Kill()
 	if _, err := p.WaitLog(ctx, func(l daemontest.Line) bool {
@@ -198,6 +203,7 @@ func TestNodeOutage(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("stratumd did not notice the node outage: %v", err)
 	}
+	f.releaseBlocks() // blocks found now cannot be handed over, and are logged so
 	if err := hold(ctx, outage-time.Since(downAt)); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,8 @@ type fleet struct {
 	cfg    fleetConfig
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// noBlocks makes every miner withhold its block shares (holdBlocks).
+	noBlocks atomic.Bool
 
 	mu          sync.Mutex
 	acks        []ack
@@ -125,7 +128,7 @@ func (f *fleet) run(ctx context.Context, i int) {
 			}
 			if s.MeetsNetwork {
 				blocks++
-				if f.cfg.blockEvery == 0 || blocks%f.cfg.blockEvery != 0 {
+				if f.cfg.blockEvery == 0 || blocks%f.cfg.blockEvery != 0 || f.noBlocks.Load() {
 					f.mu.Lock()
 					f.withheld++
 					f.mu.Unlock()
@@ -246,6 +249,28 @@ func (f *fleet) waitEveryMinerAcked(ctx context.Context, since time.Time) error 
 		return len(seen) == f.cfg.miners
 	})
 }
+
+// holdBlocks makes every miner withhold its block shares until
+// releaseBlocks, and returns once stratumd's current job builds on the
+// node's tip for good: every miner has had a share accepted since the hold
+// began (so no block submit is in flight, and none follows), and then every
+// miner has had one more accepted (so the job after the last block is out).
+// An accepted block makes the current job stale until the job manager
+// fetches the next template; a node that dies in between leaves the miners
+// with stale work only, rightly rejected with 21, for its whole outage.
+func (f *fleet) holdBlocks(ctx context.Context) error {
+	f.noBlocks.Store(true)
+	if err := f.waitEveryMinerAcked(ctx, time.Now()); err != nil {
+		return fmt.Errorf("holding blocks: %w", err)
+	}
+	if err := f.waitEveryMinerAcked(ctx, time.Now()); err != nil {
+		return fmt.Errorf("holding blocks: %w", err)
+	}
+	return nil
+}
+
+// releaseBlocks lets the miners submit block shares again.
+func (f *fleet) releaseBlocks() { f.noBlocks.Store(false) }
 
 // acksBetween counts the shares whose submit was written in [from, to).
 func acksBetween(acks []ack, from, to time.Time) int {
