@@ -22,8 +22,11 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 	// DefaultBackoffMin is the default of Config.BackoffMin.
 	DefaultBackoffMin = 250 * time.Millisecond
-	// DefaultBackoffMax is the default of Config.BackoffMax.
-	DefaultBackoffMax = 15 * time.Second
+	// DefaultBackoffMax is the default of Config.BackoffMax. A refused
+	// connection costs the node nothing, and every second stratumd is late
+	// after a node restart is a second of miners on the old job, so the
+	// cap is short: a restart costs at most 2 s beyond its own downtime.
+	DefaultBackoffMax = 2 * time.Second
 
 	// MaxReplySize bounds a node's reply, in bytes. A full template of a
 	// 4M-weight block is at most ~9 MB of hex plus per-transaction fields.
