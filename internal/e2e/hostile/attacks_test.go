@@ -525,14 +525,40 @@ func stale(res stratumtest.Result, err error) bool {
 	return err == nil && res.Error != nil && res.Error.Code == 21
 }
 
+// mineAgain mines a new share on m once a clean job has followed the one
+// s was mined on. A stale reply can come before that job: the pool makes
+// the old tip stale the moment a block is accepted, and the next job waits
+// for the node to connect the block (tens of milliseconds when the disk is
+// busy), so mining again at once would only find another stale share.
+func mineAgain(ctx context.Context, m *stratumtest.Miner, s stratumtest.Share) (stratumtest.Share, error) {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	seen := false // WaitEvent looks at the events in order, from the first
+	if _, err := m.WaitEvent(wctx, func(e stratumtest.Event) bool {
+		if e.Job == nil {
+			return false
+		}
+		if e.Job.ID == s.JobID {
+			seen = true
+			return false
+		}
+		return seen && e.Job.Clean
+	}); err != nil {
+		return s, fmt.Errorf("no new job after share of job %s was stale: %w", s.JobID, err)
+	}
+	return findNonBlock(ctx, m)
+}
+
 // submitFresh mines and submits a share that is not a block, again if a
 // new tip made it stale.
 func submitFresh(ctx context.Context, m *stratumtest.Miner) (stratumtest.Result, error) {
-	var res stratumtest.Result
-	var err error
-	for try := 0; try < 4 && (try == 0 || stale(res, err)); try++ {
-		var s stratumtest.Share
-		if s, err = findNonBlock(ctx, m); err == nil {
+	s, err := findNonBlock(ctx, m)
+	if err != nil {
+		return stratumtest.Result{}, err
+	}
+	res, err := m.Submit(ctx, s)
+	for try := 0; stale(res, err) && try < 3; try++ {
+		if s, err = mineAgain(ctx, m, s); err == nil {
 			res, err = m.Submit(ctx, s)
 		}
 	}
@@ -601,7 +627,7 @@ func replayShares(ctx context.Context, e *env) *result {
 		}
 		res, err := a.Submit(ctx, s)
 		for try := 0; stale(res, err) && try < 3; try++ {
-			if s, err = findNonBlock(ctx, a); err == nil {
+			if s, err = mineAgain(ctx, a, s); err == nil {
 				res, err = a.Submit(ctx, s)
 			}
 		}
