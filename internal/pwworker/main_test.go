@@ -2,7 +2,6 @@ package pwworker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,10 +9,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
 
 // childArg, as the test binary's first argument, makes it a worker child:
@@ -91,28 +90,10 @@ func blackhole(fifo, count string) error {
 	return err
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a Client over the test binary as child, with its events.
 type harness struct {
 	c       *Client
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 	started chan int      // pids of children started
 	sent    chan struct{} // one per request written
 }
@@ -122,7 +103,7 @@ type harness struct {
 // end of the test.
 func startHarness(t *testing.T, o Options, childArgs ...string) *harness {
 	t.Helper()
-	h := &harness{logs: &syncBuffer{}, started: make(chan int, 16), sent: make(chan struct{}, 1024)}
+	h := &harness{logs: &testutil.SyncBuffer{}, started: make(chan int, 16), sent: make(chan struct{}, 1024)}
 	if o.Command == nil {
 		o.Command = append([]string{os.Args[0], childArg}, childArgs...)
 	}

@@ -14,25 +14,8 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent use, for log output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // copyBlock returns a deep copy of b.
 func copyBlock(t *testing.T, b *wire.MsgBlock) *wire.MsgBlock {
@@ -63,7 +46,7 @@ func regrind(b *wire.MsgBlock, target chain.Target, miss bool) {
 // TestSubmitOutcomes covers every SubmitBlock status and the relay hook.
 func TestSubmitOutcomes(t *testing.T) {
 	cfg := testConfig(t)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	type hookCall struct {
 		hash, tip chainhash.Hash
