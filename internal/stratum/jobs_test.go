@@ -91,19 +91,25 @@ func TestJobIntervalThrottlesMempoolJobs(t *testing.T) {
 	}
 }
 
-func TestNoTemplateYet(t *testing.T) {
-	var fail atomic.Bool
-	fail.Store(true)
-	h := startHarness(t, harnessOpts{srcHook: func(src *chaintest.Source) {
+// failingTemplates makes the source fail every template with err while
+// fail holds, and serve regtest templates after.
+func failingTemplates(fail *atomic.Bool, err error) func(*chaintest.Source) {
+	return func(src *chaintest.Source) {
 		inner := chaintest.New(&chaincfg.RegressionNetParams)
 		inner.Now = src.Now
 		src.TemplateFunc = func(ctx context.Context) (*chain.Template, error) {
 			if fail.Load() {
-				return nil, errors.New("template unavailable")
+				return nil, err
 			}
 			return inner.Template(ctx)
 		}
-	}, skipFirstJob: true})
+	}
+}
+
+func TestNoTemplateYet(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	h := startHarness(t, harnessOpts{srcHook: failingTemplates(&fail, errors.New("template unavailable")), skipFirstJob: true})
 	c := h.dial()
 	c.call(MethodSubscribe)
 	w := regtestAddress(t, 1) + ".w"
@@ -133,16 +139,7 @@ func TestNoTemplateYet(t *testing.T) {
 func TestRefusedWhileNotSynced(t *testing.T) {
 	var fail atomic.Bool
 	fail.Store(true)
-	h := startHarness(t, harnessOpts{srcHook: func(src *chaintest.Source) {
-		inner := chaintest.New(&chaincfg.RegressionNetParams)
-		inner.Now = src.Now
-		src.TemplateFunc = func(ctx context.Context) (*chain.Template, error) {
-			if fail.Load() {
-				return nil, fmt.Errorf("embedded: %w", chain.ErrNotSynced)
-			}
-			return inner.Template(ctx)
-		}
-	}, skipFirstJob: true})
+	h := startHarness(t, harnessOpts{srcHook: failingTemplates(&fail, fmt.Errorf("embedded: %w", chain.ErrNotSynced)), skipFirstJob: true})
 	for h.srv.Stats().TemplateErrors == 0 {
 		time.Sleep(time.Millisecond) // the job manager's first attempt
 	}
