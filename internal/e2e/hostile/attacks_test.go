@@ -527,9 +527,9 @@ func stale(res stratumtest.Result, err error) bool {
 
 // mineAgain mines a new share on m once a clean job has followed the one
 // s was mined on. A stale reply can come before that job: the pool makes
-// the old tip stale the moment a block is accepted, and the next job waits
-// for the node to connect the block (tens of milliseconds when the disk is
-// busy), so mining again at once would only find another stale share.
+// the old tip stale the moment the node accepts a block, and the next job
+// follows only after the node's new-tip notice and a new template, so
+// mining again at once could find another stale share.
 func mineAgain(ctx context.Context, m *stratumtest.Miner, s stratumtest.Share) (stratumtest.Share, error) {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
