@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/pwworker"
 	"github.com/stratumd/stratumd/internal/store"
@@ -125,9 +126,22 @@ func cmdImportUsers(ctx context.Context, cfg *config, args []string, stdout io.W
 		return err
 	}
 	defer st.Close()
-	res, err := st.ImportUsers(ctx, f)
+	res, err := st.ImportUsers(ctx, f, func(addr string) (string, error) { return payoutAddress(cfg, addr) })
+	if err != nil {
+		return fmt.Errorf("import-users: %s: %w", args[0], err)
+	}
 	fmt.Fprintf(stdout, "imported %d users, %d already present\n", res.Created, res.Skipped)
-	return err
+	return nil
+}
+
+// payoutAddress checks addr for the configured --network and returns its
+// canonical form.
+func payoutAddress(cfg *config, addr string) (string, error) {
+	a, err := chain.PayoutAddress(addr, cfg.params)
+	if err != nil {
+		return "", err
+	}
+	return a.EncodeAddress(), nil
 }
 
 // cmdPasswordWorker is the child process of --password-nice: it lowers the

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/store"
 )
@@ -202,12 +204,12 @@ func TestImportLegacyUsers(t *testing.T) {
 		lines = append(lines, fmt.Sprintf(`{"username":"miner%d","password":"%s"}`, i, hex.EncodeToString(b[:])))
 	}
 	file := strings.Join(lines, "\n") + "\n\n"
-	res, err := st.ImportUsers(ctx, strings.NewReader(file))
+	res, err := st.ImportUsers(ctx, strings.NewReader(file), regtestAddress)
 	if err != nil || res.Created != 3 || res.Skipped != 0 {
 		t.Fatalf("import: %+v, %v", res, err)
 	}
 	// Importing again changes nothing.
-	res, err = st.ImportUsers(ctx, strings.NewReader(file))
+	res, err = st.ImportUsers(ctx, strings.NewReader(file), regtestAddress)
 	if err != nil || res.Created != 0 || res.Skipped != 3 {
 		t.Fatalf("re-import: %+v, %v", res, err)
 	}
@@ -247,10 +249,159 @@ func TestImportLegacyUsers(t *testing.T) {
 		`{"username":"has space","password":"` + strings.Repeat("00", 32) + `"}`,
 		`not json`,
 		`{"username":"x","password":"` + strings.Repeat("00", 32) + `","extra":1}`,
+		`{"username":"x","password":"` + strings.Repeat("00", 32) + `"} {}`,
 	} {
-		if _, err := st.ImportUsers(ctx, strings.NewReader(bad)); !errors.Is(err, store.ErrInvalid) {
+		if _, err := st.ImportUsers(ctx, strings.NewReader(bad), regtestAddress); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("import %s: %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// regtestAddress is ImportUsers' address check for a regtest pool.
+func regtestAddress(s string) (string, error) {
+	a, err := chain.PayoutAddress(s, &chaincfg.RegressionNetParams)
+	if err != nil {
+		return "", err
+	}
+	return a.EncodeAddress(), nil
+}
+
+// Regtest addresses of each kind, for the address tests.
+const (
+	regP2WPKH = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+	regP2PKH  = "mrCDrCybB6J1vRfbwM5hemdJz73FwDBC8r"
+	mainP2PKH = "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"
+)
+
+func TestImportUsersAddresses(t *testing.T) {
+	st, _ := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	hash := strings.Repeat("ab", 32)
+	entry := func(name, addr string) string {
+		if addr == "" {
+			return fmt.Sprintf(`{"username":%q,"password":%q}`, name, hash)
+		}
+		return fmt.Sprintf(`{"username":%q,"password":%q,"address":%q}`, name, hash, addr)
+	}
+	if _, err := st.CreateUser(ctx, store.NewUser{Name: "old", Password: "x", PayoutAddress: regP2PKH}); err != nil {
+		t.Fatal(err)
+	}
+	file := strings.Join([]string{
+		entry("upper", strings.ToUpper(regP2WPKH)),
+		entry("legacy", regP2PKH),
+		entry("none", ""),
+		entry("old", regP2WPKH), // present: left alone
+	}, "\n")
+	res, err := st.ImportUsers(ctx, strings.NewReader(file), regtestAddress)
+	if err != nil || res.Created != 3 || res.Skipped != 1 {
+		t.Fatalf("import: %+v, %v", res, err)
+	}
+	for name, want := range map[string]string{"upper": regP2WPKH, "legacy": regP2PKH, "none": "", "old": regP2PKH} {
+		if u, err := st.UserByName(ctx, name); err != nil || u.PayoutAddress != want {
+			t.Errorf("%s: address %q, %v; want %q", name, u.PayoutAddress, err, want)
+		}
+	}
+
+	// One bad address refuses the whole file; the error names every bad line.
+	file = strings.Join([]string{
+		entry("good", regP2WPKH),
+		entry("mainnet", mainP2PKH),
+		entry("garbage", "not-an-address-at-all"),
+		entry("long", "bcrt1q"+strings.Repeat("q", 200)),
+	}, "\n")
+	_, err = st.ImportUsers(ctx, strings.NewReader(file), regtestAddress)
+	if !errors.Is(err, store.ErrInvalid) || !errors.Is(err, chain.ErrBadAddress) {
+		t.Fatalf("bad addresses: %v, want ErrInvalid and ErrBadAddress", err)
+	}
+	for _, want := range []string{"3 bad lines", "nothing imported", `line 2: "mainnet"`, `line 3: "garbage"`, `line 4: "long"`, "regtest"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "line 1") {
+		t.Errorf("error %q names the good line", err)
+	}
+	if _, err := st.UserByName(ctx, "good"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the good line of a refused file was imported: %v", err)
+	}
+
+	// Without an address check, an address is refused.
+	if _, err := st.ImportUsers(ctx, strings.NewReader(entry("nocheck", regP2WPKH)), nil); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("address without a check: %v", err)
+	}
+
+	// Many bad lines: the first 20 are named, the rest counted.
+	var lines []string
+	for i := range 25 {
+		lines = append(lines, entry(fmt.Sprintf("m%d", i), mainP2PKH))
+	}
+	_, err = st.ImportUsers(ctx, strings.NewReader(strings.Join(lines, "\n")), regtestAddress)
+	if err == nil || !strings.Contains(err.Error(), "25 bad lines") || !strings.Contains(err.Error(), "and 5 more") ||
+		strings.Contains(err.Error(), "line 21:") {
+		t.Errorf("25 bad lines: %v", err)
+	}
+}
+
+func TestSetPayoutAddress(t *testing.T) {
+	st, url := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	if _, err := st.CreateUser(ctx, store.NewUser{Name: "alice", Password: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	backdate := func() time.Time {
+		t.Helper()
+		var at time.Time
+		if err := conn.QueryRow(ctx, `UPDATE users SET updated_at = now() - interval '1 hour' WHERE name = 'alice' RETURNING updated_at`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+
+	before := backdate()
+	if err := st.SetPayoutAddress(ctx, "alice", regP2WPKH); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.UserByName(ctx, "alice")
+	if err != nil || u.PayoutAddress != regP2WPKH || !u.UpdatedAt.After(before) {
+		t.Fatalf("after set: %+v, %v", u, err)
+	}
+	if err := st.SetPayoutAddress(ctx, "alice", regP2PKH); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := st.UserByName(ctx, "alice"); u.PayoutAddress != regP2PKH {
+		t.Fatalf("after second set: %q", u.PayoutAddress)
+	}
+
+	if err := st.SetPayoutAddress(ctx, "bob", regP2WPKH); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown user: %v, want ErrNotFound", err)
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("q", 101)} {
+		if err := st.SetPayoutAddress(ctx, "alice", bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("SetPayoutAddress(%.20q): %v, want ErrInvalid", bad, err)
+		}
+	}
+	if u, _ := st.UserByName(ctx, "alice"); u.PayoutAddress != regP2PKH {
+		t.Fatalf("a refused address changed it to %q", u.PayoutAddress)
+	}
+
+	before = backdate()
+	if err := st.ClearPayoutAddress(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := st.UserByName(ctx, "alice"); err != nil || u.PayoutAddress != "" || !u.UpdatedAt.After(before) {
+		t.Fatalf("after clear: %+v, %v", u, err)
+	}
+	var isNull bool
+	if err := conn.QueryRow(ctx, `SELECT payout_address IS NULL FROM users WHERE name = 'alice'`).Scan(&isNull); err != nil || !isNull {
+		t.Fatalf("cleared address stored as NULL: %v, %v", isNull, err)
+	}
+	if err := st.ClearPayoutAddress(ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("clear unknown user: %v, want ErrNotFound", err)
 	}
 }
 

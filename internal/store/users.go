@@ -184,6 +184,35 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	return nil
 }
 
+// SetPayoutAddress sets name's payout address and its updated_at. The
+// caller validates addr for the pool's network (chain.PayoutAddress); the
+// store only refuses an empty address or one outside the schema's bounds
+// (ErrInvalid). ErrNotFound for an unknown user.
+func (s *Store) SetPayoutAddress(ctx context.Context, name, addr string) error {
+	if addr == "" {
+		return fmt.Errorf("set payout address of %q: empty address: %w", name, ErrInvalid)
+	}
+	return s.updatePayoutAddress(ctx, "set payout address", name, &addr)
+}
+
+// ClearPayoutAddress removes name's payout address (payout then holds the
+// user's balance until one is set) and sets updated_at. ErrNotFound for an
+// unknown user.
+func (s *Store) ClearPayoutAddress(ctx context.Context, name string) error {
+	return s.updatePayoutAddress(ctx, "clear payout address", name, nil)
+}
+
+func (s *Store) updatePayoutAddress(ctx context.Context, op, name string, addr *string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET payout_address = $2, updated_at = now() WHERE name = $1`, name, addr)
+	if err != nil {
+		return mapErr(fmt.Sprintf("%s of %q", op, name), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s of %q: %w", op, name, ErrNotFound)
+	}
+	return nil
+}
+
 // ImportResult counts what ImportUsers did.
 type ImportResult struct {
 	Created int
@@ -194,21 +223,37 @@ type ImportResult struct {
 type legacyUser struct {
 	Username string `json:"username"`
 	Password string `json:"password"` // hex of SHA256(SHA256(password))
-	Address  string `json:"address"`  // present in some versions
+	Address  string `json:"address"`  // optional payout address
 }
 
-// maxImportLine bounds one line of users.json.
-const maxImportLine = 64 << 10
+// Import limits.
+const (
+	// maxImportLine bounds one line of users.json.
+	maxImportLine = 64 << 10
+	// maxImportErrors is how many bad lines one refused import reports.
+	maxImportErrors = 20
+)
 
 // ImportUsers reads bcoin-stratum's users.json (one JSON object per line:
-// {"username": ..., "password": <hex of double SHA-256>}) and creates the
-// users it names, keeping their legacy hashes; each is re-hashed with
-// argon2id at its next successful login. Existing users are left alone and
-// counted as skipped. A malformed line stops the import with an error naming
-// the line; the lines before it are imported (each user is its own insert),
-// so a corrected file can simply be imported again.
-func (s *Store) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, error) {
-	var res ImportResult
+// {"username": ..., "password": <hex of double SHA-256>[, "address": ...]})
+// and creates the users it names, keeping their legacy hashes; each is
+// re-hashed with argon2id at its next successful login.
+//
+// checkAddress validates a non-empty "address" for the pool's network and
+// returns the form to store (see chain.PayoutAddress); when it is nil, a
+// line with an address is bad.
+//
+// Every line is checked before anything is written: a file with any bad
+// line (malformed JSON, an unknown field, an invalid name, password hash or
+// address) is refused as a whole, nothing is created, and the error (which
+// wraps ErrInvalid) names each bad line, up to 20. A good file is written
+// in one statement. Users already present, by name, are left alone (their
+// address too: see SetPayoutAddress) and counted as skipped, so importing a
+// file twice is harmless.
+func (s *Store) ImportUsers(ctx context.Context, r io.Reader, checkAddress func(string) (string, error)) (ImportResult, error) {
+	var names, hashes, addrs []string
+	var bad []error
+	nbad := 0
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), maxImportLine)
 	line := 0
@@ -218,30 +263,68 @@ func (s *Store) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, err
 		if text == "" {
 			continue
 		}
-		var lu legacyUser
-		dec := json.NewDecoder(strings.NewReader(text))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&lu); err != nil {
-			return res, fmt.Errorf("import users: line %d: %w: %w", line, ErrInvalid, err)
-		}
-		if err := ValidUserName(lu.Username); err != nil {
-			return res, fmt.Errorf("import users: line %d: %w", line, err)
-		}
-		h, err := LegacyHash(strings.ToLower(lu.Password))
+		name, hash, addr, err := parseLegacyUser(text, checkAddress)
 		if err != nil {
-			return res, fmt.Errorf("import users: line %d (%q): %w", line, lu.Username, err)
-		}
-		if _, err := s.insertUser(ctx, lu.Username, &h, lu.Address, false); err != nil {
-			if errors.Is(err, ErrExists) {
-				res.Skipped++
-				continue
+			if nbad++; nbad <= maxImportErrors {
+				bad = append(bad, fmt.Errorf("line %d: %w", line, err))
 			}
-			return res, fmt.Errorf("import users: line %d: %w", line, err)
+			continue
 		}
-		res.Created++
+		names, hashes, addrs = append(names, name), append(hashes, hash), append(addrs, addr)
 	}
 	if err := sc.Err(); err != nil {
-		return res, fmt.Errorf("import users: after line %d: %w: %w", line, ErrInvalid, err)
+		nbad++
+		bad = append(bad, fmt.Errorf("after line %d: %w: %w", line, ErrInvalid, err))
 	}
-	return res, nil
+	if nbad > 0 {
+		if nbad > len(bad) {
+			bad = append(bad, fmt.Errorf("and %d more bad lines", nbad-len(bad)))
+		}
+		return ImportResult{}, fmt.Errorf("import users: %d bad lines, nothing imported:\n%w", nbad, errors.Join(bad...))
+	}
+	if len(names) == 0 {
+		return ImportResult{}, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		INSERT INTO users (name, password_hash, payout_address)
+		SELECT n, h, NULLIF(a, '') FROM unnest($1::text[], $2::text[], $3::text[]) AS t(n, h, a)
+		ON CONFLICT (name) DO NOTHING
+		RETURNING id`, names, hashes, addrs)
+	if err != nil {
+		return ImportResult{}, mapErr("import users", err)
+	}
+	created, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return ImportResult{}, mapErr("import users", err)
+	}
+	return ImportResult{Created: len(created), Skipped: len(names) - len(created)}, nil
+}
+
+// parseLegacyUser checks one users.json line and returns what to store.
+// Errors wrap ErrInvalid and name the user when its name could be read.
+func parseLegacyUser(text string, checkAddress func(string) (string, error)) (name, hash, addr string, err error) {
+	var lu legacyUser
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&lu); err != nil {
+		return "", "", "", fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if dec.More() {
+		return "", "", "", fmt.Errorf("%w: more than one JSON value", ErrInvalid)
+	}
+	if err := ValidUserName(lu.Username); err != nil {
+		return "", "", "", err
+	}
+	if hash, err = LegacyHash(strings.ToLower(lu.Password)); err != nil {
+		return "", "", "", fmt.Errorf("%q: %w", lu.Username, err)
+	}
+	if lu.Address != "" {
+		if checkAddress == nil {
+			return "", "", "", fmt.Errorf("%q: address: %w: no network to check it against", lu.Username, ErrInvalid)
+		}
+		if addr, err = checkAddress(lu.Address); err != nil {
+			return "", "", "", fmt.Errorf("%q: %w: %w", lu.Username, ErrInvalid, err)
+		}
+	}
+	return lu.Username, hash, addr, nil
 }
