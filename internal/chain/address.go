@@ -36,11 +36,14 @@ func PayoutAddress(s string, params *chaincfg.Params) (btcutil.Address, error) {
 		return nil, fmt.Errorf("%w: address of %d characters, longer than %d", ErrBadAddress, len(s), MaxAddressLen)
 	}
 	addr, err := btcutil.DecodeAddress(s, params)
-	if err != nil {
-		return nil, bad("%v", err)
+	if err == nil && !addr.IsForNet(params) {
+		err = errors.New("it belongs to another network")
 	}
-	if !addr.IsForNet(params) {
-		return nil, bad("it belongs to another network")
+	if err != nil {
+		if nets := networksOf(s, params); nets != "" {
+			return nil, bad("it is a %s address", nets)
+		}
+		return nil, bad("%v", err)
 	}
 	switch addr.(type) {
 	case *btcutil.AddressPubKeyHash, *btcutil.AddressScriptHash,
@@ -57,4 +60,25 @@ func PayoutAddress(s string, params *chaincfg.Params) (btcutil.Address, error) {
 		return nil, bad("not in its standard encoding")
 	}
 	return addr, nil
+}
+
+// knownNetworks are the networks NetworkParams knows, in its order.
+var knownNetworks = [...]*chaincfg.Params{
+	&chaincfg.MainNetParams, &chaincfg.TestNet3Params, &chaincfg.SigNetParams,
+	&chaincfg.RegressionNetParams, &chaincfg.SimNetParams,
+}
+
+// networksOf names the networks other than except that s is an address of
+// ("testnet3/signet/regtest": their base58 addresses look alike), or "".
+func networksOf(s string, except *chaincfg.Params) string {
+	var names []string
+	for _, p := range knownNetworks {
+		if p == except {
+			continue
+		}
+		if a, err := btcutil.DecodeAddress(s, p); err == nil && a.IsForNet(p) {
+			names = append(names, p.Name)
+		}
+	}
+	return strings.Join(names, "/")
 }

@@ -86,9 +86,22 @@ func TestPayoutAddress(t *testing.T) {
 			t.Errorf("%s: error of %d bytes", tc.params.Name, len(err.Error()))
 		}
 	}
-	// The error names the network.
-	_, err = PayoutAddress("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", reg)
-	if err == nil || !strings.Contains(err.Error(), "regtest") {
-		t.Errorf("wrong-network error %v does not name regtest", err)
+	// The error names the network wanted and, when it is one, the network
+	// the address is for.
+	for _, tc := range []struct {
+		s          string
+		params     *chaincfg.Params
+		want, from string
+	}{
+		{"1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", reg, "not a regtest payout address", "it is a mainnet address"},
+		{"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", main, "not a mainnet payout address", "it is a regtest address"},
+		{"mrCDrCybB6J1vRfbwM5hemdJz73FwDBC8r", main, "not a mainnet payout address", "it is a testnet3/signet/regtest address"},
+		{"tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", reg, "not a regtest payout address", "it is a testnet3/signet address"},
+		{"not an address", main, "not a mainnet payout address", "unknown format"},
+	} {
+		_, err := PayoutAddress(tc.s, tc.params)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.from) {
+			t.Errorf("%s on %s: error %v; want %q and %q", tc.s, tc.params.Name, err, tc.want, tc.from)
+		}
 	}
 }
