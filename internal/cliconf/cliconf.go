@@ -3,6 +3,7 @@
 // may also be given as the environment variable PREFIX_NAME (upper case,
 // '-' as '_') and as the key NAME in the TOML file named by the config flag.
 // Repeatable flags take a TOML array, or a comma-separated environment value.
+// Flags named in Options.CommandLineOnly are read from the command line alone.
 //
 // Unknown TOML keys and values a flag refuses are errors that name the
 // setting and where it came from, so that a daemon can stop at start with
@@ -41,6 +42,12 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// ReadFile reads the config file; nil means os.ReadFile.
 	ReadFile func(string) ([]byte, error)
+	// CommandLineOnly names flags read from the command line alone, never
+	// from the environment or the file (a file key naming one is an
+	// error): a subcommand's own options, such as the address of the one
+	// user it creates, which would apply to every later run if they were
+	// left in a shared environment or file.
+	CommandLineOnly []string
 }
 
 // EnvName returns the environment variable for flag name.
@@ -76,12 +83,16 @@ func Parse(fs *flag.FlagSet, args []string, o Options) ([]string, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cmdOnly := map[string]bool{}
+	for _, name := range o.CommandLineOnly {
+		cmdOnly[name] = true
+	}
 
 	// Environment.
 	if o.EnvPrefix != "" {
 		var err error
 		fs.VisitAll(func(f *flag.Flag) {
-			if err != nil || set[f.Name] {
+			if err != nil || set[f.Name] || cmdOnly[f.Name] {
 				return
 			}
 			env := EnvName(o.EnvPrefix, f.Name)
@@ -132,6 +143,9 @@ func Parse(fs *flag.FlagSet, args []string, o Options) ([]string, error) {
 		f := fs.Lookup(k)
 		if f == nil || k == o.ConfigFlag {
 			return nil, fmt.Errorf("%w: %s: unknown setting %q", ErrConfig, path, k)
+		}
+		if cmdOnly[k] {
+			return nil, fmt.Errorf("%w: %s: %q is a command-line flag only", ErrConfig, path, k)
 		}
 		if set[k] {
 			continue

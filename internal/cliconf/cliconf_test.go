@@ -76,6 +76,34 @@ func TestEnvList(t *testing.T) {
 	}
 }
 
+func TestCommandLineOnly(t *testing.T) {
+	f := newFixture()
+	addr := f.fs.String("address", "", "")
+	o := opts(map[string]string{"APP_ADDRESS": "from-env", "APP_DB": "from-env"}, "")
+	o.CommandLineOnly = []string{"address"}
+	// Not read from the environment; after the first positional argument
+	// and before it alike on the command line.
+	if _, err := Parse(f.fs, nil, o); err != nil || *addr != "" || *f.db != "from-env" {
+		t.Fatalf("environment: address %q, db %q, %v", *addr, *f.db, err)
+	}
+	for _, args := range [][]string{{"adduser", "bob", "--address", "x"}, {"adduser", "--address", "x", "bob"}, {"--address=x", "adduser", "bob"}} {
+		f := newFixture()
+		addr := f.fs.String("address", "", "")
+		pos, err := Parse(f.fs, args, o)
+		if err != nil || *addr != "x" || !reflect.DeepEqual(pos, []string{"adduser", "bob"}) {
+			t.Errorf("%q: address %q, positional %q, %v", args, *addr, pos, err)
+		}
+	}
+	// A file key naming it is an error.
+	f = newFixture()
+	f.fs.String("address", "", "")
+	o = opts(nil, `address = "x"`)
+	o.CommandLineOnly = []string{"address"}
+	if _, err := Parse(f.fs, []string{"--config", "f.toml"}, o); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `"address" is a command-line flag only`) {
+		t.Errorf("file key: %v", err)
+	}
+}
+
 func TestErrorsNameTheSetting(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
