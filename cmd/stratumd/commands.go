@@ -85,10 +85,18 @@ func openStore(ctx context.Context, cfg *config, hasher store.Hasher) (*store.St
 	return store.Open(ctx, store.Config{URL: cfg.DB, Hasher: hasher})
 }
 
-// cmdAddUser creates a user; the password is the first line of stdin.
+// cmdAddUser creates a user; the password is the first line of stdin. With
+// --address the user gets that payout address, checked for --network first.
 func cmdAddUser(ctx context.Context, cfg *config, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) != 1 {
-		return errors.New("adduser: usage: stratumd adduser NAME (password on stdin)")
+		return errors.New("adduser: usage: stratumd adduser NAME [--address ADDRESS] (password on stdin)")
+	}
+	var addr string
+	if cfg.addressSet {
+		var err error
+		if addr, err = payoutAddress(cfg, cfg.Address); err != nil {
+			return fmt.Errorf("adduser: --address: %w", err)
+		}
 	}
 	st, err := openStore(ctx, cfg, nil)
 	if err != nil {
@@ -103,11 +111,53 @@ func cmdAddUser(ctx context.Context, cfg *config, args []string, stdin io.Reader
 	if pw == "" {
 		return errors.New("adduser: empty password on stdin")
 	}
-	u, err := st.CreateUser(ctx, store.NewUser{Name: args[0], Password: pw})
+	u, err := st.CreateUser(ctx, store.NewUser{Name: args[0], Password: pw, PayoutAddress: addr})
 	if err != nil {
 		return fmt.Errorf("adduser: %w", err)
 	}
-	fmt.Fprintf(stdout, "created user %s (id %d)\n", u.Name, u.ID)
+	if u.PayoutAddress != "" {
+		fmt.Fprintf(stdout, "created user %s (id %d), payout address %s\n", u.Name, u.ID, u.PayoutAddress)
+	} else {
+		fmt.Fprintf(stdout, "created user %s (id %d), no payout address\n", u.Name, u.ID)
+	}
+	return nil
+}
+
+// cmdSetAddress sets a user's payout address, checked for --network, or
+// with --clear removes it. An empty address is refused rather than taken
+// for --clear.
+func cmdSetAddress(ctx context.Context, cfg *config, args []string, stdout io.Writer) error {
+	const usage = "set-address: usage: stratumd set-address NAME ADDRESS, or stratumd set-address --clear NAME"
+	if (cfg.ClearAddress && len(args) != 1) || (!cfg.ClearAddress && len(args) != 2) {
+		return errors.New(usage)
+	}
+	name := args[0]
+	var addr string
+	if !cfg.ClearAddress {
+		if args[1] == "" {
+			return fmt.Errorf("set-address: empty address (to remove %s's address: stratumd set-address --clear %s)", name, name)
+		}
+		var err error
+		if addr, err = payoutAddress(cfg, args[1]); err != nil {
+			return fmt.Errorf("set-address: %w", err)
+		}
+	}
+	st, err := openStore(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if cfg.ClearAddress {
+		if err := st.ClearPayoutAddress(ctx, name); err != nil {
+			return fmt.Errorf("set-address: %w", err)
+		}
+		fmt.Fprintf(stdout, "removed the payout address of %s\n", name)
+		return nil
+	}
+	if err := st.SetPayoutAddress(ctx, name, addr); err != nil {
+		return fmt.Errorf("set-address: %w", err)
+	}
+	fmt.Fprintf(stdout, "payout address of %s: %s\n", name, addr)
 	return nil
 }
 

@@ -81,6 +81,10 @@ type config struct {
 	// Regtest convenience: mine this many blocks in-process at start when
 	// the chain is shorter (e.g. 432 to activate segwit on regtest).
 	RegtestPremine int
+	// Subcommand options, from the command line only (commandFlags).
+	Address      string // adduser --address
+	ClearAddress bool   // set-address --clear
+	addressSet   bool   // --address was given, even empty
 
 	params *chaincfg.Params
 	payout btcutil.Address
@@ -105,10 +109,13 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs := flag.NewFlagSet("stratumd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	parseConfigFlags(fs, c)
-	positional, err := cliconf.Parse(fs, args, cliconf.Options{EnvPrefix: "STRATUMD", ConfigFlag: "config", LookupEnv: lookupEnv})
+	cmdOnly := commandFlags(fs, c)
+	positional, err := cliconf.Parse(fs, args, cliconf.Options{EnvPrefix: "STRATUMD", ConfigFlag: "config", LookupEnv: lookupEnv,
+		CommandLineOnly: cmdOnly})
 	if err != nil {
 		return nil, nil, err
 	}
+	fs.Visit(func(f *flag.Flag) { c.addressSet = c.addressSet || f.Name == "address" })
 	if c.DB == "" {
 		c.DB, _ = lookupEnv("DATABASE_URL")
 	}
@@ -165,6 +172,16 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.RegtestPremine, "regtest-premine", 0, "regtest/simnet: mine blocks in-process at start until the chain has this height (432 activates segwit)")
 }
 
+// commandFlags defines the subcommands' own flags and returns their names.
+// They are read from the command line only, never from STRATUMD_* or the
+// TOML file, where they would apply to every later command; each is refused
+// with any other command (config.check).
+func commandFlags(fs *flag.FlagSet, c *config) []string {
+	fs.StringVar(&c.Address, "address", "", "adduser: the new user's payout address, checked for --network (command line only)")
+	fs.BoolVar(&c.ClearAddress, "clear", false, "set-address: remove the user's payout address (command line only)")
+	return []string{"address", "clear"}
+}
+
 // Default per-IP connection rate limit: a farm of thousands of miners
 // behind one NAT that reconnects at once gets in over a minute or so of
 // retries, while a flood from a few addresses is refused before it costs a
@@ -185,8 +202,18 @@ func (c *config) check(positional []string) error {
 	if c.params, err = chain.NetworkParams(c.Network); err != nil {
 		return bad("network", "%v", err)
 	}
-	// Subcommands other than the daemon need only the database.
+	cmd := ""
 	if len(positional) > 0 {
+		cmd = positional[0]
+	}
+	if c.addressSet && cmd != "adduser" {
+		return bad("address", "only for adduser (set-address takes the address as an argument)")
+	}
+	if c.ClearAddress && cmd != "set-address" {
+		return bad("clear", "only for set-address")
+	}
+	// Subcommands other than the daemon need only the database.
+	if cmd != "" {
 		return nil
 	}
 	if c.DB == "" {

@@ -6,7 +6,10 @@
 //
 //	stratumd [flags]                 run the daemon
 //	stratumd migrate [up|down|status] apply or inspect the schema migrations
-//	stratumd adduser NAME            create a user; the password is read from stdin
+//	stratumd adduser NAME [--address ADDRESS]
+//	                                 create a user; the password is read from stdin
+//	stratumd set-address NAME ADDRESS | set-address --clear NAME
+//	                                 set or remove a user's payout address
 //	stratumd import-users FILE       import bcoin-stratum's users.json
 //	stratumd version                 print the version
 //	stratumd password-worker NICE N  the argon2 child process (see --password-nice)
@@ -14,6 +17,9 @@
 // Every flag may also be set with the environment variable STRATUMD_<NAME>
 // (upper case, '-' as '_') or the key <name> in the TOML file given by
 // --config; flags win over the environment, which wins over the file.
+// Payout addresses are checked for --network. The subcommands' own flags
+// (--address, --clear) come from the command line only, before or after
+// the command's arguments.
 package main
 
 import (
@@ -53,6 +59,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdMigrate(ctx, cfg, rest, stdout)
 	case "adduser":
 		return cmdAddUser(ctx, cfg, rest, stdin, stdout)
+	case "set-address":
+		return cmdSetAddress(ctx, cfg, rest, stdout)
 	case "import-users":
 		return cmdImportUsers(ctx, cfg, rest, stdout)
 	case "password-worker":
@@ -61,6 +69,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stdout, "stratumd", version())
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: migrate, adduser, import-users, version)", cmd)
+		return fmt.Errorf("unknown command %q (commands: migrate, adduser, set-address, import-users, version)", cmd)
 	}
 }
