@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
 )
 
@@ -128,8 +129,9 @@ func (c *session) handleAuthorizeAdmin(req Request) {
 	c.replyTrue(req.ID)
 }
 
-// handleAddUser creates a user with a password (stored hashed) for an
-// admin session. The password is never logged.
+// handleAddUser creates a user with a password (stored hashed) and an
+// optional payout address, checked for the network, for an admin session.
+// The password is never logged.
 func (c *session) handleAddUser(req Request) {
 	p, err := DecodeAddUser(req.Params)
 	if err != nil {
@@ -143,6 +145,15 @@ func (c *session) handleAddUser(req Request) {
 		return
 	}
 	s := c.srv
+	if p.Address != "" {
+		addr, err := chain.PayoutAddress(p.Address, s.cfg.Network)
+		if err != nil {
+			log.Info("stratum: add_user: invalid address", "err", err)
+			c.replyError(req.ID, CodeOther, err.Error())
+			return
+		}
+		p.Address = addr.EncodeAddress()
+	}
 	if !s.admin.allowAddUser(s.now()) {
 		log.Warn("stratum: add_user refused: rate limit")
 		c.replyError(req.ID, CodeOther, "too many calls; try later")
@@ -152,11 +163,11 @@ func (c *session) handleAddUser(req Request) {
 		c.replyError(req.ID, CodeOther, "server shutting down")
 		return
 	}
-	_, err = s.cfg.Users.CreateUser(c.group.ctx, store.NewUser{Name: p.Username, Password: p.Password})
+	_, err = s.cfg.Users.CreateUser(c.group.ctx, store.NewUser{Name: p.Username, Password: p.Password, PayoutAddress: p.Address})
 	s.releaseArgon()
 	switch {
 	case err == nil:
-		log.Info("stratum: user added by admin")
+		log.Info("stratum: user added by admin", "address", p.Address)
 		c.replyTrue(req.ID)
 	case errors.Is(err, store.ErrExists):
 		log.Info("stratum: add_user: user exists")

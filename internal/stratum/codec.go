@@ -853,9 +853,10 @@ func DecodeAuthorizeAdmin(params json.RawMessage) (string, error) {
 	return pw, nil
 }
 
-// DecodeAddUser decodes mining.add_user params: [username, password]. The
-// username follows the rules of an authorize user; the password is non-empty
-// and at most MaxPasswordLen bytes.
+// DecodeAddUser decodes mining.add_user params: [username, password[,
+// address]]. The username follows the rules of an authorize user; the
+// password is non-empty and at most MaxPasswordLen bytes; the payout address
+// is optional (absent, null or "": none) and at most MaxAddressLen bytes.
 func DecodeAddUser(params json.RawMessage) (AddUserParams, error) {
 	elems, err := splitParams(params)
 	if err != nil {
@@ -873,6 +874,12 @@ func DecodeAddUser(params json.RawMessage) (AddUserParams, error) {
 	}
 	if p.Password == "" || len(p.Password) > MaxPasswordLen {
 		return AddUserParams{}, invalid("password", "empty or longer than %d bytes", MaxPasswordLen)
+	}
+	if p.Address, err = optionalString(elem(elems, 2), "address"); err != nil {
+		return AddUserParams{}, err
+	}
+	if len(p.Address) > MaxAddressLen {
+		return AddUserParams{}, invalid("address", "longer than %d bytes", MaxAddressLen)
 	}
 	return p, nil
 }

@@ -399,12 +399,23 @@ func TestDecodeAdmin(t *testing.T) {
 			t.Errorf("authorize_admin %.40s: err %v", params, err)
 		}
 	}
-	if p, err := DecodeAddUser(json.RawMessage(`["alice","pw"]`)); err != nil || p != (AddUserParams{"alice", "pw"}) {
-		t.Errorf("add_user: %+v, %v", p, err)
+	for params, want := range map[string]AddUserParams{
+		`["alice","pw"]`:                 {Username: "alice", Password: "pw"},
+		`["alice","pw",null]`:            {Username: "alice", Password: "pw"},
+		`["alice","pw",""]`:              {Username: "alice", Password: "pw"},
+		`["alice","pw","bcrt1qexample"]`: {Username: "alice", Password: "pw", Address: "bcrt1qexample"},
+		`["alice","pw","any text",4]`:    {Username: "alice", Password: "pw", Address: "any text"}, // the session checks it
+		`["alice","pw","` + strings.Repeat("a", MaxAddressLen) + `"]`: {Username: "alice", Password: "pw", Address: strings.Repeat("a", MaxAddressLen)},
+	} {
+		if p, err := DecodeAddUser(json.RawMessage(params)); err != nil || p != want {
+			t.Errorf("add_user %.40s: %+v, %v", params, p, err)
+		}
 	}
 	for _, params := range []string{
 		`[]`, `["alice"]`, `["alice",""]`, `["","pw"]`, `[1,"pw"]`, `["alice",1]`, `["al\tice","pw"]`, `["alice",null]`,
 		`["` + strings.Repeat("u", MaxUserLen+1) + `","pw"]`, `["alice","` + strings.Repeat("p", MaxPasswordLen+1) + `"]`,
+		`["alice","pw",1]`, `["alice","pw",["bcrt1q"]]`, `["alice","pw",{}]`, `["alice","pw",true]`,
+		`["alice","pw","` + strings.Repeat("a", MaxAddressLen+1) + `"]`,
 	} {
 		if _, err := DecodeAddUser(json.RawMessage(params)); !errors.Is(err, ErrInvalidParams) {
 			t.Errorf("add_user %.40s: err %v", params, err)

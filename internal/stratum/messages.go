@@ -66,6 +66,9 @@ const (
 	MaxUserLen = 256
 	// MaxPasswordLen is the longest password accepted.
 	MaxPasswordLen = 256
+	// MaxAddressLen is the longest payout address mining.add_user accepts
+	// (the users table's bound); the session checks it for the network.
+	MaxAddressLen = 100
 	// MaxUserAgentLen is the longest user agent kept; longer ones are truncated.
 	MaxUserAgentLen = 128
 	// MaxSessionIDLen is the longest subscribe session ID kept; longer ones are ignored.
@@ -142,6 +145,9 @@ type SubmitParams struct {
 type AddUserParams struct {
 	Username string // non-empty, at most MaxUserLen bytes, no control characters
 	Password string // non-empty, at most MaxPasswordLen bytes
+	// Address is the optional payout address, at most MaxAddressLen bytes;
+	// empty when absent, null or "".
+	Address string
 }
 
 // ConfigureResult is the pool's answer to mining.configure. Only the
