@@ -195,9 +195,10 @@ func (s *Store) SetPayoutAddress(ctx context.Context, name, addr string) error {
 	return s.updatePayoutAddress(ctx, "set payout address", name, &addr)
 }
 
-// ClearPayoutAddress removes name's payout address (payout then holds the
-// user's balance until one is set) and sets updated_at. ErrNotFound for an
-// unknown user.
+// ClearPayoutAddress removes name's payout address and sets updated_at.
+// payout then holds the user's balance until one is set, unless the name
+// itself is an address (open authorization). ErrNotFound for an unknown
+// user.
 func (s *Store) ClearPayoutAddress(ctx context.Context, name string) error {
 	return s.updatePayoutAddress(ctx, "clear payout address", name, nil)
 }
