@@ -13,18 +13,18 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/miner"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func startPool(t *testing.T) (*stratumtest.FakePool, *chaintest.Source) {
+func startPool(t *testing.T) (*miner.FakePool, *chaintest.Source) {
 	t.Helper()
 	src := chaintest.New(&chaincfg.RegressionNetParams)
 	src.SetBits(0x1d00ffff) // shares are not blocks
-	p, err := stratumtest.NewFakePool(stratumtest.PoolConfig{Source: src})
+	p, err := miner.NewFakePool(miner.PoolConfig{Source: src})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestRunAgainstFakePool(t *testing.T) {
 			if got := int64(len(p.Accepted())); got != s.Accepted {
 				t.Fatalf("pool accepted %d, report %d", got, s.Accepted)
 			}
-			if got := int64(p.Rejected()[stratumtest.CodeJobNotFound]); got != s.Rejected {
+			if got := int64(p.Rejected()[miner.CodeJobNotFound]); got != s.Rejected {
 				t.Fatalf("pool rejected %d stale, report %d", got, s.Rejected)
 			}
 			if l := rep.Latency; l.Count != int(s.Accepted+s.Rejected) || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max {
@@ -113,7 +113,7 @@ func TestRunAgainstFakePool(t *testing.T) {
 			}
 			if configure {
 				for _, sh := range p.Accepted() {
-					if uint32(sh.Version)&^stratumtest.DefaultVersionRollingMask != 0x20000000 {
+					if uint32(sh.Version)&^miner.DefaultVersionRollingMask != 0x20000000 {
 						t.Fatalf("version %08x", sh.Version)
 					}
 				}

@@ -1,4 +1,4 @@
-package stratumtest
+package miner
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func (m *Miner) WaitEvent(ctx context.Context, match func(Event) bool) (Event, e
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return Event{}, fmt.Errorf("stratumtest: waiting for an event: %w", ctx.Err())
+			return Event{}, fmt.Errorf("miner: waiting for an event: %w", ctx.Err())
 		}
 	}
 }

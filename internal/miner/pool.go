@@ -1,4 +1,4 @@
-package stratumtest
+package miner
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ type PoolConfig struct {
 	// Source supplies the templates jobs are built from. Required.
 	Source *chaintest.Source
 	// Coinbase is the coinbase layout; when its PayoutScript is empty a
-	// P2WPKH script, tag "/stratumtest/" and 4+4 extranonce bytes are used.
+	// P2WPKH script, tag "/miner/" and 4+4 extranonce bytes are used.
 	Coinbase chain.CoinbaseConfig
 	// Difficulty is the share difficulty sent after authorize; 1/65536
 	// when zero.
@@ -132,12 +132,12 @@ type sentJob struct {
 // a loopback port.
 func NewFakePool(cfg PoolConfig) (*FakePool, error) {
 	if cfg.Source == nil {
-		return nil, errors.New("stratumtest: PoolConfig.Source is required")
+		return nil, errors.New("miner: PoolConfig.Source is required")
 	}
 	if len(cfg.Coinbase.PayoutScript) == 0 {
 		cfg.Coinbase = chain.CoinbaseConfig{
 			PayoutScript:    append([]byte{0x00, 0x14}, bytes.Repeat([]byte{0x42}, 20)...),
-			Tag:             "/stratumtest/",
+			Tag:             "/miner/",
 			Extranonce1Size: 4,
 			Extranonce2Size: 4,
 		}
@@ -167,7 +167,7 @@ func NewFakePool(cfg PoolConfig) (*FakePool, error) {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("stratumtest: listen: %w", err)
+		return nil, fmt.Errorf("miner: listen: %w", err)
 	}
 	p.ln = ln
 	p.wg.Add(1)
@@ -232,14 +232,14 @@ func (p *FakePool) acceptLoop() {
 func (p *FakePool) NewJob(ctx context.Context, clean bool) (*chain.Job, error) {
 	t, err := p.cfg.Source.Template(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stratumtest: template: %w", err)
+		return nil, fmt.Errorf("miner: template: %w", err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.nextJob++
 	job, err := chain.NewJob(strconv.FormatInt(int64(p.nextJob), 16), t, p.cfg.Coinbase)
 	if err != nil {
-		return nil, fmt.Errorf("stratumtest: job: %w", err)
+		return nil, fmt.Errorf("miner: job: %w", err)
 	}
 	if clean {
 		clear(p.jobs)

@@ -1,4 +1,4 @@
-// Package stratumtest is the pool's own CPU Stratum v1 miner, for
+// Package miner is the pool's own CPU Stratum v1 miner, for
 // end-to-end tests and the load tool, and a small scripted pool to test it
 // against.
 //
@@ -37,4 +37,4 @@
 // inside the mask, duplicates, share target), answering with the customary
 // Stratum error codes. It exists to test the Miner and the load tool, not
 // to stand for the real server.
-package stratumtest
+package miner

@@ -1,4 +1,4 @@
-package stratumtest
+package miner
 
 import (
 	"context"
@@ -229,7 +229,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Miner, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("stratumtest: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("miner: dial %s: %w", addr, err)
 	}
 	m := New(conn, opts)
 	if err := m.Handshake(ctx); err != nil {
@@ -320,7 +320,7 @@ func (m *Miner) Handshake(ctx context.Context) error {
 		}
 	}
 	if _, err := m.WaitEvent(ctx, func(e Event) bool { return e.Job != nil }); err != nil {
-		return fmt.Errorf("stratumtest: waiting for the first mining.notify: %w", err)
+		return fmt.Errorf("miner: waiting for the first mining.notify: %w", err)
 	}
 	return nil
 }
@@ -407,11 +407,11 @@ func (m *Miner) await(ctx context.Context, method string, ch <-chan error) error
 	select {
 	case err := <-ch:
 		if err != nil {
-			return fmt.Errorf("stratumtest: %s: %w", method, err)
+			return fmt.Errorf("miner: %s: %w", method, err)
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("stratumtest: %s: %w", method, ctx.Err())
+		return fmt.Errorf("miner: %s: %w", method, ctx.Err())
 	}
 }
 
@@ -433,11 +433,11 @@ func (m *Miner) send(method string, params []any, cb replyFunc) (sentAt, error) 
 	}
 	body, err := json.Marshal(params)
 	if err != nil {
-		return sentAt{}, fmt.Errorf("stratumtest: encode %s params: %w", method, err)
+		return sentAt{}, fmt.Errorf("miner: encode %s params: %w", method, err)
 	}
 	methodJSON, err := json.Marshal(method)
 	if err != nil {
-		return sentAt{}, fmt.Errorf("stratumtest: encode method: %w", err)
+		return sentAt{}, fmt.Errorf("miner: encode method: %w", err)
 	}
 	id := m.nextID.Add(1)
 	// cpuminer's layout: method first, then params, then id.
@@ -516,7 +516,7 @@ func (m *Miner) connErr(err error) error {
 	if m.closing || errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	return fmt.Errorf("stratumtest: write: %w", err)
+	return fmt.Errorf("miner: write: %w", err)
 }
 
 // SendRaw writes b to the pool as is (no terminator is added): the escape
@@ -538,11 +538,11 @@ func (m *Miner) Call(ctx context.Context, method string, params ...any) (json.Ra
 	select {
 	case cr := <-ch:
 		if cr.err != nil {
-			return nil, nil, fmt.Errorf("stratumtest: %s: %w", method, cr.err)
+			return nil, nil, fmt.Errorf("miner: %s: %w", method, cr.err)
 		}
 		return cr.r.result, cr.r.err, nil
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("stratumtest: %s: %w", method, ctx.Err())
+		return nil, nil, fmt.Errorf("miner: %s: %w", method, ctx.Err())
 	}
 }
 

@@ -1,4 +1,4 @@
-package stratumtest
+package miner
 
 import (
 	"context"
@@ -124,7 +124,7 @@ func (m *Miner) search(ctx context.Context, job *Job, gen uint64, diff float64) 
 		}
 		if nonce%checkEvery == checkEvery-1 {
 			if err := ctx.Err(); err != nil {
-				return Share{}, false, fmt.Errorf("stratumtest: find share: %w", err)
+				return Share{}, false, fmt.Errorf("miner: find share: %w", err)
 			}
 			if m.jobGen.Load() != gen {
 				return Share{}, false, nil
@@ -160,7 +160,7 @@ func (m *Miner) Submit(ctx context.Context, s Share) (Result, error) {
 	case out := <-ch:
 		return out.r, out.err
 	case <-ctx.Done():
-		return Result{Share: s}, fmt.Errorf("stratumtest: submit: %w", ctx.Err())
+		return Result{Share: s}, fmt.Errorf("miner: submit: %w", ctx.Err())
 	}
 }
 
