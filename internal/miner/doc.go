@@ -1,5 +1,6 @@
-// Package miner is the pool's own CPU Stratum v1 miner, for
-// end-to-end tests and the load tool, and a small scripted pool to test it
+// Package miner is the pool's own CPU Stratum v1 miner: the client that the
+// end-to-end tests, the chaos and hostile suites and the load tool
+// (cmd/stratum-load) mine with, and a small scripted pool to test it
 // against.
 //
 // Miner speaks the protocol as cpuminer and ESP-Miner (BitAxe) do:
@@ -30,6 +31,35 @@
 // goroutine calling FindShare or Mine. A pool line a real miner could not
 // use (invalid JSON, a malformed notify, a reply to an unknown id) ends the
 // connection with an error wrapping ErrProtocol, so pool bugs surface.
+//
+// # An independent codec, on purpose
+//
+// The package must not import internal/stratum or internal/store (nor
+// anything that imports them). It reads the pool's lines with its own
+// bounded reader (linereader.go), decodes replies and notifications with
+// encoding/json into its own types (reader.go, events.go, job.go), and
+// writes requests in cpuminer's byte layout (request.go, submit.go). This
+// duplicates the server's codec deliberately: the end-to-end tests put
+// this client against the real server, and if both ends shared one codec a
+// bug in it (a byte order, a word-swapped prevhash, the version-bits param,
+// the shape of the error member) would be made and unmade on each side and
+// pass every test, to fail with the first real miner. Two codecs written
+// apart catch each other. What it shares with the pool is
+// internal/chain's difficulty-to-target arithmetic (chain.DifficultyToTarget,
+// chain.Target), which internal/chain tests on its own: against values
+// computed independently with exact rationals, and on real mainnet blocks.
+//
+// # Files
+//
+// options.go holds Options and their defaults; miner.go the Miner, New,
+// Dial, Close and the session state; handshake.go the session start;
+// request.go requests, replies and writes; reader.go the reader goroutine
+// and reply dispatch; events.go the notifications the pool sends unasked
+// and the Events they become; job.go a mining.notify and the header built
+// from it; search.go the hashing; submit.go mining.submit and its Result.
+// rxstamp_linux.go and txstamp_linux.go read the kernel's receive and
+// transmit timestamps (Options.KernelTimestamps, KernelTxTimestamps) and
+// have no-op twins elsewhere.
 //
 // FakePool is a minimal pool over real TCP that builds jobs with
 // chain.NewJob from a chaintest.Source and validates every share with
