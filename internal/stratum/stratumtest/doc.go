@@ -1,0 +1,47 @@
+// Package stratumtest runs the real stratum.Server for the tests of its
+// clients. Start serves it on a loopback listener with a chaintest.Source
+// for templates and blocks, open authorization on regtest (any user whose
+// name is a regtest address: see Address) and in-memory users, shares and
+// blocks, and returns the address, the server, the source and the shares
+// and blocks it recorded. The miner's tests (internal/miner) and the load
+// tool's (cmd/stratum-load) mine against it, so that there is one set of
+// share rules: the server's.
+//
+// It is for tests only and must not be imported by other code. Package
+// stratum's own tests cannot use it (it imports stratum; an internal test
+// importing it would be a cycle): they keep their harness in
+// server_test.go, which also reaches into the server's unexported hooks.
+//
+// # What the in-memory parts model, and what they do not
+//
+// The share sink stands for store.ShareWriter writing to the spool. Like
+// it, Write validates and encodes each share with store.AppendShare, so
+// that a share the database would refuse is never acknowledged, and returns
+// only once the share is recorded, with sequence numbers increasing from 1;
+// the server replies true only after Write has returned, as in production.
+// Unlike it, nothing reaches a disk, a write never fails, and a share
+// counts as stored in PostgreSQL (StoredWaiter) as soon as Write returned.
+// The block sink numbers its rows, refuses a hash it has with
+// store.ErrExists, and answers PreviousBlock and RoundSummary from the
+// recorded blocks and shares in sequence order, the order the store's SQL
+// uses within one instance. The users accept any name store.ValidUserName
+// accepts; passwords (for a test that switches to password authorization)
+// are compared as plain text, not through argon2.
+//
+// Durability, COPY into PostgreSQL, replay after an outage and the SQL
+// behind blocks and rounds are covered with the real parts by
+// internal/stratum's TestEndToEndRealStore (server, spool, ShareWriter,
+// Drainer, PostgreSQL), internal/store's TestDrainerStoresEverythingOnce,
+// TestSharesSurvivePostgresOutage, TestSharesSurviveSIGKILL,
+// TestDrainerStoresBlocks and TestRoundSummary, cmd/stratumd's
+// TestMineRegtestBlocks, and the chaos suite's TestPostgresOutage,
+// TestKillRestart and TestSpoolDiskFull.
+//
+// # Test defaults
+//
+// The server runs as in production but for three defaults a test can
+// override: with zero Config.Limits the share difficulty is pinned at
+// DefaultDifficulty, so that vardiff never retargets under a test; a
+// mempool change (Source.AddTx) makes a job after DefaultJobInterval rather
+// than 30 s; and the server and the source share one clock, Config.Now.
+package stratumtest
