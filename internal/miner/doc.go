@@ -1,7 +1,6 @@
 // Package miner is the pool's own CPU Stratum v1 miner: the client that the
 // end-to-end tests, the chaos and hostile suites and the load tool
-// (cmd/stratum-load) mine with, and a small scripted pool to test it
-// against.
+// (cmd/stratum-load) mine with.
 //
 // Miner speaks the protocol as cpuminer and ESP-Miner (BitAxe) do:
 // mining.configure with BIP 310 version-rolling first when asked (mask
@@ -61,10 +60,15 @@
 // transmit timestamps (Options.KernelTimestamps, KernelTxTimestamps) and
 // have no-op twins elsewhere.
 //
-// FakePool is a minimal pool over real TCP that builds jobs with
-// chain.NewJob from a chaintest.Source and validates every share with
-// chain.Job.Hash (job known, extranonce2 size, ntime window, version bits
-// inside the mask, duplicates, share target), answering with the customary
-// Stratum error codes. It exists to test the Miner and the load tool, not
-// to stand for the real server.
+// # Tests
+//
+// Its tests mine against the real stratum.Server, started on loopback by
+// internal/stratum/stratumtest, so that there is one set of share rules:
+// the server's, which must accept each share and record the hash the miner
+// computed. What the server never sends (mining.set_extranonce,
+// mining.set_version_mask, a client.reconnect naming another host) comes
+// from a scripted peer in the test files that writes the server's own
+// encodings and checks submits with chain.Job.Hash; lines no pool should
+// send (ErrProtocol) are written by hand. These imports of internal/stratum
+// are the tests' alone.
 package miner
