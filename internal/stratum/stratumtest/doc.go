@@ -7,7 +7,8 @@
 // tool's (cmd/stratum-load) mine against it, so that there is one set of
 // share rules: the server's.
 //
-// It is for tests only and must not be imported by other code. Package
+// It is for tests only and must not be imported by other code. It must not
+// import internal/miner, whose own tests import it (its tests may). Package
 // stratum's own tests cannot use it (it imports stratum; an internal test
 // importing it would be a cycle): they keep their harness in
 // server_test.go, which also reaches into the server's unexported hooks.
