@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/miner"
 )
 
 // Defaults of the load parameters.
@@ -121,7 +121,7 @@ func defaultWorkers() int {
 
 // conn is one load connection.
 type conn struct {
-	m        *stratumtest.Miner
+	m        *miner.Miner
 	inflight atomic.Int32
 }
 
@@ -220,7 +220,7 @@ func connectAll(ctx context.Context, cfg Config, rep *Report, fan *fanout) []*co
 		}
 		rep.Connections.Attempted++
 		cred := cfg.Users[i%len(cfg.Users)]
-		opts := stratumtest.Options{
+		opts := miner.Options{
 			User:             cred.User,
 			Password:         cred.Password,
 			VersionRolling:   cfg.Configure,
@@ -234,11 +234,11 @@ func connectAll(ctx context.Context, cfg Config, rep *Report, fan *fanout) []*co
 			opts.Workers = []string{fmt.Sprintf("w%d", i)}
 		}
 		if cfg.Configure {
-			opts.UserAgent = stratumtest.UserAgentBitaxe
+			opts.UserAgent = miner.UserAgentBitaxe
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			m, err := stratumtest.Dial(ctx, cfg.Addr, opts)
+			m, err := miner.Dial(ctx, cfg.Addr, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -256,17 +256,17 @@ func connectAll(ctx context.Context, cfg Config, rep *Report, fan *fanout) []*co
 
 // failReason classifies a connection failure for the report.
 func failReason(err error) string {
-	var rpcErr *stratumtest.RPCError
+	var rpcErr *miner.RPCError
 	var opErr *net.OpError
 	switch {
-	case errors.Is(err, stratumtest.ErrUnauthorized):
+	case errors.Is(err, miner.ErrUnauthorized):
 		if errors.As(err, &rpcErr) {
 			return fmt.Sprintf("unauthorized (%d %s)", rpcErr.Code, rpcErr.Message)
 		}
 		return "unauthorized"
-	case errors.Is(err, stratumtest.ErrSubscribe):
+	case errors.Is(err, miner.ErrSubscribe):
 		return "subscribe refused"
-	case errors.Is(err, stratumtest.ErrProtocol):
+	case errors.Is(err, miner.ErrProtocol):
 		return "protocol error"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "handshake timeout"
@@ -277,7 +277,7 @@ func failReason(err error) string {
 			return "dial: too many open files"
 		}
 		return "dial: " + opErr.Err.Error()
-	case errors.Is(err, stratumtest.ErrClosed):
+	case errors.Is(err, miner.ErrClosed):
 		return "closed by the pool during the handshake"
 	}
 	return err.Error()
@@ -317,7 +317,7 @@ func submitPhase(ctx context.Context, cfg Config, conns []*conn, rep *Report) {
 				}
 				c.inflight.Add(1)
 				outstanding.Add(1)
-				err = c.m.SubmitAsync(share, func(r stratumtest.Result, err error) {
+				err = c.m.SubmitAsync(share, func(r miner.Result, err error) {
 					defer outstanding.Done()
 					c.inflight.Add(-1)
 					rep.recordResult(r, err, lat)

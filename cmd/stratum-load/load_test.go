@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/chaincfg"
 	"go.uber.org/goleak"
 
-	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
@@ -20,53 +18,38 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func startPool(t *testing.T) (*stratumtest.FakePool, *chaintest.Source) {
+// startPool starts the real server (stratumtest) on a chain whose shares
+// are not blocks.
+func startPool(t *testing.T) *stratumtest.Pool {
 	t.Helper()
-	src := chaintest.New(&chaincfg.RegressionNetParams)
-	src.SetBits(0x1d00ffff) // shares are not blocks
-	p, err := stratumtest.NewFakePool(stratumtest.PoolConfig{Source: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Close()
-		src.Close()
-	})
-	return p, src
+	return stratumtest.Start(t, stratumtest.Config{Bits: 0x1d00ffff})
 }
 
-// TestRunAgainstFakePool runs the load core with 50 connections for a
-// second, with a new tip once all are connected, and checks that the
-// report's counts agree with each other and with the pool's.
-func TestRunAgainstFakePool(t *testing.T) {
+// TestRunAgainstServer runs the load core against the real server with 50
+// connections for a second, with a new tip once all are connected, and
+// checks that the report's counts agree with each other and with the
+// server's.
+func TestRunAgainstServer(t *testing.T) {
 	for _, configure := range []bool{false, true} {
 		name := "cpuminer"
 		if configure {
 			name = "espminer"
 		}
 		t.Run(name, func(t *testing.T) {
-			p, src := startPool(t)
+			p := startPool(t)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			tipErr := make(chan error, 1)
 			rep, err := Run(ctx, Config{
-				Addr:      p.Addr(),
-				Conns:     50,
-				Duration:  time.Second,
-				Users:     []Credential{{User: "bcrt1qload", Password: "x"}},
-				Configure: configure,
-				PID:       os.Getpid(),
-				Settle:    time.Millisecond,
-				OnConnected: func() {
-					src.Advance()
-					_, err := p.NewJob(ctx, true)
-					tipErr <- err
-				},
+				Addr:        p.Addr,
+				Conns:       50,
+				Duration:    time.Second,
+				Users:       []Credential{{User: stratumtest.Address(1), Password: "x"}},
+				Configure:   configure,
+				PID:         os.Getpid(),
+				Settle:      time.Millisecond,
+				OnConnected: func() { p.Source.Advance() },
 			})
 			if err != nil {
-				t.Fatal(err)
-			}
-			if err := <-tipErr; err != nil {
 				t.Fatal(err)
 			}
 			c := rep.Connections
@@ -91,10 +74,10 @@ func TestRunAgainstFakePool(t *testing.T) {
 			if reasons != s.Rejected {
 				t.Fatalf("reject reasons sum to %d, rejected %d", reasons, s.Rejected)
 			}
-			if got := int64(len(p.Accepted())); got != s.Accepted {
+			if got := int64(len(p.Shares())); got != s.Accepted {
 				t.Fatalf("pool accepted %d, report %d", got, s.Accepted)
 			}
-			if got := int64(p.Rejected()[stratumtest.CodeJobNotFound]); got != s.Rejected {
+			if got := int64(p.Server.Stats().SharesRejected["stale"]); got != s.Rejected {
 				t.Fatalf("pool rejected %d stale, report %d", got, s.Rejected)
 			}
 			if l := rep.Latency; l.Count != int(s.Accepted+s.Rejected) || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max {
@@ -111,12 +94,11 @@ func TestRunAgainstFakePool(t *testing.T) {
 			if rep.RSS == nil || rep.RSS.BeforeKiB <= 0 || rep.RSS.AfterKiB <= 0 {
 				t.Fatalf("rss %+v", rep.RSS)
 			}
-			if configure {
-				for _, sh := range p.Accepted() {
-					if uint32(sh.Version)&^stratumtest.DefaultVersionRollingMask != 0x20000000 {
-						t.Fatalf("version %08x", sh.Version)
-					}
-				}
+			// The server rejects (20) version bits outside its mask, and only
+			// stale shares were rejected: every accepted share kept the
+			// template's version outside the mask.
+			if configure && p.Server.Stats().SharesRejected["version-bits"] != 0 {
+				t.Fatalf("version bits rejected: %v", p.Server.Stats().SharesRejected)
 			}
 
 			var text, js bytes.Buffer
@@ -143,12 +125,12 @@ func TestRunAgainstFakePool(t *testing.T) {
 }
 
 func TestRunRateLimited(t *testing.T) {
-	p, _ := startPool(t)
+	p := startPool(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Config{
-		Addr: p.Addr(), Conns: 5, Duration: time.Second, Rate: 20,
-		Users: []Credential{{User: "u"}},
+		Addr: p.Addr, Conns: 5, Duration: time.Second, Rate: 20,
+		Users: []Credential{{User: stratumtest.Address(2)}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -161,12 +143,11 @@ func TestRunRateLimited(t *testing.T) {
 }
 
 func TestRunConnectFailures(t *testing.T) {
-	p, _ := startPool(t)
-	addr := p.Addr()
-	p.Close()
+	p := startPool(t)
+	p.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Config{Addr: addr, Conns: 3, Users: []Credential{{User: "u"}}})
+	rep, err := Run(ctx, Config{Addr: p.Addr, Conns: 3, Users: []Credential{{User: stratumtest.Address(3)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,23 +213,18 @@ func TestPercentiles(t *testing.T) {
 // TestRunIdleFanOut is the fan-out measurement: idle connections, a new
 // tip while they wait.
 func TestRunIdleFanOut(t *testing.T) {
-	p, src := startPool(t)
+	p := startPool(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Config{
-		Addr: p.Addr(), Conns: 20, Duration: time.Second, Idle: true,
-		Users: []Credential{{User: "u"}},
-		OnConnected: func() {
-			src.Advance()
-			if _, err := p.NewJob(ctx, true); err != nil {
-				t.Error(err)
-			}
-		},
+		Addr: p.Addr, Conns: 20, Duration: time.Second, Idle: true,
+		Users:       []Credential{{User: stratumtest.Address(4)}},
+		OnConnected: func() { p.Source.Advance() },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := rep.Shares.Submitted.Load(); n != 0 || len(p.Accepted()) != 0 {
+	if n := rep.Shares.Submitted.Load(); n != 0 || len(p.Shares()) != 0 {
 		t.Fatalf("idle run submitted %d", n)
 	}
 	if f := rep.FanOut; f.Jobs != 1 || f.PerJob[0].Received != 20 || f.Missed != 0 {

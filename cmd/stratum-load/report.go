@@ -17,7 +17,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/miner"
 )
 
 // Report is what a load run measured. Times are in milliseconds, memory in
@@ -166,7 +166,7 @@ func (r *Report) setRSS(before, after int64) {
 }
 
 // recordResult counts one submit's outcome; called from reader goroutines.
-func (r *Report) recordResult(res stratumtest.Result, err error, lat *latencies) {
+func (r *Report) recordResult(res miner.Result, err error, lat *latencies) {
 	switch {
 	case err != nil:
 		r.Shares.unanswered.Add(1)
@@ -298,9 +298,9 @@ func (f *fanout) armed(t time.Time) {
 
 // hook returns one connection's OnEvent: it records the arrival of each
 // clean notify with a prevhash new to that connection.
-func (f *fanout) hook() func(stratumtest.Event) {
+func (f *fanout) hook() func(miner.Event) {
 	var last chainhash.Hash
-	return func(e stratumtest.Event) {
+	return func(e miner.Event) {
 		if e.Job == nil || !e.Job.Clean || e.Job.PrevHash == last {
 			return
 		}

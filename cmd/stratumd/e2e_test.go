@@ -20,8 +20,8 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain/embedded"
 	"github.com/stratumd/stratumd/internal/chain/p2p"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 	"github.com/stratumd/stratumd/internal/testutil"
 )
 
@@ -97,7 +97,7 @@ func TestMineRegtestBlocks(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, u := range users {
 		wg.Go(func() {
-			m, err := stratumtest.Dial(ctx, r.addr, stratumtest.Options{User: u, Workers: []string{fmt.Sprintf("rig%d", i)}, VersionRolling: i == 1})
+			m, err := miner.Dial(ctx, r.addr, miner.Options{User: u, Workers: []string{fmt.Sprintf("rig%d", i)}, VersionRolling: i == 1})
 			if err != nil {
 				t.Errorf("dial: %v", err)
 				return
@@ -212,7 +212,7 @@ func TestMineRegtestBlocks(t *testing.T) {
 	if got := r2.d.source.(*p2p.Node).BestHeight(); got != tip {
 		t.Fatalf("after restart the tip is %d, was %d", got, tip)
 	}
-	m, err := stratumtest.Dial(ctx, r2.addr, stratumtest.Options{User: users[0]})
+	m, err := miner.Dial(ctx, r2.addr, miner.Options{User: users[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestSegwitSpendMinedThroughStratum(t *testing.T) {
 	}
 	txid := tx.TxHash()
 
-	m, err := stratumtest.Dial(ctx, r.addr, stratumtest.Options{User: regtestDevAddress, VersionRolling: true})
+	m, err := miner.Dial(ctx, r.addr, miner.Options{User: regtestDevAddress, VersionRolling: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/btcdtest"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // haproxyBinary returns Debian's haproxy, installing it through
@@ -167,9 +167,9 @@ func mineThroughProxy(ctx context.Context, front, user string, rec *minerRecord,
 	for ctx.Err() == nil {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(rec.src)}}
 		conn, err := d.DialContext(ctx, "tcp", front)
-		var m *stratumtest.Miner
+		var m *miner.Miner
 		if err == nil {
-			m = stratumtest.New(conn, stratumtest.Options{User: user, Workers: []string{rec.worker}, HandshakeTimeout: 10 * time.Second})
+			m = miner.New(conn, miner.Options{User: user, Workers: []string{rec.worker}, HandshakeTimeout: 10 * time.Second})
 			err = m.Handshake(ctx)
 		}
 		if err != nil {
@@ -193,11 +193,11 @@ func mineThroughProxy(ctx context.Context, front, user string, rec *minerRecord,
 				break
 			}
 			type out struct {
-				r   stratumtest.Result
+				r   miner.Result
 				err error
 			}
 			ch := make(chan out, 1)
-			if err := m.SubmitAsync(s, func(r stratumtest.Result, err error) { ch <- out{r, err} }); err != nil {
+			if err := m.SubmitAsync(s, func(r miner.Result, err error) { ch <- out{r, err} }); err != nil {
 				break // not sent
 			}
 			var o out

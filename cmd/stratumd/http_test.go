@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 func TestMetricsListenConfig(t *testing.T) {
@@ -77,7 +77,7 @@ func TestDaemonServesMetrics(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	m, err := stratumtest.Dial(ctx, r.addr, stratumtest.Options{User: regtestDevAddress, Workers: []string{"rig"}})
+	m, err := miner.Dial(ctx, r.addr, miner.Options{User: regtestDevAddress, Workers: []string{"rig"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,9 +27,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/proxyproto"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 func TestListenConfigErrors(t *testing.T) {
@@ -181,7 +181,7 @@ func TestTLSListener(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	dialTLS := func(want *x509.Certificate, proxyFrom string) *stratumtest.Miner {
+	dialTLS := func(want *x509.Certificate, proxyFrom string) *miner.Miner {
 		t.Helper()
 		raw, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}}).DialContext(ctx, "tcp", addrs[1])
 		if err != nil {
@@ -212,7 +212,7 @@ func TestTLSListener(t *testing.T) {
 		if got := conn.ConnectionState().PeerCertificates[0]; !got.Equal(want) {
 			t.Fatalf("server certificate %q, want %q", got.Subject.CommonName, want.Subject.CommonName)
 		}
-		m := stratumtest.New(conn, stratumtest.Options{User: regtestDevAddress, Workers: []string{"tls"}})
+		m := miner.New(conn, miner.Options{User: regtestDevAddress, Workers: []string{"tls"}})
 		if err := m.Handshake(ctx); err != nil {
 			m.Close()
 			t.Fatal(err)
@@ -220,7 +220,7 @@ func TestTLSListener(t *testing.T) {
 		t.Cleanup(func() { m.Close() })
 		return m
 	}
-	mineOne := func(m *stratumtest.Miner) {
+	mineOne := func(m *miner.Miner) {
 		t.Helper()
 		for {
 			res, err := m.Mine(ctx, 1)
@@ -244,7 +244,7 @@ func TestTLSListener(t *testing.T) {
 	local := proxyproto.Header{Command: proxyproto.CmdLocal}
 	hb, _ := local.AppendV2(nil)
 	raw.Write(hb)
-	plain := stratumtest.New(raw, stratumtest.Options{User: regtestDevAddress, Workers: []string{"plain"}})
+	plain := miner.New(raw, miner.Options{User: regtestDevAddress, Workers: []string{"plain"}})
 	defer plain.Close()
 	if err := plain.Handshake(ctx); err != nil {
 		t.Fatal(err)

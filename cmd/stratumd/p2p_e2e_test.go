@@ -9,8 +9,8 @@ import (
 
 	"github.com/stratumd/stratumd/internal/btcdtest"
 	"github.com/stratumd/stratumd/internal/chain/p2p"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // TestEmbeddedNodeWithPeers: stratumd's embedded node with a real btcd peer.
@@ -40,7 +40,7 @@ func TestEmbeddedNodeWithPeers(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	m, err := stratumtest.Dial(ctx, r.addr, stratumtest.Options{User: regtestDevAddress})
+	m, err := miner.Dial(ctx, r.addr, miner.Options{User: regtestDevAddress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestEmbeddedNodeWithPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	tip := *long[len(long)-1]
-	if _, err := m.WaitEvent(ctx, func(e stratumtest.Event) bool {
+	if _, err := m.WaitEvent(ctx, func(e miner.Event) bool {
 		return e.Job != nil && e.Job.Clean && e.Job.PrevHash == tip
 	}); err != nil {
 		t.Fatalf("no clean job on btcd's longer chain: %v", err)

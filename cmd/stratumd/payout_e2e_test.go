@@ -22,9 +22,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/btcdtest"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/payout"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // TestMinedAndPaid is the whole pool on simnet with real btcd and btcwallet:
@@ -65,7 +65,7 @@ func TestMinedAndPaid(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, u := range users {
 		wg.Go(func() {
-			m, err := stratumtest.Dial(ctx, r.addr, stratumtest.Options{User: u, Workers: []string{"rig"}, VersionRolling: i%2 == 0})
+			m, err := miner.Dial(ctx, r.addr, miner.Options{User: u, Workers: []string{"rig"}, VersionRolling: i%2 == 0})
 			if err != nil {
 				t.Errorf("dial %s: %v", u, err)
 				return

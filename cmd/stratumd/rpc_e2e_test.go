@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/btcdtest"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // TestRPCModeAgainstBtcd: stratumd on an external btcd (--node rpc). Blocks
@@ -30,7 +30,7 @@ func TestRPCModeAgainstBtcd(t *testing.T) {
 		"--share-dir", filepath.Join(dir, "shares"), "--min-diff", "1e-9", "--max-diff", "1e-9")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	m, err := stratumtest.Dial(ctx, r.addr, stratumtest.Options{User: payout, VersionRolling: true})
+	m, err := miner.Dial(ctx, r.addr, miner.Options{User: payout, VersionRolling: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestRPCModeAgainstBtcd(t *testing.T) {
 	// A block from btcd's generate: a clean job for its tip.
 	start := time.Now()
 	hashes := btcd.Generate(1)
-	ev, err := m.WaitEvent(ctx, func(e stratumtest.Event) bool {
+	ev, err := m.WaitEvent(ctx, func(e miner.Event) bool {
 		return e.Job != nil && e.Job.Clean && e.Job.PrevHash == *hashes[0]
 	})
 	if err != nil {

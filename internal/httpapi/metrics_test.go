@@ -21,11 +21,11 @@ import (
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/httpapi"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/store/spool"
 	"github.com/stratumd/stratumd/internal/stratum"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // scrape fetches and parses base/metrics.
@@ -169,7 +169,7 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	mctx, mcancel := context.WithTimeout(ctx, time.Minute)
 	defer mcancel()
 	user := regtestAddr(t, 0x07).EncodeAddress()
-	m, err := stratumtest.Dial(mctx, stratumL.Addr().String(), stratumtest.Options{User: user, Workers: []string{"rig1"}})
+	m, err := miner.Dial(mctx, stratumL.Addr().String(), miner.Options{User: user, Workers: []string{"rig1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	// A new tip: its job is fanned out to the miner (and timed).
 	src.Advance()
 	cleanJobs := 0
-	if _, err := m.WaitEvent(mctx, func(ev stratumtest.Event) bool {
+	if _, err := m.WaitEvent(mctx, func(ev miner.Event) bool {
 		if ev.Job != nil && ev.Job.Clean {
 			cleanJobs++
 		}

@@ -19,11 +19,11 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/store/spool"
 	"github.com/stratumd/stratumd/internal/stratum"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // TestEndToEndRealStore drives the server with the in-repo CPU miner over
@@ -87,9 +87,9 @@ func TestEndToEndRealStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	user := addr(t, 0x07).EncodeAddress()
-	m, err := stratumtest.Dial(ctx, l.Addr().String(), stratumtest.Options{
+	m, err := miner.Dial(ctx, l.Addr().String(), miner.Options{
 		User: user, Workers: []string{"rig1"}, VersionRolling: true,
-		UserAgent: stratumtest.UserAgentCPUMiner,
+		UserAgent: miner.UserAgentCPUMiner,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestEndToEndRealStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var accepted []stratumtest.Result
+	var accepted []miner.Result
 	for _, r := range results {
 		if !r.Accepted {
 			t.Fatalf("share rejected: %v", r.Error)
@@ -114,7 +114,7 @@ func TestEndToEndRealStore(t *testing.T) {
 			t.Skip("a share at difficulty 1e-6 was a block (p < 1%); the tip moved")
 		}
 	}
-	expect := func(name string, s stratumtest.Share, code int) {
+	expect := func(name string, s miner.Share, code int) {
 		t.Helper()
 		r, err := m.Submit(ctx, s)
 		if err != nil {
@@ -149,7 +149,7 @@ func TestEndToEndRealStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.Advance()
-	if _, err := m.WaitEvent(ctx, func(e stratumtest.Event) bool { return e.Job != nil && e.Job.Clean && e.Job.ID != old.JobID }); err != nil {
+	if _, err := m.WaitEvent(ctx, func(e miner.Event) bool { return e.Job != nil && e.Job.Clean && e.Job.ID != old.JobID }); err != nil {
 		t.Fatal(err)
 	}
 	expect("stale", old, stratum.CodeJobNotFound)
@@ -182,10 +182,10 @@ func TestEndToEndRealStore(t *testing.T) {
 	// A block: easy bits on the next tip, then mine until a share meets them.
 	src.SetBits(chaintest.DefaultBits)
 	src.Advance()
-	if _, err := m.WaitEvent(ctx, func(e stratumtest.Event) bool { return e.Job != nil && e.Job.Bits == chaintest.DefaultBits }); err != nil {
+	if _, err := m.WaitEvent(ctx, func(e miner.Event) bool { return e.Job != nil && e.Job.Bits == chaintest.DefaultBits }); err != nil {
 		t.Fatal(err)
 	}
-	var block stratumtest.Result
+	var block miner.Result
 	for block.Hash == ([32]byte{}) {
 		rs, err := m.Mine(ctx, 1)
 		if err != nil {

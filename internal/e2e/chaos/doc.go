@@ -1,7 +1,7 @@
 // Package chaos is the fault suite of issue 9, run by `make chaos` (its
 // tests carry the build tag "chaos", so plain `go test ./...` skips them).
 // Each test runs the real stratumd binary as a child process (see
-// internal/e2e/daemontest) with in-repo CPU miners (stratumtest) that
+// internal/e2e/daemontest) with in-repo CPU miners (internal/miner) that
 // reconnect by themselves, injects one fault under load, and then checks in
 // PostgreSQL that every share a miner saw accepted is stored exactly once
 // and in acceptance order:

@@ -13,8 +13,8 @@ import (
 
 	"github.com/stratumd/stratumd/internal/btcdtest"
 	"github.com/stratumd/stratumd/internal/e2e/daemontest"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 func msgIs(m string) func(daemontest.Line) bool {
@@ -225,14 +225,14 @@ func TestNodeOutage(t *testing.T) {
 	hashes := btcd.Generate(1)
 	genAt := time.Now()
 	f.mu.Lock()
-	ms := append([]*stratumtest.Miner(nil), f.miners...)
+	ms := append([]*miner.Miner(nil), f.miners...)
 	f.mu.Unlock()
 	var slowest time.Duration
 	for i, m := range ms {
 		if m == nil {
 			t.Fatalf("miner %d not connected after the node restart", i)
 		}
-		ev, err := m.WaitEvent(ctx, func(e stratumtest.Event) bool {
+		ev, err := m.WaitEvent(ctx, func(e miner.Event) bool {
 			return e.Job != nil && e.Job.Clean && e.Time.After(upAt)
 		})
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/chain"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/miner"
 )
 
 // ack is a share a miner saw accepted, with the times just before its
@@ -70,14 +70,14 @@ type fleet struct {
 	withheld    int
 	lastErr     error
 	wake        chan struct{}
-	miners      []*stratumtest.Miner // current connection of each miner (nil while dialling)
+	miners      []*miner.Miner // current connection of each miner (nil while dialling)
 }
 
 func startFleet(t *testing.T, cfg fleetConfig) *fleet {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fleet{cfg: cfg, cancel: cancel, rejects: map[int]int{}, rejectMsgs: map[string]int{},
-		wake: make(chan struct{}), miners: make([]*stratumtest.Miner, cfg.miners)}
+		wake: make(chan struct{}), miners: make([]*miner.Miner, cfg.miners)}
 	for i := range cfg.miners {
 		f.wg.Go(func() { f.run(ctx, i) })
 	}
@@ -98,12 +98,12 @@ func (f *fleet) changedLocked() {
 
 func (f *fleet) run(ctx context.Context, i int) {
 	user := f.cfg.users[i%len(f.cfg.users)]
-	opts := stratumtest.Options{User: user, Workers: []string{fmt.Sprintf("m%d", i)},
+	opts := miner.Options{User: user, Workers: []string{fmt.Sprintf("m%d", i)},
 		VersionRolling: f.cfg.versionRolling && i%2 == 1, HandshakeTimeout: 10 * time.Second}
 	backoff := 20 * time.Millisecond
 	blocks := 0
 	for ctx.Err() == nil {
-		m, err := stratumtest.Dial(ctx, f.cfg.addr, opts)
+		m, err := miner.Dial(ctx, f.cfg.addr, opts)
 		f.mu.Lock()
 		if err != nil {
 			f.dialFails++
@@ -161,7 +161,7 @@ func (f *fleet) run(ctx context.Context, i int) {
 	}
 }
 
-func (f *fleet) record(i int, m *stratumtest.Miner, r stratumtest.Result, before, after time.Time) {
+func (f *fleet) record(i int, m *miner.Miner, r miner.Result, before, after time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r.Accepted {

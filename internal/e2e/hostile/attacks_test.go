@@ -13,7 +13,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/miner"
 )
 
 // env is what every attack needs.
@@ -215,7 +215,7 @@ func slowloris(ctx context.Context, e *env) *result {
 	ip2 := r.useIP(e)
 	for range 5 {
 		wg.Go(func() {
-			m, err := minerFrom(ctx, ip2, e.addr, stratumtest.Options{User: e.user, Password: e.password})
+			m, err := minerFrom(ctx, ip2, e.addr, miner.Options{User: e.user, Password: e.password})
 			if err != nil {
 				r.problem("handshake: %v", err)
 				return
@@ -299,13 +299,13 @@ func deepJSON(ctx context.Context, e *env) *result {
 }
 
 // session is a mining session of an attacker for requests that need one.
-func session(ctx context.Context, e *env, ip string, rolling bool) (*stratumtest.Miner, error) {
-	return minerFrom(ctx, ip, e.addr, stratumtest.Options{User: e.user, Password: e.password, VersionRolling: rolling})
+func session(ctx context.Context, e *env, ip string, rolling bool) (*miner.Miner, error) {
+	return minerFrom(ctx, ip, e.addr, miner.Options{User: e.user, Password: e.password, VersionRolling: rolling})
 }
 
 // session opens an attacker session as session does; when that fails it
 // records the problem as "what: error" and returns nil.
-func (r *result) session(ctx context.Context, e *env, ip string, rolling bool, what string) *stratumtest.Miner {
+func (r *result) session(ctx context.Context, e *env, ip string, rolling bool, what string) *miner.Miner {
 	m, err := session(ctx, e, ip, rolling)
 	if err != nil {
 		r.problem("%s: %v", what, err)
@@ -315,7 +315,7 @@ func (r *result) session(ctx context.Context, e *env, ip string, rolling bool, w
 }
 
 // call sends method with raw params on m and classifies the reply.
-func call(ctx context.Context, m *stratumtest.Miner, method string, params ...any) outcome {
+func call(ctx context.Context, m *miner.Miner, method string, params ...any) outcome {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, rerr, err := m.Call(cctx, method, params...)
@@ -402,22 +402,22 @@ func wrongTypes(ctx context.Context, e *env) *result {
 	type method struct {
 		name   string
 		n      int // parameters
-		params func(m *stratumtest.Miner) []any
+		params func(m *miner.Miner) []any
 	}
 	methods := []method{
-		{"mining.subscribe", 2, func(*stratumtest.Miner) []any { return []any{"cpuminer/2.5.1", "01000000"} }},
-		{"mining.authorize", 2, func(*stratumtest.Miner) []any { return []any{e.user + ".w", e.password} }},
-		{"mining.configure", 2, func(*stratumtest.Miner) []any {
+		{"mining.subscribe", 2, func(*miner.Miner) []any { return []any{"cpuminer/2.5.1", "01000000"} }},
+		{"mining.authorize", 2, func(*miner.Miner) []any { return []any{e.user + ".w", e.password} }},
+		{"mining.configure", 2, func(*miner.Miner) []any {
 			return []any{[]string{"version-rolling"}, map[string]any{"version-rolling.mask": "1fffe000", "version-rolling.min-bit-count": 2}}
 		}},
-		{"mining.suggest_difficulty", 1, func(*stratumtest.Miner) []any { return []any{0.001} }},
-		{"mining.extranonce.subscribe", 1, func(*stratumtest.Miner) []any { return []any{} }},
-		{"mining.submit", 6, func(m *stratumtest.Miner) []any {
+		{"mining.suggest_difficulty", 1, func(*miner.Miner) []any { return []any{0.001} }},
+		{"mining.extranonce.subscribe", 1, func(*miner.Miner) []any { return []any{} }},
+		{"mining.submit", 6, func(m *miner.Miner) []any {
 			j := m.CurrentJob()
 			return []any{m.Workers()[0], j.ID, strings.Repeat("00", j.Extranonce2Size), fmt.Sprintf("%08x", j.NTime), "00000000", "00000000"}
 		}},
-		{"mining.authorize_admin", 1, func(*stratumtest.Miner) []any { return []any{"not-the-password"} }},
-		{"mining.add_user", 2, func(*stratumtest.Miner) []any { return []any{"someone", "pw"} }},
+		{"mining.authorize_admin", 1, func(*miner.Miner) []any { return []any{"not-the-password"} }},
+		{"mining.add_user", 2, func(*miner.Miner) []any { return []any{"someone", "pw"} }},
 	}
 	cases := 0
 	var normal []string
@@ -482,7 +482,7 @@ func foreignShares(ctx context.Context, e *env) *result {
 	for range 8 {
 		// A's share that is not valid work under B's extranonce1 (when
 		// none turns up in 50 tries, the last one found).
-		var s stratumtest.Share
+		var s miner.Share
 		legit := true
 		for try := 0; try < 50 && legit; try++ {
 			var err error
@@ -510,7 +510,7 @@ func foreignShares(ctx context.Context, e *env) *result {
 
 // findNonBlock finds a share that is not a block: the attackers withhold
 // blocks, as the honest miners do, so that the tip stays put.
-func findNonBlock(ctx context.Context, m *stratumtest.Miner) (stratumtest.Share, error) {
+func findNonBlock(ctx context.Context, m *miner.Miner) (miner.Share, error) {
 	for {
 		s, err := m.FindShare(ctx)
 		if err != nil || !s.MeetsNetwork {
@@ -521,7 +521,7 @@ func findNonBlock(ctx context.Context, m *stratumtest.Miner) (stratumtest.Share,
 
 // stale reports a share refused with 21 because another attack's share
 // was a regtest block and moved the tip under it: the share is mined again.
-func stale(res stratumtest.Result, err error) bool {
+func stale(res miner.Result, err error) bool {
 	return err == nil && res.Error != nil && res.Error.Code == 21
 }
 
@@ -530,11 +530,11 @@ func stale(res stratumtest.Result, err error) bool {
 // the old tip stale the moment the node accepts a block, and the next job
 // follows only after the node's new-tip notice and a new template, so
 // mining again at once could find another stale share.
-func mineAgain(ctx context.Context, m *stratumtest.Miner, s stratumtest.Share) (stratumtest.Share, error) {
+func mineAgain(ctx context.Context, m *miner.Miner, s miner.Share) (miner.Share, error) {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	seen := false // WaitEvent looks at the events in order, from the first
-	if _, err := m.WaitEvent(wctx, func(e stratumtest.Event) bool {
+	if _, err := m.WaitEvent(wctx, func(e miner.Event) bool {
 		if e.Job == nil {
 			return false
 		}
@@ -551,10 +551,10 @@ func mineAgain(ctx context.Context, m *stratumtest.Miner, s stratumtest.Share) (
 
 // submitFresh mines and submits a share that is not a block, again if a
 // new tip made it stale. It returns the share last submitted.
-func submitFresh(ctx context.Context, m *stratumtest.Miner) (stratumtest.Share, stratumtest.Result, error) {
+func submitFresh(ctx context.Context, m *miner.Miner) (miner.Share, miner.Result, error) {
 	s, err := findNonBlock(ctx, m)
 	if err != nil {
-		return s, stratumtest.Result{}, fmt.Errorf("find share: %w", err)
+		return s, miner.Result{}, fmt.Errorf("find share: %w", err)
 	}
 	res, err := m.Submit(ctx, s)
 	for try := 0; stale(res, err) && try < 3; try++ {
@@ -568,7 +568,7 @@ func submitFresh(ctx context.Context, m *stratumtest.Miner) (stratumtest.Share, 
 // validFor returns the hash the pool computes for s on m's session (its
 // extranonce1, the job of that id it sent m) and whether that meets m's
 // share target: only then may the pool accept s from m.
-func validFor(m *stratumtest.Miner, s stratumtest.Share) (chainhash.Hash, bool) {
+func validFor(m *miner.Miner, s miner.Share) (chainhash.Hash, bool) {
 	for _, j := range m.Jobs() {
 		if j.ID == s.JobID {
 			h := j.Hash(s.Extranonce2, s.NTime, s.Nonce, s.Version)
@@ -584,7 +584,7 @@ func validFor(m *stratumtest.Miner, s stratumtest.Share) (chainhash.Hash, bool) 
 // share happens to be valid work for m's own extranonce1 as well.
 // legit is validFor's verdict taken before the submit: an accepted share
 // can be a regtest block, whose new tip clears the miner's jobs at once.
-func checkForeign(r *result, legit bool, s stratumtest.Share, res stratumtest.Result, err error) outcome {
+func checkForeign(r *result, legit bool, s miner.Share, res miner.Result, err error) outcome {
 	o := submitOutcome(res, err)
 	if o == outResult {
 		if legit {
@@ -595,7 +595,7 @@ func checkForeign(r *result, legit bool, s stratumtest.Share, res stratumtest.Re
 	return o
 }
 
-func submitOutcome(res stratumtest.Result, err error) outcome {
+func submitOutcome(res miner.Result, err error) outcome {
 	switch {
 	case err != nil:
 		return outClosed
@@ -722,7 +722,7 @@ func adminBruteForce(ctx context.Context, e *env) *result {
 
 // sqlNames authorizes user and worker names full of SQL metacharacters and,
 // through an admin session, creates such a user and mines as it.
-func sqlNames(ctx context.Context, e *env, admin *stratumtest.Miner, evilUser, evilPassword string) *result {
+func sqlNames(ctx context.Context, e *env, admin *miner.Miner, evilUser, evilPassword string) *result {
 	r := newResult("SQL metacharacters in user names (password mode)")
 	start := time.Now()
 	ip := r.useIP(e)
@@ -741,7 +741,7 @@ func sqlNames(ctx context.Context, e *env, admin *stratumtest.Miner, evilUser, e
 			r.problem("dial: %v", err)
 			continue
 		}
-		m := stratumtest.New(c, stratumtest.Options{User: n, Password: "x'OR'1'='1"})
+		m := miner.New(c, miner.Options{User: n, Password: "x'OR'1'='1"})
 		if o := call(ctx, m, "mining.subscribe", "cpuminer/2.5.1"); o != outResult {
 			r.problem("subscribe: %s", o)
 		}
@@ -751,7 +751,7 @@ func sqlNames(ctx context.Context, e *env, admin *stratumtest.Miner, evilUser, e
 	// The user whose name is SQL mines, as a worker whose name is SQL.
 	c, err := dialFrom(ctx, ip, e.addr)
 	if err == nil {
-		m := stratumtest.New(c, stratumtest.Options{User: evilUser, Password: evilPassword, Workers: []string{"'); DROP TABLE shares;--"}})
+		m := miner.New(c, miner.Options{User: evilUser, Password: evilPassword, Workers: []string{"'); DROP TABLE shares;--"}})
 		if err := m.Handshake(ctx); err != nil {
 			r.problem("the SQL-named user could not authorize: %v", err)
 		} else {

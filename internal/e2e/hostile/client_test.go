@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/miner"
 )
 
 // ipFor returns the loopback address of attack n: 127.0.<1+n/250>.<1+n%250>.
@@ -27,13 +27,13 @@ func dialFrom(ctx context.Context, ip, addr string) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", addr)
 }
 
-// minerFrom runs a stratumtest handshake on a connection from ip.
-func minerFrom(ctx context.Context, ip, addr string, opts stratumtest.Options) (*stratumtest.Miner, error) {
+// minerFrom runs a miner handshake on a connection from ip.
+func minerFrom(ctx context.Context, ip, addr string, opts miner.Options) (*miner.Miner, error) {
 	c, err := dialFrom(ctx, ip, addr)
 	if err != nil {
 		return nil, err
 	}
-	m := stratumtest.New(c, opts)
+	m := miner.New(c, opts)
 	if err := m.Handshake(ctx); err != nil {
 		m.Close()
 		return nil, err

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/miner"
 )
 
 // sample is one honest submit.
@@ -53,7 +53,7 @@ func runHonest(t *testing.T, addr, user, password string, miners int, pace time.
 			// request's transmit timestamp to the reply's receive
 			// timestamp. The latency is stratumd's, not this process's
 			// waits for a core while the attackers run.
-			m, err := stratumtest.Dial(ctx, addr, stratumtest.Options{User: user, Password: password,
+			m, err := miner.Dial(ctx, addr, miner.Options{User: user, Password: password,
 				Workers: []string{fmt.Sprintf("h%d", i)}, VersionRolling: i%2 == 1, KernelTimestamps: true, KernelTxTimestamps: true})
 			ready <- err
 			if err != nil {
@@ -81,7 +81,7 @@ func runHonest(t *testing.T, addr, user, password string, miners int, pace time.
 					s, err = m.FindShare(ctx)
 				}
 				if err == nil {
-					var r stratumtest.Result
+					var r miner.Result
 					r, err = m.Submit(ctx, s)
 					if err == nil {
 						h.mu.Lock()

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/e2e/daemontest"
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // hold waits d: the length of a measurement window, not an event.
@@ -70,7 +70,7 @@ func TestHostileClients(t *testing.T) {
 
 	// An admin session for the SQL attack, opened before the brute force
 	// uses up the admin limiter.
-	admin, err := minerFrom(ctx, "127.0.250.1", addr, stratumtest.Options{User: "attacker", Password: "attacker-pw"})
+	admin, err := minerFrom(ctx, "127.0.250.1", addr, miner.Options{User: "attacker", Password: "attacker-pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestSQLMetacharactersOpenMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := stratumtest.New(c, stratumtest.Options{User: n})
+		m := miner.New(c, miner.Options{User: n})
 		call(ctx, m, "mining.subscribe")
 		if o := call(ctx, m, "mining.authorize", n, "x"); o != errorOutcome(24) && o != errorOutcome(20) {
 			t.Errorf("authorize %q: %s, want error 24 (or 20)", n, o)
@@ -318,7 +318,7 @@ func TestSQLMetacharactersOpenMode(t *testing.T) {
 		m.Close()
 	}
 	const worker = "'); DROP TABLE shares;--"
-	m, err := minerFrom(ctx, ip(), addr, stratumtest.Options{User: devAddress, Workers: []string{worker}})
+	m, err := minerFrom(ctx, ip(), addr, miner.Options{User: devAddress, Workers: []string{worker}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,8 +364,8 @@ func TestShareReplayAcrossRestart(t *testing.T) {
 	p := daemontest.Start(t, stratumdBin, daemontest.Options{Args: append(baseArgs(dir, db, addr), "--auth", "open")})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	opts := stratumtest.Options{User: devAddress}
-	m, err := stratumtest.Dial(ctx, addr, opts)
+	opts := miner.Options{User: devAddress}
+	m, err := miner.Dial(ctx, addr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestShareReplayAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Restart()
-	m2, err := stratumtest.Dial(ctx, addr, opts)
+	m2, err := miner.Dial(ctx, addr, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

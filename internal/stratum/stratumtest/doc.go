@@ -1,40 +1,48 @@
-// Package stratumtest is the pool's own CPU Stratum v1 miner, for
-// end-to-end tests and the load tool, and a small scripted pool to test it
-// against.
+// Package stratumtest runs the real stratum.Server for the tests of its
+// clients. Start serves it on a loopback listener with a chaintest.Source
+// for templates and blocks, open authorization on regtest (any user whose
+// name is a regtest address: see Address) and in-memory users, shares and
+// blocks, and returns the address, the server, the source and the shares
+// and blocks it recorded. The miner's tests (internal/miner) and the load
+// tool's (cmd/stratum-load) mine against it, so that there is one set of
+// share rules: the server's.
 //
-// Miner speaks the protocol as cpuminer and ESP-Miner (BitAxe) do:
-// mining.configure with BIP 310 version-rolling first when asked (mask
-// 1fffe000 by default), mining.subscribe with the miner's user agent,
-// mining.suggest_difficulty right after it, mining.authorize for each
-// worker, optionally mining.extranonce.subscribe; then it follows
-// mining.notify (clean_jobs drops older work), mining.set_difficulty
-// (fractional difficulties included), mining.set_version_mask,
-// mining.set_extranonce and client.reconnect (exposed as an Event), and
-// answers client.get_version.
+// It is for tests only and must not be imported by other code. It must not
+// import internal/miner, whose own tests import it (its tests may). Package
+// stratum's own tests cannot use it (it imports stratum; an internal test
+// importing it would be a cycle): they keep their harness in
+// server_test.go, which also reaches into the server's unexported hooks.
 //
-// It builds each header itself from the notify fields, as a real miner
-// does, so that it cross-checks the pool: the coinbase is
-// coinb1 || extranonce1 || extranonce2 || coinb2, the merkle branch hashes
-// are the hex of their 32 internal bytes, prevhash is un-word-swapped,
-// version, nbits and ntime are big-endian hex, and the double SHA-256 is
-// compared with the share target of the difficulty (difficulty 1 =
-// 0x00000000FFFF0000...). With version rolling, the bits inside the
-// negotiated mask are rolled and sent as the 6th mining.submit param (the
-// rolled bits only, masked), as ESP-Miner does.
+// # What the in-memory parts model, and what they do not
 //
-// Tests use Dial (or New and Handshake), Mine, FindShare, Submit (for
-// crafted stale, duplicate, low-difficulty, bad-ntime, bad-version or
-// wrong-extranonce2 shares), Call and SendRaw (for hand-made requests),
-// and WaitEvent to wait for notifications without sleeping. A Miner owns
-// one reader goroutine, which Close waits for; hashing runs in the
-// goroutine calling FindShare or Mine. A pool line a real miner could not
-// use (invalid JSON, a malformed notify, a reply to an unknown id) ends the
-// connection with an error wrapping ErrProtocol, so pool bugs surface.
+// The share sink stands for store.ShareWriter writing to the spool. Like
+// it, Write validates and encodes each share with store.AppendShare, so
+// that a share the database would refuse is never acknowledged, and returns
+// only once the share is recorded, with sequence numbers increasing from 1;
+// the server replies true only after Write has returned, as in production.
+// Unlike it, nothing reaches a disk, a write never fails, and a share
+// counts as stored in PostgreSQL (StoredWaiter) as soon as Write returned.
+// The block sink numbers its rows, refuses a hash it has with
+// store.ErrExists, and answers PreviousBlock and RoundSummary from the
+// recorded blocks and shares in sequence order, the order the store's SQL
+// uses within one instance. The users accept any name store.ValidUserName
+// accepts; passwords (for a test that switches to password authorization)
+// are compared as plain text, not through argon2.
 //
-// FakePool is a minimal pool over real TCP that builds jobs with
-// chain.NewJob from a chaintest.Source and validates every share with
-// chain.Job.Hash (job known, extranonce2 size, ntime window, version bits
-// inside the mask, duplicates, share target), answering with the customary
-// Stratum error codes. It exists to test the Miner and the load tool, not
-// to stand for the real server.
+// Durability, COPY into PostgreSQL, replay after an outage and the SQL
+// behind blocks and rounds are covered with the real parts by
+// internal/stratum's TestEndToEndRealStore (server, spool, ShareWriter,
+// Drainer, PostgreSQL), internal/store's TestDrainerStoresEverythingOnce,
+// TestSharesSurvivePostgresOutage, TestSharesSurviveSIGKILL,
+// TestDrainerStoresBlocks and TestRoundSummary, cmd/stratumd's
+// TestMineRegtestBlocks, and the chaos suite's TestPostgresOutage,
+// TestKillRestart and TestSpoolDiskFull.
+//
+// # Test defaults
+//
+// The server runs as in production but for three defaults a test can
+// override: with zero Config.Limits the share difficulty is pinned at
+// DefaultDifficulty, so that vardiff never retargets under a test; a
+// mempool change (Source.AddTx) makes a job after DefaultJobInterval rather
+// than 30 s; and the server and the source share one clock, Config.Now.
 package stratumtest

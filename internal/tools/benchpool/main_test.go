@@ -15,8 +15,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
-	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // TestBenchpoolAcceptsAShare starts benchpool in-process on a random port,
@@ -50,7 +50,7 @@ func TestBenchpoolAcceptsAShare(t *testing.T) {
 	}
 
 	user := regtestAddress(t)
-	m, err := stratumtest.Dial(ctx, addr.String(), stratumtest.Options{User: user, Workers: []string{"w1"}})
+	m, err := miner.Dial(ctx, addr.String(), miner.Options{User: user, Workers: []string{"w1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestBenchpoolAcceptsAShare(t *testing.T) {
 	}
 	prev := m.CurrentJob().PrevHash
 	for range 2 {
-		e, err := m.WaitEvent(ctx, func(e stratumtest.Event) bool {
+		e, err := m.WaitEvent(ctx, func(e miner.Event) bool {
 			return e.Seq > seen && e.Job != nil && e.Job.Clean
 		})
 		if err != nil {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package stratumtest
+package miner
 
 import (
 	"net"

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package stratumtest
+package miner
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 type rxStampReader struct{ io.Reader }
 
 func newRxStampReader(net.Conn) (*rxStampReader, error) {
-	return nil, errors.New("stratumtest: receive timestamps need Linux")
+	return nil, errors.New("miner: receive timestamps need Linux")
 }
 
 func (r *rxStampReader) stamp() time.Time { return time.Time{} }

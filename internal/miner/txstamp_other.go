@@ -1,6 +1,6 @@
 //go:build !linux
 
-package stratumtest
+package miner
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 type txStamper struct{}
 
 func newTxStamper(net.Conn) (*txStamper, error) {
-	return nil, errors.New("stratumtest: transmit timestamps need Linux")
+	return nil, errors.New("miner: transmit timestamps need Linux")
 }
 
 func (s *txStamper) wrote(int) uint32 { return 0 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package stratumtest
+package miner
 
 import (
 	"encoding/binary"
@@ -42,20 +42,20 @@ func newRxStampReader(conn net.Conn) (*rxStampReader, error) {
 func socketOption(conn net.Conn, what, name string, opt, val int) (syscall.RawConn, error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return nil, fmt.Errorf("stratumtest: %s: %T is not a socket", what, conn)
+		return nil, fmt.Errorf("miner: %s: %T is not a socket", what, conn)
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("stratumtest: %s: %w", what, err)
+		return nil, fmt.Errorf("miner: %s: %w", what, err)
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, val)
 	}); err != nil {
-		return nil, fmt.Errorf("stratumtest: %s: %w", what, err)
+		return nil, fmt.Errorf("miner: %s: %w", what, err)
 	}
 	if serr != nil {
-		return nil, fmt.Errorf("stratumtest: %s: setsockopt %s: %w", what, name, serr)
+		return nil, fmt.Errorf("miner: %s: setsockopt %s: %w", what, name, serr)
 	}
 	return rc, nil
 }

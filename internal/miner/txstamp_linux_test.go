@@ -1,11 +1,13 @@
 //go:build linux
 
-package stratumtest
+package miner
 
 import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
 )
 
 // TestTxStampIsWriteTime: each write's transmit timestamp is found by its
@@ -72,9 +74,9 @@ func TestTxStampIsWriteTime(t *testing.T) {
 func TestMinerKernelTxTimestamps(t *testing.T) {
 	stampsOn(t)
 	ctx := testContext(t)
-	p, _ := newPool(t, PoolConfig{}, hardBits, 1)
+	p := startPool(t, stratumtest.Config{}, hardBits, 1)
 	behind := func() time.Time { return time.Now().Add(-time.Hour) }
-	m := dial(t, ctx, p, Options{User: "bcrt1qminer", Now: behind, KernelTimestamps: true, KernelTxTimestamps: true})
+	m := dial(t, ctx, p.Addr, Options{User: stratumtest.Address(1), Now: behind, KernelTimestamps: true, KernelTxTimestamps: true})
 	results, err := m.Mine(ctx, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +87,7 @@ func TestMinerKernelTxTimestamps(t *testing.T) {
 		}
 	}
 	// The control: transmit time from the clock an hour behind.
-	m2 := dial(t, ctx, p, Options{User: "bcrt1qminer", Now: behind, KernelTimestamps: true})
+	m2 := dial(t, ctx, p.Addr, Options{User: stratumtest.Address(1), Now: behind, KernelTimestamps: true})
 	results, err = m2.Mine(ctx, 1)
 	if err != nil {
 		t.Fatal(err)

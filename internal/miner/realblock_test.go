@@ -1,4 +1,4 @@
-package stratumtest
+package miner
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ func stratumBranch(txids []chainhash.Hash) []chainhash.Hash {
 func TestRealBlockHeader(t *testing.T) {
 	for _, rb := range realBlocks {
 		t.Run(rb.file[:16], func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("..", "..", "chain", "testdata", rb.file))
+			raw, err := os.ReadFile(filepath.Join("..", "chain", "testdata", rb.file))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,177 @@
+package stratumtest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum"
+)
+
+var (
+	_ stratum.Users        = (*users)(nil)
+	_ stratum.ShareSink    = (*shareLog)(nil)
+	_ stratum.StoredWaiter = (*shareLog)(nil)
+	_ stratum.BlockSink    = (*blockLog)(nil)
+)
+
+// users is an in-memory stratum.Users: names as the store checks them,
+// passwords in plain text (see the package doc).
+type users struct {
+	mu        sync.Mutex
+	passwords map[string]string // "" for a user without a password
+}
+
+func newUsers() *users { return &users{passwords: make(map[string]string)} }
+
+// VerifyPassword implements stratum.Users: store.ErrNotFound for an unknown
+// user, store.ErrBadPassword for a wrong password or a user without one.
+func (u *users) VerifyPassword(_ context.Context, name, password string) (store.User, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	pw, ok := u.passwords[name]
+	switch {
+	case !ok:
+		return store.User{}, fmt.Errorf("verify password of %q: %w", name, store.ErrNotFound)
+	case pw == "" || pw != password:
+		return store.User{}, fmt.Errorf("verify password of %q: %w", name, store.ErrBadPassword)
+	}
+	return store.User{Name: name, HasPassword: true}, nil
+}
+
+// EnsureUser implements stratum.Users: the user, created without a
+// password when new.
+func (u *users) EnsureUser(_ context.Context, name, payoutAddress string) (store.User, error) {
+	if err := store.ValidUserName(name); err != nil {
+		return store.User{}, fmt.Errorf("ensure user %q: %w", name, err)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	pw, ok := u.passwords[name]
+	if !ok {
+		u.passwords[name] = ""
+	}
+	return store.User{Name: name, PayoutAddress: payoutAddress, HasPassword: pw != ""}, nil
+}
+
+// CreateUser implements stratum.Users (mining.add_user); store.ErrExists
+// when the name is taken.
+func (u *users) CreateUser(_ context.Context, nu store.NewUser) (store.User, error) {
+	if err := store.ValidUserName(nu.Name); err != nil {
+		return store.User{}, fmt.Errorf("create user %q: %w", nu.Name, err)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.passwords[nu.Name]; ok {
+		return store.User{}, fmt.Errorf("create user %q: %w", nu.Name, store.ErrExists)
+	}
+	u.passwords[nu.Name] = nu.Password
+	return store.User{Name: nu.Name, PayoutAddress: nu.PayoutAddress, IsAdmin: nu.IsAdmin, HasPassword: nu.Password != ""}, nil
+}
+
+// shareLog is the in-memory share sink and stored-waiter (see the package
+// doc for what it models of store.ShareWriter and the drainer).
+type shareLog struct {
+	mu     sync.Mutex
+	shares []store.Share // share with seq n at n-1
+}
+
+// Write implements stratum.ShareSink: it validates and encodes s as the
+// spool writer does, records it and returns its sequence number.
+func (l *shareLog) Write(_ context.Context, s *store.Share) (uint64, error) {
+	if _, err := store.AppendShare(nil, s); err != nil {
+		return 0, fmt.Errorf("record share: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.shares = append(l.shares, *s)
+	return uint64(len(l.shares)), nil
+}
+
+// WaitStored implements stratum.StoredWaiter: a share is stored once Write
+// has returned its seq.
+func (l *shareLog) WaitStored(_ context.Context, seq uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if seq > uint64(len(l.shares)) {
+		return fmt.Errorf("wait stored: seq %d was never written (last %d)", seq, len(l.shares))
+	}
+	return nil
+}
+
+func (l *shareLog) list() []store.Share {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.shares)
+}
+
+// blockLog is the in-memory block sink over a shareLog.
+type blockLog struct {
+	shares *shareLog
+
+	mu   sync.Mutex
+	rows []store.Block
+}
+
+// InsertBlock implements stratum.BlockSink: the row with an id and status
+// submitted unless it says otherwise; store.ErrExists for a known hash.
+func (l *blockLog) InsertBlock(_ context.Context, b store.Block) (store.Block, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.rows {
+		if r.Hash == b.Hash {
+			return store.Block{}, fmt.Errorf("insert block %s: %w", b.Hash, store.ErrExists)
+		}
+	}
+	if b.Status == "" {
+		b.Status = store.BlockSubmitted
+	}
+	b.ID = int64(len(l.rows) + 1)
+	l.rows = append(l.rows, b)
+	return b, nil
+}
+
+// PreviousBlock implements stratum.BlockSink: the newest block not
+// rejected whose share came before pos; store.ErrNotFound when none.
+func (l *blockLog) PreviousBlock(_ context.Context, pos store.SharePos) (store.Block, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var prev *store.Block
+	for i := range l.rows {
+		b := &l.rows[i]
+		if b.Status != store.BlockRejected && b.LastShare.Seq < pos.Seq && (prev == nil || b.LastShare.Seq > prev.LastShare.Seq) {
+			prev = b
+		}
+	}
+	if prev == nil {
+		return store.Block{}, fmt.Errorf("previous block: %w", store.ErrNotFound)
+	}
+	return *prev, nil
+}
+
+// RoundSummary implements stratum.BlockSink: the shares in (after,
+// through] summed per user, sorted by name.
+func (l *blockLog) RoundSummary(_ context.Context, after, through store.SharePos) ([]store.RoundUser, error) {
+	sums := make(map[string]*store.RoundUser)
+	for i, s := range l.shares.list() {
+		if seq := uint64(i + 1); seq <= after.Seq || seq > through.Seq {
+			continue
+		}
+		u := sums[s.Username]
+		if u == nil {
+			u = &store.RoundUser{Username: s.Username}
+			sums[s.Username] = u
+		}
+		u.Shares++
+		u.DifficultySum += s.Difficulty
+	}
+	out := make([]store.RoundUser, 0, len(sums))
+	for _, u := range sums {
+		out = append(out, *u)
+	}
+	slices.SortFunc(out, func(a, b store.RoundUser) int { return strings.Compare(a.Username, b.Username) })
+	return out, nil
+}
