@@ -85,7 +85,7 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	}
 	tracker := httpapi.NewTracker(httpapi.TrackerConfig{})
 	srv, err := stratum.New(stratum.Config{
-		Source: src, Network: params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st, Stored: drainer,
+		Source: src, Network: params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st,
 		PayoutScript: pkScript, InstanceID: 2, Auth: stratum.AuthOpen,
 		Limits:   stratum.Limits{MinDiff: 1e-7, MaxDiff: 1 << 20, StartDiff: 1e-6, VardiffTarget: time.Hour},
 		Observer: tracker,
