@@ -121,8 +121,12 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		QuarantineDir: filepath.Join(filepath.Dir(cfg.SpoolDir), "quarantine"),
 		Logger:        log.With("part", "drainer"),
 		// A found block travels with its share: once both are stored, the
-		// recorder writes the block's share dump.
-		OnBlocks: d.recorder.Stored,
+		// recorder writes the block's share dump, and the resubmitter
+		// follows it (set below, before the drainer runs).
+		OnBlocks: func(ctx context.Context, blocks []store.Block) {
+			d.recorder.Stored(ctx, blocks)
+			d.resubmitter.Stored(ctx, blocks)
+		},
 	})
 	if err != nil {
 		return err

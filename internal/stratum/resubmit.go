@@ -92,14 +92,15 @@ type ResubmitterStats struct {
 // blocks past height H without it"), or a node rejects it (rejected). It
 // follows the blocks the sessions hand it at once (Add: every found block
 // the node did not reject; an accepted one is only looked for in the best
-// chain, a second later, unless it is missing there) and every block the
-// blocks table holds in status submitted (read at start and every
-// ScanInterval), so that a block found while its node was down survives
-// restarts: its bytes are in blocks.raw. Attempts and their results are logged and stored with the
+// chain, a second later, unless it is missing there), the blocks the
+// drainer stores (Stored: after a restart, those replayed from the spool)
+// and every block the blocks table holds in status submitted (read at
+// start and every ScanInterval), so that a block found while its node was
+// down survives restarts: its bytes are in blocks.raw. Attempts and their results are logged and stored with the
 // block (submit_attempts, last_submit_at, last_submit_result).
 //
-// Run runs it in the caller's goroutine; Add and Stats are safe for
-// concurrent use, also before Run and after it returned.
+// Run runs it in the caller's goroutine; Add, Stored and Stats are safe
+// for concurrent use, also before Run and after it returned.
 type Resubmitter struct {
 	cfg    ResubmitterConfig
 	log    *slog.Logger
@@ -174,6 +175,36 @@ func (r *Resubmitter) Add(b *wire.MsgBlock, height int32) {
 	select {
 	case r.wake <- struct{}{}:
 	default:
+	}
+}
+
+// Stored follows the blocks among blocks that are still submitted: the
+// drainer's OnBlocks callback, for blocks stored with their shares. A block
+// a session handed over already keeps its schedule; any other (a block
+// whose share the drainer replayed from the spool after a restart) is due
+// at once, its bytes read from the table. It never blocks.
+func (r *Resubmitter) Stored(_ context.Context, blocks []store.Block) {
+	now := r.cfg.Now()
+	added := false
+	r.mu.Lock()
+	for _, b := range blocks {
+		hash, err := chainhash.NewHashFromStr(b.Hash)
+		if err != nil || b.Status != store.BlockSubmitted {
+			continue
+		}
+		if e := r.pending[*hash]; e != nil {
+			e.hasRaw = true // the drainer stores a block with its bytes
+			continue
+		}
+		r.pending[*hash] = &pendingBlock{hash: *hash, height: b.Height, hasRaw: true, next: now, backoff: r.cfg.MinBackoff}
+		added = true
+	}
+	r.mu.Unlock()
+	if added {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 

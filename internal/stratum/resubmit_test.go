@@ -357,3 +357,28 @@ func TestResubmitRun(t *testing.T) {
 		t.Fatal("a resubmitter without a source")
 	}
 }
+
+// TestResubmitStored: a block the drainer stores (a share replayed from
+// the spool after a restart) is followed at once, without waiting for the
+// next scan of the table; a rejected one is not.
+func TestResubmitStored(t *testing.T) {
+	g := newResubmitRig(t)
+	g.after(0) // the start's scan: nothing yet; the next one is 30 s away
+	b := g.solve(1)
+	g.insert(b, 1, false)
+	row, _, _ := g.row(b)
+	rejected := row
+	rejected.Hash, rejected.Status = strings.Repeat("ab", 32), store.BlockRejected
+	g.r.Stored(g.ctx, []store.Block{row, rejected})
+	if st := g.r.Stats(); st.Pending != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	g.after(time.Millisecond)
+	if sub := g.src.Submitted(); len(sub) != 1 || sub[0].BlockHash() != b.BlockHash() {
+		t.Fatalf("submitted %d", len(sub))
+	}
+	g.after(time.Second)
+	if row, _, _ := g.row(b); row.Status != store.BlockConfirmed {
+		t.Fatalf("row %s", row.Status)
+	}
+}
