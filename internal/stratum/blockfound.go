@@ -67,7 +67,8 @@ func (c *session) submitBlock(cs *checkedShare, p *SubmitParams, now time.Time) 
 	switch {
 	case fb.err != nil && fb.block != nil:
 		c.srv.st.blocksRejected.Add(1)
-		log.Error("stratum: BLOCK FOUND BUT NOT HANDED OVER; stored with its share and resubmitted", "err", fb.err)
+		log.Error("stratum: BLOCK FOUND BUT NOT HANDED OVER", "err", fb.err,
+			"then", "stored with its share; handed over again until a node has it")
 	case fb.err != nil:
 		c.srv.st.blocksRejected.Add(1)
 		log.Error("stratum: BLOCK FOUND BUT NOT ASSEMBLED", "err", fb.err)

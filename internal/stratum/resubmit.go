@@ -32,6 +32,14 @@ const (
 
 	// resubmitScanLimit bounds the blocks one scan of the table returns.
 	resubmitScanLimit = 1000
+	// maxResubmitsPerSecond bounds the SubmitBlock calls (a token bucket of
+	// that size, refilled at that rate), so that many competing blocks of
+	// one height (on regtest, thousands found during a node outage:
+	// TestNodeOutage) do not flood the nodes when they return; the lowest
+	// heights and the blocks handed over least often go first, the others
+	// a second later. Landed and hopeless blocks are decided without a
+	// call.
+	maxResubmitsPerSecond = 100
 	// resubmitCallTimeout bounds one SubmitBlock or BestChains call.
 	resubmitCallTimeout = 30 * time.Second
 )
@@ -113,6 +121,8 @@ type Resubmitter struct {
 	// Run's goroutine only.
 	nextScan    time.Time
 	scanFailing bool
+	tokens      float64   // resubmissions allowed now
+	tokensAt    time.Time // when tokens was last refilled
 
 	resubmitted, failed, onChain, orphaned, rejected atomic.Uint64
 }
@@ -153,7 +163,7 @@ func NewResubmitter(cfg ResubmitterConfig) (*Resubmitter, error) {
 		cfg.Now = time.Now
 	}
 	r := &Resubmitter{cfg: cfg, log: cfg.Logger, pending: make(map[chainhash.Hash]*pendingBlock),
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), tokens: maxResubmitsPerSecond}
 	r.chains, _ = cfg.Source.(chain.BestChainReader)
 	return r, nil
 }
@@ -268,9 +278,14 @@ func (r *Resubmitter) round(ctx context.Context) {
 	if len(due) == 0 {
 		return
 	}
+	// Parents before children; of one height, the blocks handed over
+	// least often first, so that the round's budget goes round.
 	slices.SortFunc(due, func(a, b pendingBlock) int {
 		if a.height != b.height {
 			return int(a.height - b.height)
+		}
+		if a.attempts != b.attempts {
+			return a.attempts - b.attempts
 		}
 		return bytes.Compare(a.hash[:], b.hash[:])
 	})
@@ -286,12 +301,19 @@ func (r *Resubmitter) round(ctx context.Context) {
 		views = r.chains.BestChains(cctx, heights)
 		cancel()
 	}
+	if !r.tokensAt.IsZero() {
+		r.tokens = min(maxResubmitsPerSecond, r.tokens+now.Sub(r.tokensAt).Seconds()*maxResubmitsPerSecond)
+	}
+	r.tokensAt = now
+	budget := int(r.tokens)
+	left := budget
 	for i := range due {
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		r.handle(ctx, &due[i], views, now)
+		r.handle(ctx, &due[i], views, now, &left)
 	}
+	r.tokens -= float64(budget - left)
 }
 
 // scan follows every block the table holds in status submitted.
@@ -332,7 +354,9 @@ func (r *Resubmitter) scan(ctx context.Context, now time.Time) {
 
 // handle decides on the due block e with the nodes' views: landed, out of
 // reach, or to be handed over again.
-func (r *Resubmitter) handle(ctx context.Context, e *pendingBlock, views []chain.NodeChain, now time.Time) {
+// A resubmission takes one of *budget; with none left the block waits for
+// the next round.
+func (r *Resubmitter) handle(ctx context.Context, e *pendingBlock, views []chain.NodeChain, now time.Time, budget *int) {
 	hash := e.hash.String()
 	log := r.log.With("height", e.height, "hash", hash)
 	for _, v := range views {
@@ -375,6 +399,11 @@ func (r *Resubmitter) handle(ctx context.Context, e *pendingBlock, views []chain
 		r.forget(e.hash)
 		return
 	}
+	if *budget <= 0 {
+		r.reschedule(e.hash, now, false, true)
+		return
+	}
+	*budget--
 	r.resubmit(ctx, e, log, now)
 }
 

@@ -382,3 +382,35 @@ func TestResubmitStored(t *testing.T) {
 		t.Fatalf("row %s", row.Status)
 	}
 }
+
+// TestResubmitBudget: at most maxResubmitsPerSecond blocks are handed over
+// in a second, lowest heights first; the others go a second later.
+func TestResubmitBudget(t *testing.T) {
+	g := newResubmitRig(t)
+	const n = maxResubmitsPerSecond + 20
+	var blocks []*wire.MsgBlock
+	for i := range n {
+		blocks = append(blocks, g.solve(byte(i+1)))
+	}
+	g.after(0)
+	g.src.SetDown(errors.New("connection refused"))
+	for _, b := range blocks {
+		g.r.Add(b, 1)
+	}
+	g.after(time.Second)
+	if got := len(g.src.Submitted()); got != maxResubmitsPerSecond {
+		t.Fatalf("%d submissions in one round", got)
+	}
+	g.after(100 * time.Millisecond) // 10 more allowed, none due
+	if got := len(g.src.Submitted()); got != maxResubmitsPerSecond {
+		t.Fatalf("%d submissions a tenth of a second later", got)
+	}
+	g.after(900 * time.Millisecond)
+	seen := map[[32]byte]bool{}
+	for _, b := range g.src.Submitted() {
+		seen[b.BlockHash()] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d blocks handed over after two rounds", len(seen), n)
+	}
+}
