@@ -165,17 +165,9 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 			log.Info("pre-mined", "height", node.BestHeight(), "took", time.Since(start).Round(time.Millisecond))
 		}
 	case "rpc":
-		var nodes []rpcsource.NodeConfig
-		for i, u := range cfg.RPCURL {
-			n := rpcsource.NodeConfig{URL: u, User: cfg.RPCUser, Pass: cfg.RPCPass, CookieFile: cfg.RPCCookie}
-			if i < len(cfg.ZMQBlock) {
-				n.ZMQBlock = cfg.ZMQBlock[i]
-			}
-			nodes = append(nodes, n)
-		}
-		src, err := rpcsource.New(rpcsource.Config{Nodes: nodes, Network: cfg.params, Logger: log.With("part", "rpc")})
+		src, err := newRPCSource(cfg, log.With("part", "rpc"))
 		if err != nil {
-			return fmt.Errorf("%w: --rpc-url: %v", cliconf.ErrConfig, err)
+			return err
 		}
 		d.source = src
 		infra = append(infra, infraPart{"rpc", src.Run})
@@ -277,6 +269,24 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 }
 
 var errStartup = errors.New("start-up")
+
+// newRPCSource builds the RPC chain source of --rpc-url (and its
+// credentials and --zmq-block); it starts nothing.
+func newRPCSource(cfg *config, log *slog.Logger) (*rpcsource.Source, error) {
+	var nodes []rpcsource.NodeConfig
+	for i, u := range cfg.RPCURL {
+		n := rpcsource.NodeConfig{URL: u, User: cfg.RPCUser, Pass: cfg.RPCPass, CookieFile: cfg.RPCCookie}
+		if i < len(cfg.ZMQBlock) {
+			n.ZMQBlock = cfg.ZMQBlock[i]
+		}
+		nodes = append(nodes, n)
+	}
+	src, err := rpcsource.New(rpcsource.Config{Nodes: nodes, Network: cfg.params, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("%w: --rpc-url: %v", cliconf.ErrConfig, err)
+	}
+	return src, nil
+}
 
 // startPasswordWorker starts the argon2 child process of --password-nice
 // when passwords are checked at all (--auth password or --admin-password),

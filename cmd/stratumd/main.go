@@ -8,6 +8,7 @@
 //	stratumd migrate [up|down|status] apply or inspect the schema migrations
 //	stratumd adduser NAME            create a user; the password is read from stdin
 //	stratumd import-users FILE       import bcoin-stratum's users.json
+//	stratumd submit-block HASH       hand a stored found block to the node(s) again
 //	stratumd version                 print the version
 //	stratumd password-worker NICE N  the argon2 child process (see --password-nice)
 //
@@ -55,12 +56,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdAddUser(ctx, cfg, rest, stdin, stdout)
 	case "import-users":
 		return cmdImportUsers(ctx, cfg, rest, stdout)
+	case "submit-block":
+		return cmdSubmitBlock(ctx, cfg, rest, stdout)
 	case "password-worker":
 		return cmdPasswordWorker(ctx, rest, stdin, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "stratumd", version())
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: migrate, adduser, import-users, version)", cmd)
+		return fmt.Errorf("unknown command %q (commands: migrate, adduser, import-users, submit-block, version)", cmd)
 	}
 }
