@@ -119,10 +119,10 @@ type Resubmitter struct {
 	wake    chan struct{} // capacity 1: Add changed the schedule
 
 	// Run's goroutine only.
-	nextScan    time.Time
-	scanFailing bool
-	tokens      float64   // resubmissions allowed now
-	tokensAt    time.Time // when tokens was last refilled
+	nextScan  time.Time
+	dbFailing bool      // the last database call failed (logged once)
+	tokens    float64   // resubmissions allowed now
+	tokensAt  time.Time // when tokens was last refilled
 
 	resubmitted, failed, onChain, orphaned, rejected atomic.Uint64
 }
@@ -320,16 +320,8 @@ func (r *Resubmitter) round(ctx context.Context) {
 func (r *Resubmitter) scan(ctx context.Context, now time.Time) {
 	r.nextScan = now.Add(r.cfg.ScanInterval)
 	rows, err := r.cfg.Store.PendingBlocks(ctx, resubmitScanLimit)
-	if err != nil {
-		if !r.scanFailing && ctx.Err() == nil {
-			r.log.Warn("stratum: reading the pending found blocks failed; will retry", "err", err)
-		}
-		r.scanFailing = true
+	if r.dbDown(ctx, "read pending blocks", err) {
 		return
-	}
-	if r.scanFailing {
-		r.log.Info("stratum: pending found blocks readable again")
-		r.scanFailing = false
 	}
 	added := 0
 	r.mu.Lock()
@@ -364,13 +356,10 @@ func (r *Resubmitter) handle(ctx context.Context, e *pendingBlock, views []chain
 			continue
 		}
 		err := r.cfg.Store.MarkBlockOnChain(ctx, hash, now, "in the best chain of "+v.Node)
-		if err != nil {
-			// Its row is not stored yet (its share is still in the
-			// spool), or the database is down: no need to hand it over,
-			// only to record it later.
-			if !errors.Is(err, store.ErrNotFound) {
-				log.Warn("stratum: found block is in a node's best chain; recording that failed", "node", v.Node, "err", err)
-			}
+		if r.dbDown(ctx, "mark a block on chain", err) || err != nil {
+			// The database is down, or the row is not stored yet (its
+			// share is still in the spool): no need to hand the block
+			// over, only to record it later.
 			r.reschedule(e.hash, now, false, false)
 			return
 		}
@@ -385,6 +374,7 @@ func (r *Resubmitter) handle(ctx context.Context, e *pendingBlock, views []chain
 		}
 		reason := fmt.Sprintf("chain moved %d blocks past height %d without it", v.Height-e.height, e.height)
 		err := r.cfg.Store.SetBlockStatus(ctx, hash, store.BlockOrphaned, reason, store.BlockSubmitted)
+		r.dbDown(ctx, "give a block up", err)
 		switch {
 		case err == nil:
 			r.orphaned.Add(1)
@@ -420,7 +410,19 @@ func (r *Resubmitter) resubmit(ctx context.Context, e *pendingBlock, log *slog.L
 		}
 		var err error
 		if blk, err = r.loadBlock(ctx, hash, e.hash); err != nil {
-			log.Warn("stratum: found block to resubmit could not be read", "err", err)
+			switch {
+			case r.dbDown(ctx, "read a block", err):
+			case errors.Is(err, store.ErrNotFound):
+				// Stored without its bytes (by a stratumd before them, or
+				// its row is not stored yet): watched only.
+				r.mu.Lock()
+				if p := r.pending[e.hash]; p != nil && p.block == nil {
+					p.hasRaw = false
+				}
+				r.mu.Unlock()
+			default:
+				log.Error("stratum: found block to resubmit could not be read", "err", err)
+			}
 			r.reschedule(e.hash, now, false, false)
 			return
 		}
@@ -430,9 +432,7 @@ func (r *Resubmitter) resubmit(ctx context.Context, e *pendingBlock, log *slog.L
 	cancel()
 	r.resubmitted.Add(1)
 	result := describeSubmit(res, err)
-	if rerr := r.cfg.Store.RecordSubmitAttempt(ctx, hash, now, result); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
-		log.Debug("stratum: resubmission not recorded", "err", rerr)
-	}
+	r.dbDown(ctx, "record a resubmission", r.cfg.Store.RecordSubmitAttempt(ctx, hash, now, result))
 	attempt := e.attempts + 1
 	switch {
 	case err != nil:
@@ -442,6 +442,7 @@ func (r *Resubmitter) resubmit(ctx context.Context, e *pendingBlock, log *slog.L
 		r.rejected.Add(1)
 		log.Error("stratum: RESUBMITTED BLOCK REJECTED", "attempt", attempt, "reason", res.Reason)
 		serr := r.cfg.Store.SetBlockStatus(ctx, hash, store.BlockRejected, res.Reason, store.BlockSubmitted)
+		r.dbDown(ctx, "mark a block rejected", serr)
 		if serr == nil || errors.Is(serr, store.ErrConflict) {
 			r.forget(e.hash)
 			return
@@ -456,6 +457,24 @@ func (r *Resubmitter) resubmit(ctx context.Context, e *pendingBlock, log *slog.L
 	// An accepted block is looked for in the best chain soon; anything
 	// else waits its backoff.
 	r.reschedule(e.hash, now, true, err == nil && res.Status == chain.Accepted)
+}
+
+// dbDown reports whether err is a failure of the database (not an answer
+// such as ErrNotFound or ErrConflict) and logs the first failure of a
+// streak and the end of one: while PostgreSQL is down every block would
+// fail the same way.
+func (r *Resubmitter) dbDown(ctx context.Context, op string, err error) bool {
+	down := err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict)
+	switch {
+	case down && !r.dbFailing && ctx.Err() == nil:
+		r.log.Warn("stratum: resubmitter: database failing; found blocks are followed in memory and recorded later",
+			"op", op, "err", err)
+		r.dbFailing = true
+	case !down && r.dbFailing:
+		r.log.Info("stratum: resubmitter: database reachable again")
+		r.dbFailing = false
+	}
+	return down
 }
 
 // loadBlock reads and decodes the stored bytes of the block hash.
