@@ -20,8 +20,8 @@ var errNotTaken = errors.New("submit-block: no node took the block")
 
 // sqlHint tells how to hand a stored block to a node by hand.
 const sqlHint = `get its hex with SQL and give it to any node: ` +
-	`psql "$DATABASE_URL" -Atc "SELECT encode(raw, 'hex') FROM blocks WHERE hash = '%s'" | xargs bitcoin-cli submitblock ` +
-	`(or btcctl submitblock)`
+	`psql "$DATABASE_URL" -Atc "SELECT encode(raw, 'hex') FROM blocks WHERE hash = '%s'" | bitcoin-cli -stdin submitblock ` +
+	`(btcd: | btcctl submitblock -)`
 
 // cmdSubmitBlock hands the block HASH stored in blocks.raw to the
 // configured node(s) again and prints each node's answer and whether the
