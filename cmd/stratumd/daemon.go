@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -50,11 +49,13 @@ type daemon struct {
 	// listening, when set, is told each listener's address (tests).
 	listening func(net.Addr)
 
+	// recorder writes the share dumps of the blocks the drainer stores;
+	// resubmitter hands found blocks no node has to the nodes again.
+	recorder    *stratum.Recorder
+	resubmitter *stratum.Resubmitter
+
 	infraUp    atomic.Int32 // infrastructure parts running
 	infraParts int32
-	// dumps are share dumps being written for blocks the drainer stored,
-	// off the drainer's goroutine.
-	dumps sync.WaitGroup
 }
 
 // infraPart is a long-running part that must outlive the stratum server:
@@ -74,8 +75,11 @@ type infraPart struct {
 //
 // Shutdown (SIGTERM/SIGINT): the listeners close and every miner gets
 // client.reconnect; once all sessions are gone the spool commits what is
-// queued, the drainer makes a last bounded pass, and the node closes its
-// database. A failing part stops the whole daemon the same way.
+// queued, the drainer makes a last bounded pass, the recorder writes the
+// dumps of the blocks it stored, and the node closes its database. The
+// resubmitter stops with the infrastructure; the blocks it still follows
+// are in the blocks table and followed again at the next start. A failing
+// part stops the whole daemon the same way.
 func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	cfg := d.cfg
 	d.level = new(slog.LevelVar)
@@ -107,13 +111,22 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	defer sp.Close()
 	d.spool = sp
 	d.shares = store.NewShareWriter(sp)
+	d.recorder, err = stratum.NewRecorder(stratum.RecorderConfig{Store: st, ShareDir: cfg.ShareDir,
+		Logger: log.With("part", "recorder")})
+	if err != nil {
+		return err
+	}
 	d.drainer, err = store.NewDrainer(store.DrainerConfig{
 		Store: st, Spool: sp, InstanceID: uint8(cfg.InstanceID),
 		QuarantineDir: filepath.Join(filepath.Dir(cfg.SpoolDir), "quarantine"),
 		Logger:        log.With("part", "drainer"),
-		// A block's dump needs its share in the database; when the session
-		// could not wait for that (database down, restart), write it now.
-		OnBlocks: d.dumpStoredBlocks,
+		// A found block travels with its share: once both are stored, the
+		// recorder writes the block's share dump, and the resubmitter
+		// follows it (set below, before the drainer runs).
+		OnBlocks: func(ctx context.Context, blocks []store.Block) {
+			d.recorder.Stored(ctx, blocks)
+			d.resubmitter.Stored(ctx, blocks)
+		},
 	})
 	if err != nil {
 		return err
@@ -152,26 +165,26 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 			log.Info("pre-mined", "height", node.BestHeight(), "took", time.Since(start).Round(time.Millisecond))
 		}
 	case "rpc":
-		var nodes []rpcsource.NodeConfig
-		for i, u := range cfg.RPCURL {
-			n := rpcsource.NodeConfig{URL: u, User: cfg.RPCUser, Pass: cfg.RPCPass, CookieFile: cfg.RPCCookie}
-			if i < len(cfg.ZMQBlock) {
-				n.ZMQBlock = cfg.ZMQBlock[i]
-			}
-			nodes = append(nodes, n)
-		}
-		src, err := rpcsource.New(rpcsource.Config{Nodes: nodes, Network: cfg.params, Logger: log.With("part", "rpc")})
+		src, err := newRPCSource(cfg, log.With("part", "rpc"))
 		if err != nil {
-			return fmt.Errorf("%w: --rpc-url: %v", cliconf.ErrConfig, err)
+			return err
 		}
 		d.source = src
 		infra = append(infra, infraPart{"rpc", src.Run})
 	}
 
+	d.resubmitter, err = stratum.NewResubmitter(stratum.ResubmitterConfig{Source: d.source, Store: st,
+		Logger: log.With("part", "resubmitter")})
+	if err != nil {
+		return err
+	}
+	infra = append(infra, infraPart{"resubmitter", d.resubmitter.Run})
+
 	d.server, err = stratum.New(stratum.Config{
-		Source: d.source, Network: cfg.params, Users: st, Shares: d.shares, Blocks: st, Stored: d.drainer,
+		Source: d.source, Network: cfg.params, Users: st, Shares: d.shares, Blocks: st,
+		Recorder: d.recorder, Resubmitter: d.resubmitter,
 		PayoutScript: payoutScript, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
-		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, AdminHasher: hasher, ShareDir: cfg.ShareDir,
+		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, AdminHasher: hasher,
 		Limits: cfg.limits(), JobInterval: cfg.JobInterval,
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
 		HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
@@ -198,6 +211,12 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	defer stopSrv()
 	infraCtx, stopInfra := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopInfra()
+	// The recorder outlives the drainer: the blocks of its last pass get
+	// their dumps too.
+	recCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRecorder()
+	var rg errgroup.Group
+	rg.Go(func() error { return d.recorder.Run(recCtx) })
 	var ig errgroup.Group
 	d.infraParts = int32(len(infra))
 	for _, p := range infra {
@@ -242,12 +261,32 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	srvErr := sg.Wait()
 	stopInfra()
 	infraErr := ig.Wait()
-	d.dumps.Wait() // the drainer has stopped: no new ones
-	log.Info("stratumd stopped", "server", fmt.Sprintf("%+v", d.server.Stats()), "drainer", fmt.Sprintf("%+v", d.drainer.Stats()))
-	return errors.Join(srvErr, infraErr)
+	stopRecorder() // the drainer has stopped: no new blocks
+	recErr := rg.Wait()
+	log.Info("stratumd stopped", "server", fmt.Sprintf("%+v", d.server.Stats()), "drainer", fmt.Sprintf("%+v", d.drainer.Stats()),
+		"recorder", fmt.Sprintf("%+v", d.recorder.Stats()), "resubmitter", fmt.Sprintf("%+v", d.resubmitter.Stats()))
+	return errors.Join(srvErr, infraErr, recErr)
 }
 
 var errStartup = errors.New("start-up")
+
+// newRPCSource builds the RPC chain source of --rpc-url (and its
+// credentials and --zmq-block); it starts nothing.
+func newRPCSource(cfg *config, log *slog.Logger) (*rpcsource.Source, error) {
+	var nodes []rpcsource.NodeConfig
+	for i, u := range cfg.RPCURL {
+		n := rpcsource.NodeConfig{URL: u, User: cfg.RPCUser, Pass: cfg.RPCPass, CookieFile: cfg.RPCCookie}
+		if i < len(cfg.ZMQBlock) {
+			n.ZMQBlock = cfg.ZMQBlock[i]
+		}
+		nodes = append(nodes, n)
+	}
+	src, err := rpcsource.New(rpcsource.Config{Nodes: nodes, Network: cfg.params, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("%w: --rpc-url: %v", cliconf.ErrConfig, err)
+	}
+	return src, nil
+}
 
 // startPasswordWorker starts the argon2 child process of --password-nice
 // when passwords are checked at all (--auth password or --admin-password),
@@ -278,31 +317,6 @@ func (d *daemon) startPasswordWorker(ctx context.Context) (store.Hasher, func(),
 		log.Info("password worker stopped", "stats", fmt.Sprintf("%+v", c.Stats()))
 	}
 	return c, stop, nil
-}
-
-// dumpTimeout bounds writing the share dumps of one batch of stored blocks.
-const dumpTimeout = 30 * time.Second
-
-// dumpStoredBlocks writes the share dump of stored blocks that have none,
-// in a goroutine of its own: the drainer calls it and must not wait for
-// the round's SQL and an fsync (nor for the finding session's own write of
-// the same dump, which WriteBlockDump waits for).
-func (d *daemon) dumpStoredBlocks(ctx context.Context, blocks []store.Block) {
-	if d.server == nil {
-		return
-	}
-	// The drainer's context ends at shutdown, and its final pass's as soon
-	// as the pass returns: the dump gets a bounded time of its own, and the
-	// daemon waits for it before exiting.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dumpTimeout)
-	d.dumps.Go(func() {
-		defer cancel()
-		for _, b := range blocks {
-			if err := d.server.WriteBlockDump(ctx, b); err != nil {
-				d.log.Error("block share dump not written", "height", b.Height, "hash", b.Hash, "err", err)
-			}
-		}
-	})
 }
 
 // healthy is what the systemd watchdog checks: every infrastructure part

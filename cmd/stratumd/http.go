@@ -52,7 +52,7 @@ func (d *daemon) serveOps(ctx context.Context) error {
 		return nil
 	}
 	srv, err := httpapi.New(httpapi.Config{
-		Stratum: d.server, Drainer: d.drainer, Store: d.store, Tracker: d.ops.tracker,
+		Stratum: d.server, Drainer: d.drainer, Resubmitter: d.resubmitter, Store: d.store, Tracker: d.ops.tracker,
 		Node: d.nodeHealth, Version: version(), Logger: d.log.With("part", "http"),
 	})
 	if err != nil {

@@ -11,6 +11,7 @@
 //	stratumd set-address NAME ADDRESS | set-address --clear NAME
 //	                                 set or remove a user's payout address
 //	stratumd import-users FILE       import bcoin-stratum's users.json
+//	stratumd submit-block HASH       hand a stored found block to the node(s) again
 //	stratumd version                 print the version
 //	stratumd password-worker NICE N  the argon2 child process (see --password-nice)
 //
@@ -63,12 +64,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdSetAddress(ctx, cfg, rest, stdout)
 	case "import-users":
 		return cmdImportUsers(ctx, cfg, rest, stdout)
+	case "submit-block":
+		return cmdSubmitBlock(ctx, cfg, rest, stdout)
 	case "password-worker":
 		return cmdPasswordWorker(ctx, rest, stdin, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "stratumd", version())
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: migrate, adduser, set-address, import-users, version)", cmd)
+		return fmt.Errorf("unknown command %q (commands: migrate, adduser, set-address, import-users, submit-block, version)", cmd)
 	}
 }

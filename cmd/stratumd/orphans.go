@@ -17,11 +17,13 @@ type mainChain interface {
 	MainChainHas(hash *chainhash.Hash) bool
 }
 
-// orphanWatcher marks the pool's blocks that left the best chain (a
-// competing chain won, or a reorganization replaced them) as orphaned, so
-// that the blocks table tells the truth between payout runs. payout
-// classifies them again from the node before crediting anything, and moves
-// a block back if a later reorganization restores it.
+// orphanWatcher marks the pool's confirmed blocks that left the best chain
+// (a reorganization replaced them) as orphaned, so that the blocks table
+// tells the truth between payout runs. A block still submitted is the
+// resubmitter's: it stays submitted, and is handed to the node again, until
+// the chain has moved too far past it to win. payout classifies blocks
+// again from the node before crediting anything, and moves a block back if
+// a later reorganization restores it.
 type orphanWatcher struct {
 	store    *store.Store
 	chain    mainChain
@@ -45,23 +47,23 @@ func (w *orphanWatcher) Run(ctx context.Context) error {
 	}
 }
 
-// check looks at the newest blocks that are submitted or confirmed.
+// check looks at the newest confirmed blocks.
 func (w *orphanWatcher) check(ctx context.Context) error {
-	blocks, err := w.store.Blocks(ctx, 500, store.BlockSubmitted, store.BlockConfirmed)
+	blocks, err := w.store.Blocks(ctx, 500, store.BlockConfirmed)
 	if err != nil {
 		return err
 	}
 	best := w.chain.BestHeight()
 	for _, b := range blocks {
 		if b.Height > best {
-			continue // the node has not reached it (yet)
+			continue // the node's chain shrank below it: look again later
 		}
 		h, err := chainhash.NewHashFromStr(b.Hash)
 		if err != nil || w.chain.MainChainHas(h) {
 			continue
 		}
 		err = w.store.SetBlockStatus(ctx, b.Hash, store.BlockOrphaned, "not in the node's best chain",
-			store.BlockSubmitted, store.BlockConfirmed)
+			store.BlockConfirmed)
 		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return err
 		}

@@ -18,7 +18,8 @@ import (
 // the peer (the time from the submit line to the first peer write is
 // measured) and btcd accepts it; a longer competing chain from btcd
 // reorganises stratumd: the miner gets a clean job on btcd's tip and the
-// pool's block is marked orphaned.
+// pool's block, confirmed once it was in the best chain, is marked
+// orphaned.
 func TestEmbeddedNodeWithPeers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs btcd")
@@ -97,6 +98,8 @@ func TestEmbeddedNodeWithPeers(t *testing.T) {
 			ours = res[0].Hash.String()
 		}
 	}
+	// The resubmitter sees our block in the node's best chain: confirmed.
+	waitStatus(ctx, t, db, ours, "confirmed")
 	// btcd restarts from genesis on regtest: give it a longer chain than ours.
 	btcd2 := btcdtest.Start(t, btcdtest.Options{})
 	long := btcd2.Generate(uint32(btcdHeight) + 5)
@@ -110,15 +113,21 @@ func TestEmbeddedNodeWithPeers(t *testing.T) {
 		t.Fatalf("no clean job on btcd's longer chain: %v", err)
 	}
 	// The watcher marks our block orphaned.
+	waitStatus(ctx, t, db, ours, "orphaned")
+}
+
+// waitStatus waits until the blocks row of hash has status.
+func waitStatus(ctx context.Context, t *testing.T, db, hash, status string) {
+	t.Helper()
 	for {
 		rows := blockRows(t, db)
-		i := slices.IndexFunc(rows, func(b blockRow) bool { return b.Hash == ours })
-		if i >= 0 && rows[i].Status == "orphaned" {
-			break
+		i := slices.IndexFunc(rows, func(b blockRow) bool { return b.Hash == hash })
+		if i >= 0 && rows[i].Status == status {
+			return
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("block %s not marked orphaned: %+v", ours, rows)
+			t.Fatalf("block %s not %s: %+v", hash, status, rows)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

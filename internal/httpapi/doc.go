@@ -9,8 +9,10 @@
 // by hand: connections, subscribed and authorized miners, shares accepted
 // and rejected by reason, pool and per-user hashrate estimates, blocks
 // found by this process and the pool's blocks by status from PostgreSQL
-// (orphaned among them), spool backlog, database write latency (a
-// histogram), template age, node health and notify fan-out time.
+// (orphaned among them), found blocks handed to the nodes again (pending,
+// resubmissions, and how they ended), spool backlog, database write
+// latency (a histogram), template age, node health and notify fan-out
+// time.
 //
 // # JSON API
 //

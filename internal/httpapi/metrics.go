@@ -75,6 +75,16 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	// Blocks.
 	p.single("stratumd_blocks_found_total", typeCounter, "Shares of this process that met the network target.", float64(st.BlocksFound))
 	p.single("stratumd_blocks_submit_failed_total", typeCounter, "Of those, blocks the node refused or that could not be handed over.", float64(st.BlocksRejected))
+	if s.cfg.Resubmitter != nil {
+		rs := s.cfg.Resubmitter.Stats()
+		p.single("stratumd_found_blocks_pending", typeGauge, "Found blocks no node is known to have in its best chain yet (followed by the resubmitter).", float64(rs.Pending))
+		p.single("stratumd_block_resubmissions_total", typeCounter, "Found blocks handed to the node(s) again.", float64(rs.Resubmitted))
+		p.single("stratumd_block_resubmissions_failed_total", typeCounter, "Of those, resubmissions no node answered.", float64(rs.Failed))
+		p.family("stratumd_found_blocks_settled_total", typeCounter, "Found blocks the resubmitter stopped following, by outcome: in a node's best chain (confirmed), given up (orphaned: the chain moved 6 blocks past), rejected by a node.")
+		p.sample("stratumd_found_blocks_settled_total", float64(rs.OnChain), "outcome", "confirmed")
+		p.sample("stratumd_found_blocks_settled_total", float64(rs.Orphaned), "outcome", "orphaned")
+		p.sample("stratumd_found_blocks_settled_total", float64(rs.Rejected), "outcome", "rejected")
+	}
 	p.single("stratumd_database_up", typeGauge, "1 when the last database query for these metrics succeeded.", boolValue(dbErr == nil))
 	if dbErr == nil {
 		p.family("stratumd_blocks", typeGauge, "The pool's blocks in the database, by status (orphaned: no longer in the best chain).")

@@ -59,6 +59,11 @@ func regtestAddr(t testing.TB, b byte) btcutil.Address {
 	return a
 }
 
+// fixedResubmitter reports the same resubmitter counters every time.
+type fixedResubmitter stratum.ResubmitterStats
+
+func (f fixedResubmitter) Stats() stratum.ResubmitterStats { return stratum.ResubmitterStats(f) }
+
 // TestMetricsMoveWithShares runs the stratum server on a chaintest chain
 // with PostgreSQL, a real spool and drainer, and the HTTP server on a real
 // listener; the in-repo CPU miner's shares move the counters, the hashrate
@@ -85,7 +90,7 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	}
 	tracker := httpapi.NewTracker(httpapi.TrackerConfig{})
 	srv, err := stratum.New(stratum.Config{
-		Source: src, Network: params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st, Stored: drainer,
+		Source: src, Network: params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st,
 		PayoutScript: pkScript, InstanceID: 2, Auth: stratum.AuthOpen,
 		Limits:   stratum.Limits{MinDiff: 1e-7, MaxDiff: 1 << 20, StartDiff: 1e-6, VardiffTarget: time.Hour},
 		Observer: tracker,
@@ -96,6 +101,7 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Stratum: srv, Drainer: drainer, Store: st, Tracker: tracker, Version: "v1.2.3 \"x\"",
+		Resubmitter: fixedResubmitter{Pending: 2, Resubmitted: 9, Failed: 4, OnChain: 5, Orphaned: 1, Rejected: 0},
 		Node: func() httpapi.NodeHealth {
 			return httpapi.NodeHealth{Kind: "rpc", Height: 7, Up: true, Outages: 3, Nodes: []httpapi.NodeState{
 				{Name: "http://a:8332", Healthy: true, Height: 7, Outages: 1},
@@ -252,6 +258,13 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	}
 	if e.get(t, "stratumd_blocks", "status", "orphaned") != 1 || e.get(t, "stratumd_blocks", "status", "credited") != 0 {
 		t.Error("block counts wrong")
+	}
+	if e.get(t, "stratumd_found_blocks_pending") != 2 || e.get(t, "stratumd_block_resubmissions_total") != 9 ||
+		e.get(t, "stratumd_block_resubmissions_failed_total") != 4 ||
+		e.get(t, "stratumd_found_blocks_settled_total", "outcome", "confirmed") != 5 ||
+		e.get(t, "stratumd_found_blocks_settled_total", "outcome", "orphaned") != 1 ||
+		e.get(t, "stratumd_found_blocks_settled_total", "outcome", "rejected") != 0 {
+		t.Error("resubmitter metrics wrong")
 	}
 	_, height := src.Tip()
 	if e.get(t, "stratumd_job_height") != float64(height+1) || !(e.get(t, "stratumd_template_age_seconds") >= 0) ||

@@ -46,6 +46,12 @@ type DrainerStats interface {
 	Stats() store.DrainerStats
 }
 
+// ResubmitterStats is what the API reads of the found-block resubmitter
+// (*stratum.Resubmitter).
+type ResubmitterStats interface {
+	Stats() stratum.ResubmitterStats
+}
+
 // Store is what the API queries in PostgreSQL (*store.Store).
 type Store interface {
 	BlockCounts(ctx context.Context) (map[store.BlockStatus]int64, error)
@@ -98,6 +104,8 @@ type Config struct {
 	Stratum StratumStats
 	// Drainer, when set, reports the spool backlog and database writes.
 	Drainer DrainerStats
+	// Resubmitter, when set, reports the found blocks handed over again.
+	Resubmitter ResubmitterStats
 	// Store answers the block, user and payment queries.
 	Store Store
 	// Tracker estimates hashrates from accepted shares.

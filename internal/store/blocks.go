@@ -54,6 +54,10 @@ type Block struct {
 	InstanceID        uint8
 	LastShare         SharePos // the round's last share (the block's own)
 	UpdatedAt         time.Time
+	// Raw is the serialized block, stored by InsertBlock (and with its
+	// share by StoreShares) when set. The queries returning Blocks leave it
+	// nil: a block can be 4 MB; BlockRaw reads it.
+	Raw []byte
 }
 
 const blockColumns = `id, height, hash, prev_hash, found_at, username, worker, reward, network_difficulty,
@@ -71,17 +75,22 @@ func scanBlock(row pgx.Row) (Block, error) {
 }
 
 const insertBlockSQL = `INSERT INTO blocks (height, hash, prev_hash, found_at, username, worker, reward,
-	network_difficulty, status, status_reason, instance_id, share_time, share_instance, share_seq)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+	network_difficulty, status, status_reason, instance_id, share_time, share_instance, share_seq, raw)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 
 func blockArgs(b *Block) []any {
+	var raw []byte // NULL when there is none
+	if len(b.Raw) > 0 {
+		raw = b.Raw
+	}
 	return []any{b.Height, b.Hash, b.PrevHash, b.FoundAt, b.Username, b.Worker, b.Reward, b.NetworkDifficulty,
 		b.Status, b.StatusReason, int16(b.InstanceID), b.LastShare.Time, int16(b.LastShare.Instance),
-		int64(b.LastShare.Seq)}
+		int64(b.LastShare.Seq), raw}
 }
 
 // InsertBlock records a found block (status submitted unless b says
-// otherwise). ErrExists when the hash is already recorded.
+// otherwise), with b.Raw when set. ErrExists when the hash is already
+// recorded. The returned Block has no Raw.
 func (s *Store) InsertBlock(ctx context.Context, b Block) (Block, error) {
 	if b.Status == "" {
 		b.Status = BlockSubmitted
@@ -185,4 +194,114 @@ func (s *Store) RoundSummary(ctx context.Context, after, through SharePos) ([]Ro
 		return u, err
 	})
 	return out, mapErr("round summary", err)
+}
+
+// BlockRaw returns the serialized block with hash (as explorers show it).
+// ErrNotFound when there is no such block or it has no stored bytes.
+func (s *Store) BlockRaw(ctx context.Context, hash string) ([]byte, error) {
+	var raw []byte
+	err := s.pool.QueryRow(ctx, `SELECT raw FROM blocks WHERE hash = $1`, hash).Scan(&raw)
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("block %s", hash), err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("block %s: no raw block stored (found before stratumd kept them, or never assembled): %w", hash, ErrNotFound)
+	}
+	return raw, nil
+}
+
+// PendingBlock is a found block still in status submitted: no node was
+// seen to have it in its best chain yet.
+type PendingBlock struct {
+	Hash           string // hex, as block explorers show it
+	Height         int32
+	FoundAt        time.Time
+	HasRaw         bool // BlockRaw has its bytes
+	SubmitAttempts int
+	LastSubmitAt   time.Time // zero before the first resubmission
+}
+
+// PendingBlocks returns the blocks in status submitted, lowest height
+// first (parents before children), at most limit.
+func (s *Store) PendingBlocks(ctx context.Context, limit int) ([]PendingBlock, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT hash, height, found_at, raw IS NOT NULL, submit_attempts, last_submit_at
+		FROM blocks WHERE status = 'submitted' ORDER BY height, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, mapErr("pending blocks", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingBlock, error) {
+		var p PendingBlock
+		var last *time.Time
+		err := r.Scan(&p.Hash, &p.Height, &p.FoundAt, &p.HasRaw, &p.SubmitAttempts, &last)
+		if last != nil {
+			p.LastSubmitAt = *last
+		}
+		return p, err
+	})
+	return out, mapErr("pending blocks", err)
+}
+
+// RecordSubmitAttempt counts a resubmission of the block with hash at
+// time at and keeps what the nodes answered (cut to 255 bytes).
+// ErrNotFound when there is no such block (yet: its share may still be in
+// the spool).
+func (s *Store) RecordSubmitAttempt(ctx context.Context, hash string, at time.Time, result string) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE blocks SET submit_attempts = submit_attempts + 1, last_submit_at = $2,
+			last_submit_result = left($3, 255), updated_at = now()
+		WHERE hash = $1`, hash, at, result)
+	if err != nil {
+		return mapErr(fmt.Sprintf("record submit attempt of %s", hash), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("record submit attempt of %s: %w", hash, ErrNotFound)
+	}
+	return nil
+}
+
+// MarkBlockOnChain records that a node had the block with hash in its best
+// chain at time at (on_chain_at keeps the first such time) and moves it
+// from submitted, or from orphaned (a reorganization brought it back), to
+// confirmed with reason. A block in another status keeps it. ErrNotFound
+// when there is no such block (yet).
+func (s *Store) MarkBlockOnChain(ctx context.Context, hash string, at time.Time, reason string) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE blocks SET on_chain_at = COALESCE(on_chain_at, $2),
+			status = CASE WHEN status IN ('submitted', 'orphaned') THEN 'confirmed' ELSE status END,
+			status_reason = CASE WHEN status IN ('submitted', 'orphaned') THEN $3 ELSE status_reason END,
+			updated_at = now()
+		WHERE hash = $1`, hash, at, reason)
+	if err != nil {
+		return mapErr(fmt.Sprintf("mark block %s on chain", hash), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark block %s on chain: %w", hash, ErrNotFound)
+	}
+	return nil
+}
+
+// BlocksToDump returns the blocks whose share dump is not written yet
+// (dumped_at is unset), in the order they were found, at most limit.
+func (s *Store) BlocksToDump(ctx context.Context, limit int) ([]Block, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+blockColumns+` FROM blocks WHERE dumped_at IS NULL
+		ORDER BY share_time, share_instance, share_seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, mapErr("blocks to dump", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Block, error) { return scanBlock(r) })
+	return out, mapErr("blocks to dump", err)
+}
+
+// MarkDumped records that the share dump of the block with hash was
+// written at time at. ErrNotFound when there is no such block.
+func (s *Store) MarkDumped(ctx context.Context, hash string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE blocks SET dumped_at = $2 WHERE hash = $1`, hash, at)
+	if err != nil {
+		return mapErr(fmt.Sprintf("mark block %s dumped", hash), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("mark block %s dumped: %w", hash, ErrNotFound)
+	}
+	return nil
 }

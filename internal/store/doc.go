@@ -4,6 +4,17 @@
 // local durable spool (package spool) and Drainer copies the spool into
 // PostgreSQL in order, exactly once.
 //
+// A share that solved a block carries the block into the spool (share
+// record version 3: the blocks row's fields and the serialized block, up to
+// MaxBlockBytes; DecodeShare checks every length before using it and that
+// the bytes hash to the block's hash, and still decodes versions 1 and 2).
+// The drainer inserts the blocks row, raw block included, in the
+// transaction that stores the share, and tells OnBlocks. The blocks table
+// keeps what the resubmitter and the recorder of share dumps need
+// (PendingBlocks, BlockRaw, RecordSubmitAttempt, MarkBlockOnChain,
+// BlocksToDump, MarkDumped); the queries returning Blocks never load the
+// raw bytes.
+//
 // SQL is hand-written pgx kept inside this package (no other package speaks
 // SQL). Driver errors are translated once, at this boundary, into the sentinel
 // errors below; callers branch with errors.Is.

@@ -15,6 +15,9 @@ import (
 	"github.com/stratumd/stratumd/internal/store/spool"
 )
 
+// readBatchBytes bounds the records one pass reads (and holds) at a time.
+const readBatchBytes = 8 << 20
+
 // SpoolReader is what the Drainer needs of a spool (*spool.Spool).
 type SpoolReader interface {
 	ID() string
@@ -43,9 +46,9 @@ type DrainerConfig struct {
 	// what it does not store stays in the spool for the next start.
 	FinalDrain time.Duration
 	// OnBlocks, when set, is called after a batch holding block-solving
-	// shares is stored, with their blocks rows (also after a replay at
-	// start). stratumd writes the block's share dump there when the
-	// session could not. It runs in the drainer's goroutine: keep it short.
+	// shares is stored, with their blocks rows (without Raw; also after a
+	// replay at start). stratumd's recorder writes the blocks' share dumps
+	// from it. It runs in the drainer's goroutine: keep it short.
 	OnBlocks func(ctx context.Context, blocks []Block)
 	Logger   *slog.Logger
 }
@@ -244,7 +247,9 @@ func (d *Drainer) resume(ctx context.Context) (uint64, error) {
 // pass stores one batch starting at *next and returns how many records it
 // consumed (0: nothing to do or ctx ended while retrying).
 func (d *Drainer) pass(ctx context.Context, next *uint64) (int, error) {
-	recs, err := d.cfg.Spool.Read(*next, d.cfg.BatchSize, 8<<20)
+	// A batch stops short of readBatchBytes, but always holds at least one
+	// record: a block-solving share's record (up to 4 MB) is read whole.
+	recs, err := d.cfg.Spool.Read(*next, d.cfg.BatchSize, readBatchBytes)
 	if err != nil {
 		if errors.Is(err, spool.ErrTrimmed) {
 			*next = d.cfg.Spool.First()
@@ -343,7 +348,9 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 			var blocks []Block
 			for i := range shares {
 				if shares[i].Block != nil {
-					blocks = append(blocks, shares[i].blockRow(shares[i].Seq))
+					b := shares[i].BlockRow(shares[i].Seq)
+					b.Raw = nil
+					blocks = append(blocks, b)
 				}
 			}
 			if len(blocks) > 0 {
@@ -472,10 +479,18 @@ func NewShareWriter(sp ShareAppender) *ShareWriter {
 	return &ShareWriter{sp: sp, bufs: sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}}
 }
 
+// maxPooledBuf is the largest encoding buffer ShareWriter keeps for reuse:
+// a block's record (up to 4 MB) is encoded into a buffer of its own.
+const maxPooledBuf = 4 << 10
+
 // Write validates, encodes and durably spools s, returning its seq.
 func (w *ShareWriter) Write(ctx context.Context, s *Share) (uint64, error) {
 	bp := w.bufs.Get().(*[]byte)
-	defer w.bufs.Put(bp)
+	defer func() {
+		if cap(*bp) <= maxPooledBuf {
+			w.bufs.Put(bp)
+		}
+	}()
 	b, err := AppendShare((*bp)[:0], s)
 	if err != nil {
 		return 0, fmt.Errorf("spool share: %w", err)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
@@ -472,8 +474,10 @@ func TestSharesSurviveSIGKILL(t *testing.T) {
 	t.Logf("%d acknowledged shares over 3 SIGKILLs, all stored once", len(acked))
 }
 
-// TestDrainerStoresBlocks: a block-solving share brings its blocks row with
-// it, in the same transaction; a row inserted earlier is kept as it is.
+// TestDrainerStoresBlocks: a block-solving share brings its blocks row and
+// its serialized block (one near the 4 MB limit) with it, in the same
+// transaction; a row inserted earlier is kept as it is; OnBlocks hears of
+// each block once, without its bytes.
 func TestDrainerStoresBlocks(t *testing.T) {
 	st, _ := pgtest.NewStore(t)
 	dir := t.TempDir()
@@ -496,14 +500,17 @@ func TestDrainerStoresBlocks(t *testing.T) {
 	w := store.NewShareWriter(sp)
 	start := time.Now().UTC()
 	var seqs []uint64
+	raws := map[string][]byte{} // by block hash
 	for i, status := range []store.BlockStatus{store.BlockSubmitted, store.BlockRejected, store.BlockSubmitted} {
 		s := sampleShare(i, start)
 		s.InstanceID = 4
-		s.Block = &store.BlockFound{Hash: [32]byte{byte(i + 1)}, PrevHash: [32]byte{7}, Reward: 5000000000,
-			NetworkDifficulty: 2, Status: status, Reason: string(status)}
+		raw, hash := rawBlock(byte(i), []int{store.MaxBlockBytes - 2000, 300, 81}[i])
+		s.Block = &store.BlockFound{Hash: hash, PrevHash: [32]byte{7}, Reward: 5000000000,
+			NetworkDifficulty: 2, Status: status, Reason: string(status), Raw: raw}
+		raws[chainhash.Hash(hash).String()] = raw
 		if i == 2 {
-			// stratumd's own insert got there first.
-			if _, err := st.InsertBlock(ctx, store.Block{Height: s.Height, Hash: fmt.Sprintf("%064x", 3), PrevHash: strings.Repeat("0", 64),
+			// An earlier direct insert (the spool refused the share once).
+			if _, err := st.InsertBlock(ctx, store.Block{Height: s.Height, Hash: chainhash.Hash(hash).String(), PrevHash: strings.Repeat("0", 64),
 				FoundAt: s.Time, Username: s.Username, Worker: "early", Reward: 1, NetworkDifficulty: 2,
 				LastShare: store.SharePos{Time: s.Time, Instance: 4, Seq: 3}}); err != nil {
 				t.Fatal(err)
@@ -528,10 +535,10 @@ func TestDrainerStoresBlocks(t *testing.T) {
 		t.Fatalf("blocks %+v, %v", all, err)
 	}
 	for _, b := range all {
-		want := fmt.Sprintf("%064x", b.LastShare.Seq)
-		if b.Hash != want || b.LastShare.Instance != 4 || b.Username == "" {
-			t.Fatalf("row %+v, want hash %s", b, want)
+		if raws[b.Hash] == nil || b.LastShare.Instance != 4 || b.Username == "" || b.Raw != nil {
+			t.Fatalf("row %+v", b)
 		}
+		raw, err := st.BlockRaw(ctxT(t), b.Hash)
 		switch b.LastShare.Seq {
 		case 2:
 			if b.Status != store.BlockRejected {
@@ -541,9 +548,21 @@ func TestDrainerStoresBlocks(t *testing.T) {
 			if b.Worker != "early" {
 				t.Fatalf("the earlier row was replaced: %+v", b)
 			}
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("the earlier row got bytes: %d, %v", len(raw), err)
+			}
+			continue
+		}
+		if err != nil || !bytes.Equal(raw, raws[b.Hash]) {
+			t.Fatalf("block %s: %d bytes stored of %d (%v)", b.Hash, len(raw), len(raws[b.Hash]), err)
 		}
 	}
 	if len(seen) != 3 {
 		t.Fatalf("OnBlocks saw %d blocks", len(seen))
+	}
+	for _, b := range seen {
+		if b.Raw != nil || raws[b.Hash] == nil {
+			t.Fatalf("OnBlocks got %s with %d bytes", b.Hash, len(b.Raw))
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -24,9 +26,10 @@ type Share struct {
 	ShareDifficulty float64 // the actual difficulty of its hash
 	InstanceID      uint8   // the stratumd instance that accepted it
 	RemoteAddr      string  // the miner's address (IP, no port), may be empty
-	// Block is set when the share solved a block: the blocks row is then
-	// spooled with the share and stored in the same transaction, so that a
-	// found block is as durable as an acknowledged share.
+	// Block is set when the share solved a block: the blocks row, with the
+	// full block, is then spooled with the share and stored in the same
+	// transaction, so that a found block is as durable as an acknowledged
+	// share.
 	Block *BlockFound
 }
 
@@ -39,13 +42,32 @@ type BlockFound struct {
 	NetworkDifficulty float64
 	Status            BlockStatus // submitted or rejected
 	Reason            string
+	// Raw is the serialized block (witness included): at least the
+	// 80-byte header, whose hash is Hash, and at most MaxBlockBytes. It is
+	// empty only for a block that could not be assembled, and in records
+	// spooled before it existed.
+	Raw []byte
 }
 
-// Limits of the share encoding (checked by EncodeShare).
+// MaxBlockBytes is the largest serialized block a share record carries and
+// the blocks table keeps: a block's weight is at most 4,000,000 and each
+// byte weighs at least one (btcd's wire.MaxBlockPayload).
+const MaxBlockBytes = 4_000_000
+
+// Limits and versions of the share encoding (checked by AppendShare).
 const (
-	maxShareText      = 255 // username, worker, job id, remote address, block reason
-	shareVersion      = 1   // a share
-	shareBlockVersion = 2   // a share that solved a block: the block follows
+	maxShareText = 255 // username, worker, job id, remote address, block reason
+	shareVersion = 1   // a share
+	// shareBlockVersion is a share that solved a block: the block's row
+	// follows, without the block itself. Written only for a block that
+	// could not be assembled; records of version 2 spooled by an older
+	// stratumd still decode.
+	shareBlockVersion = 2
+	// shareRawBlockVersion is version 2 followed by the serialized block:
+	// a 4-byte little-endian length and the bytes.
+	shareRawBlockVersion = 3
+	// blockHeaderLen is the size of a serialized block header.
+	blockHeaderLen = 80
 )
 
 // Validate checks a share before it is spooled, so that nothing the database
@@ -79,20 +101,25 @@ func (s *Share) Validate() error {
 			return fmt.Errorf("block status %q: %w", b.Status, ErrInvalid)
 		case len(b.Reason) > maxShareText || !utf8.ValidString(b.Reason) || hasNUL(b.Reason):
 			return fmt.Errorf("block reason: %w", ErrInvalid)
+		case len(b.Raw) == 0:
+		case len(b.Raw) < blockHeaderLen || len(b.Raw) > MaxBlockBytes:
+			return fmt.Errorf("block of %d bytes (want %d to %d): %w", len(b.Raw), blockHeaderLen, MaxBlockBytes, ErrInvalid)
+		case chainhash.DoubleHashH(b.Raw[:blockHeaderLen]) != b.Hash:
+			return fmt.Errorf("block bytes do not hash to %s: %w", chainHashString(b.Hash), ErrInvalid)
 		}
 	}
 	return nil
 }
 
-// blockRow is the blocks row of the block s solved, stored at spool
-// position seq.
-func (s *Share) blockRow(seq uint64) Block {
+// BlockRow is the blocks row of the block s solved (s.Block must be set),
+// stored at spool position seq: what the drainer inserts with the share.
+func (s *Share) BlockRow(seq uint64) Block {
 	b := s.Block
 	hash, prev := chainHashString(b.Hash), chainHashString(b.PrevHash)
 	pos := SharePos{Time: s.Time, Instance: s.InstanceID, Seq: seq}
 	return Block{Height: s.Height, Hash: hash, PrevHash: prev, FoundAt: s.Time, Username: s.Username,
 		Worker: s.Worker, Reward: b.Reward, NetworkDifficulty: b.NetworkDifficulty, Status: b.Status,
-		StatusReason: b.Reason, InstanceID: s.InstanceID, LastShare: pos}
+		StatusReason: b.Reason, InstanceID: s.InstanceID, LastShare: pos, Raw: b.Raw}
 }
 
 // chainHashString is the hex of a hash in internal byte order, reversed as
@@ -117,13 +144,20 @@ func hasNUL(s string) bool {
 // AppendShare appends the spool encoding of s to dst: a version byte, the
 // time in Unix microseconds, height, the two difficulties as IEEE-754 bits,
 // the instance id, then username, worker, job id and remote address, each a
-// one-byte length and its bytes. It validates s first.
+// one-byte length and its bytes. A block-solving share (version 3) goes on
+// with the block's hash, previous hash, reward, network difficulty, status
+// byte, reason (one-byte length) and the serialized block (four-byte
+// length); version 2 is the same without the serialized block. It
+// validates s first.
 func AppendShare(dst []byte, s *Share) ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return dst, err
 	}
 	version := byte(shareVersion)
-	if s.Block != nil {
+	switch {
+	case s.Block != nil && len(s.Block.Raw) > 0:
+		version = shareRawBlockVersion
+	case s.Block != nil:
 		version = shareBlockVersion
 	}
 	dst = append(dst, version)
@@ -147,19 +181,24 @@ func AppendShare(dst []byte, s *Share) ([]byte, error) {
 		}
 		dst = append(dst, st, byte(len(b.Reason)))
 		dst = append(dst, b.Reason...)
+		if version == shareRawBlockVersion {
+			dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b.Raw)))
+			dst = append(dst, b.Raw...)
+		}
 	}
 	return dst, nil
 }
 
-// DecodeShare decodes what AppendShare wrote, checking every length and
-// value; it never panics on any input.
+// DecodeShare decodes what AppendShare wrote (every version), checking
+// every length before using it and every value; it never panics on any
+// input. The block bytes are copied: the result does not alias b.
 func DecodeShare(b []byte) (Share, error) {
 	var s Share
 	const fixed = 1 + 8 + 4 + 8 + 8 + 1
 	if len(b) < fixed {
 		return s, fmt.Errorf("share record: %d bytes, need %d: %w", len(b), fixed, ErrInvalid)
 	}
-	if b[0] != shareVersion && b[0] != shareBlockVersion {
+	if b[0] != shareVersion && b[0] != shareBlockVersion && b[0] != shareRawBlockVersion {
 		return s, fmt.Errorf("share record: version %d: %w", b[0], ErrInvalid)
 	}
 	s.Time = time.UnixMicro(int64(binary.LittleEndian.Uint64(b[1:]))).UTC()
@@ -177,7 +216,7 @@ func DecodeShare(b []byte) (Share, error) {
 		fields[i] = string(rest[1 : 1+n])
 		rest = rest[1+n:]
 	}
-	if b[0] == shareBlockVersion {
+	if b[0] != shareVersion {
 		const fixedBlock = 32 + 32 + 8 + 8 + 1 + 1
 		if len(rest) < fixedBlock || len(rest) < fixedBlock+int(rest[fixedBlock-1]) {
 			return s, fmt.Errorf("share record: truncated block: %w", ErrInvalid)
@@ -198,6 +237,20 @@ func DecodeShare(b []byte) (Share, error) {
 		n := int(rest[81])
 		blk.Reason = string(rest[fixedBlock : fixedBlock+n])
 		rest = rest[fixedBlock+n:]
+		if b[0] == shareRawBlockVersion {
+			if len(rest) < 4 {
+				return s, fmt.Errorf("share record: truncated block length: %w", ErrInvalid)
+			}
+			size := binary.LittleEndian.Uint32(rest)
+			if size < blockHeaderLen || size > MaxBlockBytes {
+				return s, fmt.Errorf("share record: block of %d bytes (want %d to %d): %w", size, blockHeaderLen, MaxBlockBytes, ErrInvalid)
+			}
+			if uint64(len(rest)-4) < uint64(size) {
+				return s, fmt.Errorf("share record: block of %d bytes truncated to %d: %w", size, len(rest)-4, ErrInvalid)
+			}
+			blk.Raw = bytes.Clone(rest[4 : 4+size])
+			rest = rest[4+size:]
+		}
 		s.Block = blk
 	}
 	if len(rest) != 0 {
@@ -296,7 +349,7 @@ func (s *Store) storeShares(ctx context.Context, spoolID [16]byte, instance uint
 			}
 			// The row may exist already (stratumd inserts it at once as
 			// well); the spooled one only makes sure it is never missing.
-			b := shares[i].blockRow(shares[i].Seq)
+			b := shares[i].BlockRow(shares[i].Seq)
 			if _, err := tx.Exec(ctx, insertBlockSQL+` ON CONFLICT (hash) DO NOTHING`, blockArgs(&b)...); err != nil {
 				return fmt.Errorf("block %s: %w", b.Hash, err)
 			}

@@ -2,18 +2,23 @@ package store_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/store/spool"
 )
 
 func sampleShare(i int, at time.Time) store.Share {
@@ -94,6 +99,106 @@ func TestShareEncoding(t *testing.T) {
 	}
 }
 
+// rawBlock returns size bytes standing for a serialized block: an 80-byte
+// header made from seed, then filler; and the header's hash, which
+// DecodeShare checks against the record's block hash.
+func rawBlock(seed byte, size int) ([]byte, [32]byte) {
+	raw := make([]byte, size)
+	for i := range raw {
+		raw[i] = seed + byte(i*7)
+	}
+	return raw, chainhash.DoubleHashH(raw[:80])
+}
+
+// v2Record is a version-2 share record (a block without its bytes) as
+// the stratumd before version 3 wrote it (AppendShare at commit 3c7afed):
+// a spool left by it must still drain.
+const v2Record = "02408ad9e31661060000350c000000000000009040000000000001a04003057573657231047269673104316132620b3230332e302e3131332e370102030000000000000000000000000000000000000000000000000000000000090000000000000000000000000000000000000000000000000000000000000020" +
+	"5fa012000000000000e057eb48db42000c696e636f6e636c7573697665"
+
+// TestShareBlockRecord: a share with a ~4 MB block round-trips through
+// the record (version 3); every bad block length, a truncation anywhere
+// and bytes that do not hash to the block's hash are refused; an old
+// version-2 record still decodes.
+func TestShareBlockRecord(t *testing.T) {
+	if store.MaxBlockBytes != wire.MaxBlockPayload {
+		t.Fatalf("MaxBlockBytes %d, btcd's wire.MaxBlockPayload %d", store.MaxBlockBytes, wire.MaxBlockPayload)
+	}
+	at := time.Date(2026, 11, 25, 10, 0, 0, 123456000, time.UTC)
+	s := sampleShare(9, at)
+	raw, hash := rawBlock(5, store.MaxBlockBytes-17)
+	s.Block = &store.BlockFound{Hash: hash, PrevHash: [32]byte{9}, Reward: 312500000,
+		NetworkDifficulty: 1.2e14, Status: store.BlockSubmitted, Reason: "submit error: connection refused", Raw: raw}
+	rec, err := store.AppendShare(nil, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec[0] != 3 || len(rec) > spool.DefaultMaxPayload {
+		t.Fatalf("record version %d, %d bytes (spool takes %d)", rec[0], len(rec), spool.DefaultMaxPayload)
+	}
+	got, err := store.DecodeShare(rec)
+	if err != nil || !reflect.DeepEqual(got, s) {
+		t.Fatalf("round trip: %v", err)
+	}
+	rec[len(rec)-1] ^= 1 // the decoded block is a copy
+	if got.Block.Raw[len(raw)-1] != raw[len(raw)-1] {
+		t.Fatal("the decoded block aliases the record")
+	}
+	rec[len(rec)-1] ^= 1
+
+	rawAt := len(rec) - len(raw) // where the block bytes start
+	for _, n := range []int{rawAt - 5, rawAt - 4, rawAt - 1, rawAt, rawAt + 79, rawAt + 80, len(rec) / 2, len(rec) - 1} {
+		if _, err := store.DecodeShare(rec[:n]); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("truncated to %d bytes: %v", n, err)
+		}
+	}
+	setLen := func(n uint32) []byte {
+		b := slices.Clone(rec)
+		binary.LittleEndian.PutUint32(b[rawAt-4:], n)
+		return b
+	}
+	for name, bad := range map[string][]byte{
+		"length over the maximum": setLen(store.MaxBlockBytes + 1),
+		"length 2^32-1":           setLen(1<<32 - 1),
+		"length under a header":   setLen(79),
+		"length past the end":     setLen(uint32(len(raw) + 1)),
+		"length short of the end": setLen(uint32(len(raw) - 1)),
+		"trailing byte":           append(slices.Clone(rec), 0),
+	} {
+		if _, err := store.DecodeShare(bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	other := slices.Clone(rec)
+	other[rawAt+3] ^= 1 // the header no longer hashes to the block hash
+	if _, err := store.DecodeShare(other); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("header of another block: %v", err)
+	}
+	for name, mut := range map[string]func(b *store.BlockFound){
+		"too big":      func(b *store.BlockFound) { b.Raw = make([]byte, store.MaxBlockBytes+1) },
+		"no header":    func(b *store.BlockFound) { b.Raw = b.Raw[:79] },
+		"another hash": func(b *store.BlockFound) { b.Hash[0] ^= 1 },
+	} {
+		c := s
+		blk := *s.Block
+		c.Block = &blk
+		mut(&blk)
+		if _, err := store.AppendShare(nil, &c); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: AppendShare = %v, want ErrInvalid", name, err)
+		}
+	}
+
+	old, _ := hex.DecodeString(v2Record)
+	v2, err := store.DecodeShare(old)
+	if err != nil || v2.Block == nil || v2.Block.Raw != nil || v2.Block.Reason != "inconclusive" || v2.Username != "user1" ||
+		v2.Block.Hash != [32]byte{1, 2, 3} || v2.Height != 800000 {
+		t.Fatalf("version-2 record: %+v %+v, %v", v2, v2.Block, err)
+	}
+	if again, err := store.AppendShare(nil, &v2); err != nil || hex.EncodeToString(again) != v2Record {
+		t.Fatalf("version-2 share re-encoded as %x, %v", again, err)
+	}
+}
+
 func FuzzDecodeShare(f *testing.F) {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	for i := range 3 {
@@ -103,7 +208,12 @@ func FuzzDecodeShare(f *testing.F) {
 		s.Block = &store.BlockFound{Hash: [32]byte{byte(i)}, Reward: 5000000000, NetworkDifficulty: 1, Status: store.BlockRejected, Reason: "high-hash"}
 		b, _ = store.AppendShare(nil, &s)
 		f.Add(b)
+		s.Block.Raw, s.Block.Hash = rawBlock(byte(i), 80+i*50)
+		b, _ = store.AppendShare(nil, &s)
+		f.Add(b)
 	}
+	old, _ := hex.DecodeString(v2Record)
+	f.Add(old)
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := store.DecodeShare(b)

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -449,5 +450,107 @@ func TestBlocks(t *testing.T) {
 	prev, err := st.PreviousBlock(ctx, later)
 	if err != nil || prev.Hash != hash {
 		t.Fatalf("previous block: %+v, %v", prev, err)
+	}
+}
+
+// TestFoundBlockColumns: the raw block and the resubmitter's and
+// recorder's columns: pending blocks (status submitted) lowest height
+// first, attempts counted, on-chain moves submitted and orphaned blocks to
+// confirmed once, dumps marked.
+func TestFoundBlockColumns(t *testing.T) {
+	st, _ := pgtest.NewStore(t)
+	ctx := ctxT(t)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	raw := make([]byte, 200)
+	raw[0] = 7
+	insert := func(height int32, hash string, raw []byte) {
+		t.Helper()
+		if _, err := st.InsertBlock(ctx, store.Block{Height: height, Hash: hash, PrevHash: strings.Repeat("00", 32),
+			FoundAt: now, Username: "alice", Worker: "rig1", Reward: 5000000000, NetworkDifficulty: 1, Raw: raw,
+			LastShare: store.SharePos{Time: now.Add(time.Duration(height) * time.Second), Instance: 1, Seq: uint64(height)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, c := strings.Repeat("aa", 32), strings.Repeat("bb", 32), strings.Repeat("cc", 32)
+	insert(12, a, raw)
+	insert(11, b, nil)
+	insert(13, c, raw)
+	if got, err := st.BlockRaw(ctx, a); err != nil || !bytes.Equal(got, raw) {
+		t.Fatalf("raw: %d bytes, %v", len(got), err)
+	}
+	if _, err := st.BlockRaw(ctx, b); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("raw of a block without: %v", err)
+	}
+	if _, err := st.BlockRaw(ctx, strings.Repeat("dd", 32)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("raw of an unknown block: %v", err)
+	}
+	if _, err := st.InsertBlock(ctx, store.Block{Height: 1, Hash: strings.Repeat("ee", 32), PrevHash: a, FoundAt: now,
+		NetworkDifficulty: 1, Raw: make([]byte, 79)}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a raw block shorter than a header: %v", err)
+	}
+
+	if err := st.RecordSubmitAttempt(ctx, a, now.Add(time.Minute), "error: "+strings.Repeat("x", 300)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordSubmitAttempt(ctx, a, now.Add(2*time.Minute), "duplicate: duplicate"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordSubmitAttempt(ctx, strings.Repeat("dd", 32), now, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("attempt on an unknown block: %v", err)
+	}
+	pending, err := st.PendingBlocks(ctx, 10)
+	if err != nil || len(pending) != 3 || pending[0].Hash != b || pending[1].Hash != a || pending[2].Hash != c {
+		t.Fatalf("pending %+v, %v", pending, err)
+	}
+	if p := pending[1]; !p.HasRaw || p.SubmitAttempts != 2 || !p.LastSubmitAt.Equal(now.Add(2*time.Minute)) || p.Height != 12 {
+		t.Fatalf("pending a: %+v", p)
+	}
+	if p := pending[0]; p.HasRaw || p.SubmitAttempts != 0 || !p.LastSubmitAt.IsZero() {
+		t.Fatalf("pending b: %+v", p)
+	}
+
+	if err := st.MarkBlockOnChain(ctx, a, now.Add(3*time.Minute), "in the best chain of node1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetBlockStatus(ctx, c, store.BlockOrphaned, "best chain has another block", store.BlockSubmitted); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkBlockOnChain(ctx, c, now.Add(4*time.Minute), "back"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetBlockStatus(ctx, a, store.BlockMatured, "101 confirmations", store.BlockConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkBlockOnChain(ctx, a, now.Add(5*time.Minute), "again"); err != nil {
+		t.Fatal(err)
+	}
+	for hash, want := range map[string]store.BlockStatus{a: store.BlockMatured, c: store.BlockConfirmed} {
+		got, err := st.BlockByHash(ctx, hash)
+		if err != nil || got.Status != want {
+			t.Fatalf("block %s: %+v, %v; want %s", hash, got, err, want)
+		}
+	}
+	if got, _ := st.BlockByHash(ctx, c); got.StatusReason != "back" {
+		t.Fatalf("reason %q", got.StatusReason)
+	}
+	if err := st.MarkBlockOnChain(ctx, strings.Repeat("dd", 32), now, ""); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("on chain: unknown block: %v", err)
+	}
+	if pending, err := st.PendingBlocks(ctx, 10); err != nil || len(pending) != 1 || pending[0].Hash != b {
+		t.Fatalf("pending after: %+v, %v", pending, err)
+	}
+
+	todo, err := st.BlocksToDump(ctx, 10)
+	if err != nil || len(todo) != 3 || todo[0].Hash != b || todo[2].Hash != c {
+		t.Fatalf("to dump %+v, %v", todo, err)
+	}
+	if err := st.MarkDumped(ctx, b, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkDumped(ctx, strings.Repeat("dd", 32), now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("dumped: unknown block: %v", err)
+	}
+	if todo, err := st.BlocksToDump(ctx, 10); err != nil || len(todo) != 2 || todo[0].Hash != a {
+		t.Fatalf("to dump after: %+v, %v", todo, err)
 	}
 }

@@ -31,7 +31,7 @@ func newAuthServer(t *testing.T) *authServer {
 	a.users.passwords["alice"] = "pw"
 	srv, err := New(Config{
 		Source: chaintest.New(&chaincfg.RegressionNetParams), Network: &chaincfg.RegressionNetParams,
-		Users: a.users, Shares: nopSink{}, Blocks: nopSink{}, Stored: nopStored{}, PayoutScript: payoutScript(t),
+		Users: a.users, Shares: nopSink{}, Blocks: nopSink{}, PayoutScript: payoutScript(t),
 		Auth:   AuthPassword,
 		Logger: slog.New(slog.NewTextHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    a.clock.Now,

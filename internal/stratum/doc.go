@@ -1,6 +1,8 @@
 // Package stratum implements the pool's Stratum v1 protocol: the line-JSON
 // codec, the bounded per-connection line reader, variable difficulty, and
-// the server: sessions, jobs, share validation, blocks, bans and admin calls.
+// the server: sessions, jobs, share validation, blocks, bans and admin calls;
+// and the two components that follow a found block after its share: the
+// Resubmitter and the Recorder of share dumps.
 //
 // The codec (codec.go, messages.go) does no I/O: DecodeRequest turns one line
 // into a Request, the DecodeXxx functions turn a method's params into typed
@@ -75,15 +77,35 @@
 //
 // A share that meets the network target is assembled into the full block
 // and handed to Source.SubmitBlock before anything else is done with it.
-// Then the share is spooled and acknowledged, and in the background the
-// block is inserted into blocks (status submitted, or rejected with the
-// node's reason), the drainer is awaited until the share is in PostgreSQL,
-// and the round is summed and dumped.
+// Then the share is spooled carrying the serialized block and the blocks
+// row's fields (status submitted, or rejected with the node's reason), and
+// only then acknowledged: a found block is as durable as the share. The
+// drainer stores the share and the row (raw block included) in one
+// transaction. Only when the spool refuses the share (the miner then gets
+// 20) does the session insert the row itself (Config.Blocks).
+//
+// # Found blocks
+//
+// Resubmitter follows every found block the node did not reject until a
+// node has it in its best chain (chain.BestChainReader): the sessions hand
+// it their blocks at once, the drainer the blocks it stores, and it reads
+// the blocks still submitted from the table at start and every 30 s. A
+// block missing from every node's best chain is handed to the source again
+// with backoff (1 s doubling to 1 min, at most 100 a second); it becomes
+// confirmed once a node has it, orphaned ("chain moved N blocks past
+// height H without it") once a node's best chain is 6 blocks past its
+// height with another block there, rejected when a node rejects it. The
+// node's answers are read as BIP 22 says: duplicate, inconclusive and
+// duplicate-inconclusive are not rejections.
 //
 // # Share dump
 //
-// For every block found, <ShareDir>/<height>-<hash>.json is written through
-// a temporary file, fsync and rename:
+// Recorder writes <ShareDir>/<height>-<hash>.json for every block found,
+// once: it is the one writer of dumps, fed by the drainer once a block's
+// share and row are stored (and by the session for a row it inserted), and
+// at start and every minute by the blocks whose dump is not marked written
+// (blocks.dumped_at). The file goes through a temporary file, fsync and
+// rename:
 //
 //	{
 //	  "height": 812345,
@@ -102,6 +124,7 @@
 //
 // The round is every share after the pool's previous block that was not
 // rejected, through the block's own share, summed per user (sorted by name).
+// The status is the row's when the dump was written.
 //
 // # Limits and bans
 //

@@ -34,7 +34,7 @@ func FuzzSessionLine(f *testing.F) {
 	}
 	srv, err := New(Config{
 		Source: acceptAll{chaintest.New(&chaincfg.RegressionNetParams)}, Network: &chaincfg.RegressionNetParams, Users: newFakeUsers(), Shares: nopSink{},
-		Blocks: nopSink{}, Stored: nopStored{}, PayoutScript: payoutScript(f),
+		Blocks: nopSink{}, PayoutScript: payoutScript(f),
 		Auth: AuthOpen, AdminPassword: "admin",
 		AdminHasher: store.PasswordHasher{Params: store.Argon2Params{Memory: 8, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
 		Limits:      Limits{MinDiff: 1e-12, StartDiff: 1e-12},
@@ -79,14 +79,6 @@ type nopSink struct{}
 func (nopSink) Write(_ context.Context, s *store.Share) (uint64, error) { return 1, s.Validate() }
 
 func (nopSink) InsertBlock(_ context.Context, b store.Block) (store.Block, error) { return b, nil }
-
-func (nopSink) PreviousBlock(context.Context, store.SharePos) (store.Block, error) {
-	return store.Block{}, store.ErrNotFound
-}
-
-func (nopSink) RoundSummary(context.Context, store.SharePos, store.SharePos) ([]store.RoundUser, error) {
-	return nil, nil
-}
 
 // acceptAll is a chain source that accepts every block and keeps none.
 type acceptAll struct{ chain.Source }

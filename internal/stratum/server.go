@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
@@ -56,17 +57,23 @@ type ShareSink interface {
 	Write(ctx context.Context, s *store.Share) (seq uint64, err error)
 }
 
-// BlockSink records found blocks and sums rounds (*store.Store).
+// BlockSink inserts a found block whose share the spool refused
+// (*store.Store); every other block is stored with its share by the
+// drainer.
 type BlockSink interface {
 	InsertBlock(ctx context.Context, b store.Block) (store.Block, error)
-	PreviousBlock(ctx context.Context, pos store.SharePos) (store.Block, error)
-	RoundSummary(ctx context.Context, after, through store.SharePos) ([]store.RoundUser, error)
 }
 
-// StoredWaiter waits until the spool has been drained into the database up
-// to a sequence number (*store.Drainer).
-type StoredWaiter interface {
-	WaitStored(ctx context.Context, seq uint64) error
+// BlockRecorder writes the share dump of a block the server inserted
+// itself (*Recorder).
+type BlockRecorder interface {
+	Add(b store.Block)
+}
+
+// BlockResubmitter follows a found block until a node has it in its best
+// chain (*Resubmitter). Add must not block.
+type BlockResubmitter interface {
+	Add(b *wire.MsgBlock, height int32)
 }
 
 // ShareObserver hears of every accepted share (e.g. a hashrate estimator
@@ -159,9 +166,9 @@ func (l *Limits) clamp(d float64) float64 {
 	return math.Min(math.Max(d, l.MinDiff), l.MaxDiff)
 }
 
-// Config configures a Server. Source, Network, Users, Shares, Blocks,
-// Stored and PayoutScript are required; zero fields otherwise take the
-// defaults stated.
+// Config configures a Server. Source, Network, Users, Shares, Blocks and
+// PayoutScript are required; zero fields otherwise take the defaults
+// stated.
 type Config struct {
 	// Source is where templates come from and blocks go.
 	Source chain.Source
@@ -169,12 +176,17 @@ type Config struct {
 	Network *chaincfg.Params
 	// Users verifies and creates users.
 	Users Users
-	// Shares durably records accepted shares.
+	// Shares durably records accepted shares; a block-solving share
+	// carries its block.
 	Shares ShareSink
-	// Blocks records found blocks.
+	// Blocks inserts a found block whose share Shares refused.
 	Blocks BlockSink
-	// Stored tells when a spooled share has reached the database.
-	Stored StoredWaiter
+	// Recorder, when set, writes the dump of a block inserted through
+	// Blocks (the dumps of the others are written behind the drainer).
+	Recorder BlockRecorder
+	// Resubmitter, when set, follows every found block the node did not
+	// reject until a node has it in its best chain.
+	Resubmitter BlockResubmitter
 
 	// PayoutScript is the output script the coinbase pays.
 	PayoutScript []byte
@@ -194,10 +206,6 @@ type Config struct {
 	// AdminHasher hashes AdminPassword and checks mining.authorize_admin
 	// (nil: an in-process store.PasswordHasher with store.DefaultArgon2Params).
 	AdminHasher store.Hasher
-
-	// ShareDir receives <height>-<hash>.json for every block found. Empty:
-	// no dump is written.
-	ShareDir string
 
 	// Limits are the difficulty and ban settings; see Limits.
 	Limits
@@ -316,7 +324,6 @@ type Server struct {
 	bans  banList
 	auth  authCache
 	admin adminLimiter
-	dumps dumpGate // one share-dump writer per block at a time
 	// argon bounds concurrent argon2 work to GOMAXPROCS-1 (at least 1):
 	// one processor always stays free for the sessions, so a flood of
 	// password checks (each ~30 ms of CPU) cannot hold every processor
@@ -357,8 +364,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: no chain source", ErrConfig)
 	case cfg.Network == nil:
 		return nil, fmt.Errorf("%w: no network", ErrConfig)
-	case cfg.Users == nil || cfg.Shares == nil || cfg.Blocks == nil || cfg.Stored == nil:
-		return nil, fmt.Errorf("%w: users, shares, blocks and stored are required", ErrConfig)
+	case cfg.Users == nil || cfg.Shares == nil || cfg.Blocks == nil:
+		return nil, fmt.Errorf("%w: users, shares and blocks are required", ErrConfig)
 	}
 	if cfg.CoinbaseTag == "" {
 		cfg.CoinbaseTag = DefaultCoinbaseTag
@@ -528,7 +535,7 @@ type serveGroup struct {
 
 // Serve accepts connections on l and runs a session for each until ctx
 // ends; then every session of l gets client.reconnect and is closed, and
-// Serve returns nil once they (and the block recordings they started) are
+// Serve returns nil once they (and the block inserts they started) are
 // done. It returns an error when l fails otherwise. It may be called for
 // several listeners at once. Serve closes l.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {

@@ -1,6 +1,7 @@
 package stratum_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/miner"
@@ -31,7 +33,7 @@ import (
 // accepted, duplicate, low-difficulty, bad-ntime, bad-version and stale
 // shares each get their reply; accepted shares are in PostgreSQL with the
 // right user, worker and difficulty; a found block is handed to the chain,
-// recorded in blocks and dumped.
+// stored in blocks with its bytes and dumped by the recorder.
 func TestEndToEndRealStore(t *testing.T) {
 	st, _ := pgtest.NewStore(t)
 	defer st.Close()
@@ -40,14 +42,21 @@ func TestEndToEndRealStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drainer, err := store.NewDrainer(store.DrainerConfig{Store: st, Spool: sp, InstanceID: 3, QuarantineDir: t.TempDir()})
+	shareDir := t.TempDir()
+	recorder, err := stratum.NewRecorder(stratum.RecorderConfig{Store: st, ShareDir: shareDir,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drainer, err := store.NewDrainer(store.DrainerConfig{Store: st, Spool: sp, InstanceID: 3, QuarantineDir: t.TempDir(),
+		OnBlocks: recorder.Stored})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var storeWG sync.WaitGroup
-	storeWG.Add(2)
-	go func() { defer storeWG.Done(); sp.Run(storeCtx) }()
-	go func() { defer storeWG.Done(); drainer.Run(storeCtx) }()
+	storeWG.Go(func() { sp.Run(storeCtx) })
+	storeWG.Go(func() { drainer.Run(storeCtx) })
+	storeWG.Go(func() { recorder.Run(storeCtx) })
 	defer func() {
 		stopStore()
 		storeWG.Wait()
@@ -62,10 +71,9 @@ func TestEndToEndRealStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shareDir := t.TempDir()
 	srv, err := stratum.New(stratum.Config{
-		Source: src, Network: params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st, Stored: drainer,
-		PayoutScript: pkScript, InstanceID: 3, Auth: stratum.AuthOpen, ShareDir: shareDir,
+		Source: src, Network: params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st, Recorder: recorder,
+		PayoutScript: pkScript, InstanceID: 3, Auth: stratum.AuthOpen,
 		Limits: stratum.Limits{MinDiff: 1e-7, MaxDiff: 1 << 20, StartDiff: 1e-6, VardiffTarget: time.Hour},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -206,7 +214,28 @@ func TestEndToEndRealStore(t *testing.T) {
 	if tip, _ := src.Tip(); tip != block.Hash {
 		t.Errorf("block not accepted by the chain: tip %v", tip)
 	}
-	stopServer() // waits for the block to be recorded and dumped
+	stopServer()
+	// The block's row and its raw bytes come with its share; the recorder
+	// behind the drainer writes its dump.
+	if err := drainer.WaitStored(ctx, sp.Durable()); err != nil {
+		t.Fatal(err)
+	}
+	for recorder.Stats().Written == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no dump written: %+v", recorder.Stats())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	raw, err := st.BlockRaw(ctx, block.Hash.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored wire.MsgBlock
+	if err := stored.Deserialize(bytes.NewReader(raw)); err != nil || stored.BlockHash() != block.Hash ||
+		len(stored.Transactions) != len(sub[0].Transactions) {
+		t.Fatalf("stored block bytes: %v", err)
+	}
 
 	b, err := st.BlockByHash(ctx, block.Hash.String())
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/goleak"
 
 	"github.com/stratumd/stratumd/internal/chain"
@@ -158,11 +159,10 @@ func (f *fakeShares) list() []store.Share {
 	return append([]store.Share(nil), f.shares...)
 }
 
-// fakeBlocks is an in-memory BlockSink summing the shares of a fakeShares.
+// fakeBlocks is an in-memory BlockSink.
 type fakeBlocks struct {
 	mu       sync.Mutex
 	blocks   []store.Block
-	shares   *fakeShares
 	inserted chan store.Block
 }
 
@@ -174,46 +174,43 @@ func (f *fakeBlocks) InsertBlock(_ context.Context, b store.Block) (store.Block,
 	if f.inserted != nil {
 		f.inserted <- b
 	}
+	b.Raw = nil // as the store returns it
 	return b, nil
 }
 
-func (f *fakeBlocks) PreviousBlock(_ context.Context, pos store.SharePos) (store.Block, error) {
+func (f *fakeBlocks) list() []store.Block {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for i := len(f.blocks) - 1; i >= 0; i-- {
-		if b := f.blocks[i]; b.Status != store.BlockRejected && b.LastShare.Seq < pos.Seq {
-			return b, nil
-		}
-	}
-	return store.Block{}, store.ErrNotFound
+	return append([]store.Block(nil), f.blocks...)
 }
 
-func (f *fakeBlocks) RoundSummary(_ context.Context, after, through store.SharePos) ([]store.RoundUser, error) {
-	sums := map[string]*store.RoundUser{}
-	var out []store.RoundUser
-	for i, s := range f.shares.list() {
-		seq := uint64(i + 1)
-		if seq <= after.Seq || seq > through.Seq {
-			continue
-		}
-		u := sums[s.Username]
-		if u == nil {
-			u = &store.RoundUser{Username: s.Username}
-			sums[s.Username] = u
-		}
-		u.Shares++
-		u.DifficultySum += s.Difficulty
-	}
-	for _, u := range sums {
-		out = append(out, *u)
-	}
-	return out, nil
+// fakeRecorder is a BlockRecorder that keeps what it is given.
+type fakeRecorder struct{ added chan store.Block }
+
+func (f *fakeRecorder) Add(b store.Block) { f.added <- b }
+
+// fakeResubmitter is a BlockResubmitter that keeps what it is given.
+type fakeResubmitter struct {
+	mu    sync.Mutex
+	added []resubmitted
 }
 
-// nopStored is a StoredWaiter whose shares are always stored.
-type nopStored struct{}
+type resubmitted struct {
+	block  *wire.MsgBlock
+	height int32
+}
 
-func (nopStored) WaitStored(context.Context, uint64) error { return nil }
+func (f *fakeResubmitter) Add(b *wire.MsgBlock, height int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.added = append(f.added, resubmitted{b, height})
+}
+
+func (f *fakeResubmitter) list() []resubmitted {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]resubmitted(nil), f.added...)
+}
 
 // regtestAddress returns a deterministic regtest P2WPKH address.
 func regtestAddress(t testing.TB, seed byte) string {
@@ -252,6 +249,8 @@ type harness struct {
 	users  *fakeUsers
 	shares *fakeShares
 	blocks *fakeBlocks
+	rec    *fakeRecorder
+	resub  *fakeResubmitter
 	events *eventLog
 	jobs   chan *jobEntry
 	cancel context.CancelFunc
@@ -279,7 +278,9 @@ func startHarness(t *testing.T, o harnessOpts) *harness {
 		done:   make(chan struct{}),
 	}
 	h.shares = &fakeShares{log: h.events}
-	h.blocks = &fakeBlocks{shares: h.shares}
+	h.blocks = &fakeBlocks{}
+	h.rec = &fakeRecorder{added: make(chan store.Block, 16)}
+	h.resub = &fakeResubmitter{}
 	h.src = chaintest.New(&chaincfg.RegressionNetParams)
 	h.src.Now = h.clock.Now
 	if o.bits != 0 {
@@ -294,7 +295,8 @@ func startHarness(t *testing.T, o harnessOpts) *harness {
 		Users:        h.users,
 		Shares:       h.shares,
 		Blocks:       h.blocks,
-		Stored:       nopStored{},
+		Recorder:     h.rec,
+		Resubmitter:  h.resub,
 		PayoutScript: payoutScript(t),
 		InstanceID:   1,
 		Auth:         AuthOpen,
@@ -302,7 +304,6 @@ func startHarness(t *testing.T, o harnessOpts) *harness {
 		AdminHasher:  store.PasswordHasher{Params: store.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:          h.clock.Now,
-		ShareDir:     t.TempDir(),
 	}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -622,7 +623,7 @@ func TestNewValidatesConfig(t *testing.T) {
 	src := chaintest.New(&chaincfg.RegressionNetParams)
 	good := Config{
 		Source: src, Network: &chaincfg.RegressionNetParams, Users: newFakeUsers(),
-		Shares: &fakeShares{}, Blocks: &fakeBlocks{}, Stored: nopStored{}, PayoutScript: payoutScript(t),
+		Shares: &fakeShares{}, Blocks: &fakeBlocks{}, PayoutScript: payoutScript(t),
 	}
 	if _, err := New(good); err != nil {
 		t.Fatalf("good config: %v", err)

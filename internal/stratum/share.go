@@ -242,7 +242,7 @@ func (c *session) handleSubmit(req Request) bool {
 	if fb != nil {
 		share.Block = fb.spooled()
 	}
-	seq, err := c.srv.cfg.Shares.Write(c.group.ctx, &share)
+	_, err = c.srv.cfg.Shares.Write(c.group.ctx, &share)
 	if err != nil {
 		c.mu.Lock()
 		delete(c.seen, cs.key) // not counted: the miner may send it again
@@ -259,7 +259,7 @@ func (c *session) handleSubmit(req Request) bool {
 		c.replyTrue(req.ID)
 	}
 	if fb != nil {
-		c.srv.recordBlock(c.group, fb, share, seq)
+		c.srv.foundBlockDone(c.group, fb, share, err)
 	}
 	if err == nil {
 		c.mu.Lock()

@@ -1,16 +1,14 @@
 package stratum
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain"
@@ -238,11 +236,27 @@ func mustRequest(t *testing.T, method string, params []any) []byte {
 	return b[:len(b)-1]
 }
 
+// spooledBlock returns the one spooled share that carries a block.
+func spooledBlock(t *testing.T, h *harness) store.Share {
+	t.Helper()
+	var out []store.Share
+	for _, s := range h.shares.list() {
+		if s.Block != nil {
+			out = append(out, s)
+		}
+	}
+	if len(out) != 1 {
+		t.Fatalf("%d spooled shares carry a block, want 1", len(out))
+	}
+	return out[0]
+}
+
 // A share that meets the network target is handed to the source before the
-// share is spooled and acknowledged, then recorded with its dump.
+// share is spooled and acknowledged; the full block travels with the
+// share; the session inserts no row (the drainer does) and the resubmitter
+// follows the block until it is seen in the best chain.
 func TestBlockFoundOrder(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
-	h.blocks.inserted = make(chan store.Block, 1)
 	h.src.SetSubmitFunc(func(_ context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
 		h.events.add("submitblock")
 		return chain.SubmitResult{Status: chain.Accepted}, nil
@@ -264,16 +278,22 @@ func TestBlockFoundOrder(t *testing.T) {
 	if len(sub) != 1 {
 		t.Fatalf("%d blocks submitted", len(sub))
 	}
-	b := <-h.blocks.inserted
-	if b.Hash != sub[0].BlockHash().String() || b.Height != 1 || b.Status != store.BlockSubmitted ||
-		b.Username != regtestAddress(t, 6) || b.Worker != "rig" || b.Reward != e.job.Template.CoinbaseValue || b.LastShare.Seq != 1 {
-		t.Errorf("block row %+v", b)
+	h.stop()
+	sh := spooledBlock(t, h)
+	b := sh.Block
+	if chainhash.Hash(b.Hash) != sub[0].BlockHash() || sh.Height != 1 || b.Status != store.BlockSubmitted || b.Reason != "" ||
+		sh.Username != regtestAddress(t, 6) || sh.Worker != "rig" || b.Reward != e.job.Template.CoinbaseValue ||
+		chainhash.Hash(b.PrevHash) != e.job.Template.PrevHash {
+		t.Errorf("spooled block %+v of share %+v", b, sh)
 	}
-	h.stop() // waits for the dump
-	dump := readDump(t, h.srv.cfg.ShareDir, b.Height, b.Hash)
-	if dump.Finder.User != regtestAddress(t, 6) || dump.Round.From != nil || len(dump.Round.Users) != 1 ||
-		dump.Round.Users[0].Shares != 1 || dump.Round.Users[0].DifficultySum != c.diff || dump.Status != "submitted" {
-		t.Errorf("dump %+v", dump)
+	if !bytes.Equal(b.Raw, serialized(t, sub[0])) {
+		t.Errorf("spooled block bytes differ from the submitted block")
+	}
+	if n := len(h.blocks.list()); n != 0 {
+		t.Errorf("the session inserted %d blocks rows", n)
+	}
+	if added := h.resub.list(); len(added) != 1 || added[0].block != sub[0] || added[0].height != 1 {
+		t.Errorf("resubmitter got %+v", added)
 	}
 	if st := h.srv.Stats(); st.BlocksFound != 1 || st.BlocksRejected != 0 {
 		t.Errorf("stats %+v", st)
@@ -282,7 +302,6 @@ func TestBlockFoundOrder(t *testing.T) {
 
 func TestBlockRejectedRecorded(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
-	h.blocks.inserted = make(chan store.Block, 1)
 	h.src.SetSubmitFunc(func(_ context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
 		return chain.SubmitResult{Status: chain.Rejected, Reason: "bad-txnmrklroot"}, nil
 	})
@@ -294,30 +313,87 @@ func TestBlockRejectedRecorded(t *testing.T) {
 	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
 		t.Fatalf("share: %s", r.raw)
 	}
-	b := <-h.blocks.inserted
-	if b.Status != store.BlockRejected || b.StatusReason != "bad-txnmrklroot" {
+	h.stop()
+	if b := spooledBlock(t, h).Block; b.Status != store.BlockRejected || b.Reason != "bad-txnmrklroot" || len(b.Raw) == 0 {
 		t.Errorf("block %+v", b)
+	}
+	if n := len(h.resub.list()); n != 0 {
+		t.Errorf("a rejected block went to the resubmitter (%d)", n)
 	}
 	if st := h.srv.Stats(); st.BlocksRejected != 1 {
 		t.Errorf("blocks rejected %d", st.BlocksRejected)
 	}
 }
 
-// readDump reads and decodes a block's share dump.
-func readDump(t *testing.T, dir string, height int32, hash string) BlockDump {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%d-%s.json", height, hash)))
-	if err != nil {
-		t.Fatal(err)
+// A block the node cannot take (down, or answering duplicate or
+// inconclusive) is still acknowledged; it travels with its share with its
+// bytes and goes to the resubmitter.
+func TestBlockNotTakenResubmitted(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		res    chain.SubmitResult
+		err    error
+		reason string
+	}{
+		{name: "node down", err: errors.New("connection refused"), reason: "submit error: connection refused"},
+		{name: "inconclusive", res: chain.SubmitResult{Status: chain.Inconclusive, Reason: "inconclusive"}, reason: "inconclusive: inconclusive"},
+		{name: "duplicate", res: chain.SubmitResult{Status: chain.Duplicate, Reason: "duplicate"}, reason: "duplicate: duplicate"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := startHarness(t, harnessOpts{})
+			h.src.SetSubmitFunc(func(context.Context, *wire.MsgBlock) (chain.SubmitResult, error) { return c.res, c.err })
+			mc := h.dial()
+			w := regtestAddress(t, 6) + ".rig"
+			mc.handshake(w)
+			e := h.srv.currentJob()
+			s := h.mine(mc, e, mc.diff, true, 0, 0)
+			if r := mc.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
+				t.Fatalf("share: %s", r.raw)
+			}
+			h.stop()
+			sub := h.src.Submitted()
+			b := spooledBlock(t, h).Block
+			if len(sub) != 1 || b.Status != store.BlockSubmitted || b.Reason != c.reason || !bytes.Equal(b.Raw, serialized(t, sub[0])) {
+				t.Fatalf("spooled block %+v (%d submitted)", b, len(sub))
+			}
+			added := h.resub.list()
+			if len(added) != 1 || added[0].block.BlockHash() != sub[0].BlockHash() || added[0].height != 1 {
+				t.Fatalf("resubmitter got %+v", added)
+			}
+		})
 	}
-	var d BlockDump
-	if err := json.Unmarshal(data, &d); err != nil {
-		t.Fatalf("dump: %v\n%s", err, data)
+}
+
+// When the spool refuses a block's share the miner is told so, and the
+// session inserts the blocks row itself, with the block's bytes, and hands
+// it to the recorder for its dump.
+func TestBlockSpoolRefusedInsertedDirectly(t *testing.T) {
+	h := startHarness(t, harnessOpts{})
+	h.blocks.inserted = make(chan store.Block, 1)
+	c := h.dial()
+	w := regtestAddress(t, 6) + ".rig"
+	c.handshake(w)
+	e := h.srv.currentJob()
+	s := h.mine(c, e, c.diff, true, 0, 0)
+	h.shares.setFail(errors.New("no space left on device"))
+	r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
+	if r.Error == nil || string(r.Result) == "true" {
+		t.Fatalf("a share the spool refused was acknowledged: %s", r.raw)
 	}
-	if d.Height != height || d.Hash != hash {
-		t.Errorf("dump names %d-%s, file %d-%s", d.Height, d.Hash, height, hash)
+	sub := h.src.Submitted()
+	if len(sub) != 1 {
+		t.Fatalf("%d blocks submitted", len(sub))
 	}
-	return d
+	b := <-h.blocks.inserted
+	if b.Hash != sub[0].BlockHash().String() || b.Height != 1 || b.Status != store.BlockSubmitted ||
+		b.Username != regtestAddress(t, 6) || b.Worker != "rig" || b.InstanceID != 1 || b.LastShare.Seq != 0 ||
+		!bytes.Equal(b.Raw, serialized(t, sub[0])) {
+		t.Errorf("inserted row %+v", b)
+	}
+	if rb := <-h.rec.added; rb.Hash != b.Hash || rb.Raw != nil {
+		t.Errorf("recorder got %+v", rb)
+	}
+	h.stop()
 }
 
 // BenchmarkShareValidation measures the full check path of a decoded
@@ -328,7 +404,7 @@ func BenchmarkShareValidation(b *testing.B) {
 	src.SetBits(hardBits)
 	srv, err := New(Config{
 		Source: src, Network: &chaincfg.RegressionNetParams, Users: newFakeUsers(), Shares: &fakeShares{},
-		Blocks: &fakeBlocks{}, Stored: nopStored{}, PayoutScript: payoutScript(b),
+		Blocks: &fakeBlocks{}, PayoutScript: payoutScript(b),
 		Limits: Limits{MinDiff: 1e-9, StartDiff: 1e-9},
 	})
 	if err != nil {

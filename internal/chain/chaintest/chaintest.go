@@ -55,6 +55,7 @@ type Source struct {
 	mempool   []mempoolEntry
 	submitted []*wire.MsgBlock
 	closed    bool
+	down      error // SetDown
 }
 
 // node is a block of the fake chain.
@@ -86,7 +87,13 @@ func New(params *chaincfg.Params) *Source {
 	}
 }
 
-var _ chain.Source = (*Source)(nil)
+var (
+	_ chain.Source          = (*Source)(nil)
+	_ chain.BestChainReader = (*Source)(nil)
+)
+
+// NodeName is the node name BestChains reports.
+const NodeName = "chaintest"
 
 // Updates implements chain.Source.
 func (s *Source) Updates() <-chan chain.Update {
@@ -114,6 +121,16 @@ func (s *Source) SetSubmitFunc(f func(ctx context.Context, b *wire.MsgBlock) (ch
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.SubmitFunc = f
+}
+
+// SetDown makes the fake node unreachable while err is non-nil, as an RPC
+// node that is down: Template, SubmitBlock and BestChains fail with err
+// (SubmitBlock still records the block in Submitted, but the chain never
+// sees it). SetDown(nil) brings the node back with its chain as it was.
+func (s *Source) SetDown(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = err
 }
 
 // SetBits sets the compact target of later templates and of the blocks
@@ -224,6 +241,9 @@ func (s *Source) Template(ctx context.Context) (*chain.Template, error) {
 		return f(ctx)
 	}
 	defer s.mu.Unlock()
+	if s.down != nil {
+		return nil, s.down
+	}
 
 	height := s.tip.height + 1
 	t := &chain.Template{
@@ -265,6 +285,10 @@ func (s *Source) SubmitBlock(ctx context.Context, b *wire.MsgBlock) (chain.Submi
 		return chain.SubmitResult{}, chain.ErrClosed
 	}
 	s.submitted = append(s.submitted, b)
+	if err := s.down; err != nil {
+		s.mu.Unlock()
+		return chain.SubmitResult{}, err
+	}
 	if f := s.SubmitFunc; f != nil {
 		s.mu.Unlock()
 		return f(ctx, b)
@@ -275,6 +299,39 @@ func (s *Source) SubmitBlock(ctx context.Context, b *wire.MsgBlock) (chain.Submi
 		s.notifier.Notify(*u)
 	}
 	return res, nil
+}
+
+// BestChains implements chain.BestChainReader for the one fake node: the
+// tip's height and the best chain's block at each of heights at or below
+// it. While the node is down (SetDown) the answer's Err is that error.
+func (s *Source) BestChains(ctx context.Context, heights []int32) []chain.NodeChain {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	nc := chain.NodeChain{Node: NodeName}
+	switch {
+	case s.closed:
+		nc.Err = chain.ErrClosed
+	case s.down != nil:
+		nc.Err = s.down
+	case ctx.Err() != nil:
+		nc.Err = ctx.Err()
+	}
+	if nc.Err != nil {
+		return []chain.NodeChain{nc}
+	}
+	nc.Height = s.tip.height
+	nc.Hashes = make(map[int32]chainhash.Hash, len(heights))
+	for _, h := range heights {
+		if h < 0 || h > nc.Height {
+			continue
+		}
+		n := s.tip
+		for n.height > h {
+			n = n.parent
+		}
+		nc.Hashes[h] = n.hash
+	}
+	return []chain.NodeChain{nc}
 }
 
 // accept classifies b and, when it extends the tip, connects it. s.mu is

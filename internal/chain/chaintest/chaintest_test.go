@@ -306,3 +306,56 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("height %d", h)
 	}
 }
+
+// TestBestChains: the fake node reports its best chain like a real one
+// (heights above the tip are absent, a side-chain block is not at its
+// height, a reorganization shows), and fails every call while down.
+func TestBestChains(t *testing.T) {
+	ctx := context.Background()
+	s := New(&chaincfg.RegressionNetParams)
+	s.Now = fixedClock(time.Unix(1_700_000_000, 0))
+	tmpl, err := s.Template(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, hash := solve(t, tmpl, 1)
+	side, sideHash := solve(t, tmpl, 2)
+	if res, _ := s.SubmitBlock(ctx, b); res.Status != chain.Accepted {
+		t.Fatalf("submit: %+v", res)
+	}
+	if res, _ := s.SubmitBlock(ctx, side); res.Status != chain.Inconclusive {
+		t.Fatalf("side: %+v", res)
+	}
+	tip2 := s.Advance()
+	ncs := s.BestChains(ctx, []int32{0, 1, 2, 3, -1})
+	if len(ncs) != 1 || ncs[0].Err != nil || ncs[0].Node != NodeName || ncs[0].Height != 2 || len(ncs[0].Hashes) != 3 {
+		t.Fatalf("best chains %+v", ncs)
+	}
+	nc := ncs[0]
+	if !nc.Has(hash, 1) || nc.Has(sideHash, 1) || !nc.Has(tip2, 2) || !nc.Has(*chaincfg.RegressionNetParams.GenesisHash, 0) {
+		t.Fatalf("hashes %v", nc.Hashes)
+	}
+	if err := s.SetTip(sideHash); err != nil {
+		t.Fatal(err)
+	}
+	if nc := s.BestChains(ctx, []int32{1, 2})[0]; nc.Height != 1 || !nc.Has(sideHash, 1) || len(nc.Hashes) != 1 {
+		t.Fatalf("after the reorganization: %+v", nc)
+	}
+
+	down := errors.New("connection refused")
+	s.SetDown(down)
+	if nc := s.BestChains(ctx, []int32{1})[0]; !errors.Is(nc.Err, down) || nc.Has(sideHash, 1) {
+		t.Fatalf("down: %+v", nc)
+	}
+	if _, err := s.Template(ctx); !errors.Is(err, down) {
+		t.Fatalf("template while down: %v", err)
+	}
+	n := len(s.Submitted())
+	if _, err := s.SubmitBlock(ctx, b); !errors.Is(err, down) || len(s.Submitted()) != n+1 {
+		t.Fatalf("submit while down: %v", err)
+	}
+	s.SetDown(nil)
+	if res, err := s.SubmitBlock(ctx, b); err != nil || res.Status != chain.Duplicate {
+		t.Fatalf("submit when back: %+v %v", res, err)
+	}
+}

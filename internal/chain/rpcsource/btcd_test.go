@@ -2,12 +2,14 @@ package rpcsource
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -193,6 +195,63 @@ func TestBtcdSegwitSpend(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestBtcdBestChains asks a real btcd which blocks are in its best chain:
+// a block submitted through the source is at its height, a competing block
+// at the same height is not, heights above the tip are absent; a second
+// configured node that is down has Err while the first still answers.
+func TestBtcdBestChains(t *testing.T) {
+	n, s := startBtcd(t, "regtest")
+	ctx := testCtx(t)
+	n.Generate(2)
+	_, block := mineJob(t, ctx, s, "1")
+	side := wire.NewMsgBlock(&block.Header)
+	for _, tx := range block.Transactions {
+		side.AddTransaction(tx.Copy())
+	}
+	side.Transactions[0].TxIn[0].SignatureScript = append(side.Transactions[0].TxIn[0].SignatureScript, 0x51)
+	side.Header.MerkleRoot = blockchain.CalcMerkleRoot([]*btcutil.Tx{btcutil.NewTx(side.Transactions[0])}, false)
+	regrind(t, side, chain.NewTarget(blockchain.CompactToBig(side.Header.Bits)))
+	if res, err := s.SubmitBlock(ctx, block); err != nil || res.Status != chain.Accepted {
+		t.Fatalf("submit: %+v %v", res, err)
+	}
+	// btcd answers null for a side-chain block too (Core: "inconclusive").
+	if res, err := s.SubmitBlock(ctx, side); err != nil || res.Status != chain.Accepted {
+		t.Fatalf("submit the competing block: %+v %v", res, err)
+	}
+	ncs := s.BestChains(ctx, []int32{3, 1, 4})
+	if len(ncs) != 1 || ncs[0].Err != nil || ncs[0].Height != 3 || len(ncs[0].Hashes) != 2 {
+		t.Fatalf("best chains %+v", ncs)
+	}
+	nc := ncs[0]
+	if !nc.Has(block.BlockHash(), 3) || nc.Has(side.BlockHash(), 3) {
+		t.Fatalf("height 3: %v; ours %v, competing %v", nc.Hashes[3], block.BlockHash(), side.BlockHash())
+	}
+	h1, err := n.Client().GetBlockHash(1)
+	if err != nil || !nc.Has(*h1, 1) {
+		t.Fatalf("height 1: %v, btcd %v (%v)", nc.Hashes[1], h1, err)
+	}
+	if nc.Node != "http://"+n.RPCAddr() {
+		t.Errorf("node name %q", nc.Node)
+	}
+
+	// Two nodes, the second down: it fails, the first answers.
+	two, err := New(Config{Network: n.Params, RequestTimeout: 5 * time.Second, Nodes: []NodeConfig{
+		{URL: "http://" + n.RPCAddr(), User: btcdtest.RPCUser, Pass: btcdtest.RPCPass},
+		{URL: fmt.Sprintf("http://127.0.0.1:%d", btcdtest.FreePort(t)), User: "u", Pass: "p"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ncs = two.BestChains(ctx, []int32{3})
+	if len(ncs) != 2 || !ncs[0].Has(block.BlockHash(), 3) || ncs[1].Err == nil || ncs[1].Has(block.BlockHash(), 3) {
+		t.Fatalf("two nodes: %+v", ncs)
+	}
+	answers, err := two.SubmitBlockEach(ctx, block)
+	if err != nil || len(answers) != 2 || answers[0].Err != nil || answers[0].Result.Status != chain.Duplicate || answers[1].Err == nil {
+		t.Fatalf("submit to each: %+v %v", answers, err)
+	}
+}
 
 // TestBtcdKillRestart kills btcd (simnet: the chain persists) while
 // Template and SubmitBlock run in a loop, then restarts it: the source

@@ -57,9 +57,7 @@ const (
 	codeNotConnected    = -9  // the node has no peers
 	codeInitialDownload = -10 // the node is in initial block download
 	codeDeserialization = -22 // submitblock: the block does not decode
-	codeVerify          = -25 // submitblock: the block failed validation
-	codeVerifyRejected  = -26
-	codeAlreadyInChain  = -27
+	codeAlreadyInChain  = -27 // the block is already in the chain
 )
 
 // notSynced reports whether err is a node's refusal to build templates

@@ -147,33 +147,65 @@ func (s *Source) Template(ctx context.Context) (*chain.Template, error) {
 // block is always handed over. The error is non-nil only when no node
 // answered; it then joins each node's failure.
 func (s *Source) SubmitBlock(ctx context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
+	answers, err := s.SubmitBlockEach(ctx, b)
+	if err != nil {
+		return chain.SubmitResult{}, err
+	}
+	var best chain.SubmitResult
+	var errs []error
+	for _, a := range answers {
+		if a.Err != nil {
+			errs = append(errs, a.Err)
+			continue
+		}
+		if rank(a.Result.Status) > rank(best.Status) {
+			best = a.Result
+		}
+	}
+	if best.Status == 0 {
+		s.submitErr.Add(1)
+		return chain.SubmitResult{}, fmt.Errorf("rpcsource: submit block %s: %w", b.BlockHash(), errors.Join(errs...))
+	}
+	return best, nil
+}
+
+// NodeAnswer is one node's answer to a submitblock.
+type NodeAnswer struct {
+	// Node is the node's scheme://host:port.
+	Node string
+	// Result classifies the answer when Err is nil.
+	Result chain.SubmitResult
+	// Err says why the block was not handed over to this node.
+	Err error
+}
+
+// SubmitBlockEach is SubmitBlock returning every node's answer, in
+// configured order (stratumd submit-block prints them). Its error is for
+// a block that cannot be serialized or a stopped Source only.
+func (s *Source) SubmitBlockEach(ctx context.Context, b *wire.MsgBlock) ([]NodeAnswer, error) {
 	if b == nil {
-		return chain.SubmitResult{}, fmt.Errorf("%w: nil block", ErrInvalidBlock)
+		return nil, fmt.Errorf("%w: nil block", ErrInvalidBlock)
 	}
 	if s.closed.Load() {
-		return chain.SubmitResult{}, chain.ErrClosed
+		return nil, chain.ErrClosed
 	}
 	var buf bytes.Buffer
 	buf.Grow(b.SerializeSize())
 	if err := b.Serialize(&buf); err != nil {
-		return chain.SubmitResult{}, fmt.Errorf("%w: %w", ErrInvalidBlock, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidBlock, err)
 	}
 	blockHex := hex.EncodeToString(buf.Bytes())
 	hash := b.BlockHash()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
 	defer cancel()
 
-	type answer struct {
-		res chain.SubmitResult
-		err error
-	}
-	answers := make([]answer, len(s.nodes))
+	answers := make([]NodeAnswer, len(s.nodes))
 	var wg sync.WaitGroup
 	for i, n := range s.nodes {
 		wg.Go(func() {
 			raw, err := n.rpc.callRaw(ctx, "submitblock", []any{blockHex})
 			res, err := classifySubmit(raw, err)
-			answers[i] = answer{res, err}
+			answers[i] = NodeAnswer{Node: n.ep.name, Result: res, Err: err}
 			switch {
 			case err != nil:
 				if isTransport(err) {
@@ -188,23 +220,7 @@ func (s *Source) SubmitBlock(ctx context.Context, b *wire.MsgBlock) (chain.Submi
 		})
 	}
 	wg.Wait()
-
-	var best chain.SubmitResult
-	var errs []error
-	for _, a := range answers {
-		if a.err != nil {
-			errs = append(errs, a.err)
-			continue
-		}
-		if rank(a.res.Status) > rank(best.Status) {
-			best = a.res
-		}
-	}
-	if best.Status == 0 {
-		s.submitErr.Add(1)
-		return chain.SubmitResult{}, fmt.Errorf("rpcsource: submit block %s: %w", hash, errors.Join(errs...))
-	}
-	return best, nil
+	return answers, nil
 }
 
 // healthyNodes returns the healthy nodes in configured order.

@@ -13,24 +13,43 @@ import (
 // refused; the rest is the rule violation.
 const btcdRejectPrefix = "rejected: "
 
+// Reasons of Bitcoin Core's submitblock that are not rejections although
+// BIP 22 has no word for them.
+const (
+	// reasonPrevMissing: Core does not have the block's parent (it is
+	// behind the node the template came from); the block is not known to
+	// be invalid, and another node, or this one later, may take it.
+	reasonPrevMissing = "prev-blk-not-found"
+	// inconclusivePrefix starts Core's reasons for a block it stored but
+	// could not decide on ("inconclusive-not-best-prevblk" in proposals).
+	inconclusivePrefix = "inconclusive-"
+)
+
 // classifySubmit turns a submitblock reply (result or error) into a
 // SubmitResult.
 //
-// Bitcoin Core (BIP 22): null is accepted; "duplicate" and
-// "duplicate-inconclusive" are duplicates; "inconclusive" is inconclusive;
-// any other string ("high-hash", "bad-txnmrklroot", "duplicate-invalid",
-// ...) is a rejection with that reason. btcd: null is accepted (btcd also
-// answers null for an orphan or a side-chain block, which cannot be told
-// apart); "rejected: already have block ..." is a duplicate and any other
+// Bitcoin Core (BIP 22 and Core's own words): null is accepted;
+// "duplicate" (the block was stored before) and "duplicate-inconclusive"
+// (stored before, never connected) are duplicates; "inconclusive" (stored,
+// not connected: a side chain) and "prev-blk-not-found" (the node lacks
+// the parent) are inconclusive; any other string ("high-hash",
+// "bad-txnmrklroot", "duplicate-invalid": known and found invalid, ...) is
+// a rejection with that reason. btcd: null is accepted (btcd also answers
+// null for an orphan or a side-chain block, which cannot be told apart);
+// "rejected: already have block ..." is a duplicate and any other
 // "rejected: <rule violation>" a rejection. A JSON-RPC error saying the
-// block does not decode or verify is a rejection; any other error means the
-// block was not handed over, and is returned.
+// block does not decode (-22, also Core's "Block does not start with a
+// coinbase") is a rejection; -27 (already in the chain) a duplicate. Any
+// other error means the block was not handed over, and is returned: that
+// includes Core's -25, which submitblock raises only for a failure of the
+// node itself (BlockValidationState::IsError, e.g. a disk error), never
+// for an invalid block.
 func classifySubmit(raw json.RawMessage, callErr error) (chain.SubmitResult, error) {
 	if callErr != nil {
 		var rerr *RPCError
 		if errors.As(callErr, &rerr) {
 			switch rerr.Code {
-			case codeDeserialization, codeVerify, codeVerifyRejected:
+			case codeDeserialization:
 				return chain.SubmitResult{Status: chain.Rejected, Reason: rerr.Message}, nil
 			case codeAlreadyInChain:
 				return chain.SubmitResult{Status: chain.Duplicate, Reason: rerr.Message}, nil
@@ -54,11 +73,13 @@ func classifySubmit(raw json.RawMessage, callErr error) (chain.SubmitResult, err
 	switch s {
 	case "duplicate", "duplicate-inconclusive":
 		return chain.SubmitResult{Status: chain.Duplicate, Reason: s}, nil
-	case "inconclusive":
+	case "inconclusive", reasonPrevMissing:
 		return chain.SubmitResult{Status: chain.Inconclusive, Reason: s}, nil
 	case "":
 		return chain.SubmitResult{}, fmt.Errorf("%w: empty submitblock result", ErrBadReply)
-	default:
-		return chain.SubmitResult{Status: chain.Rejected, Reason: s}, nil
 	}
+	if strings.HasPrefix(s, inconclusivePrefix) {
+		return chain.SubmitResult{Status: chain.Inconclusive, Reason: s}, nil
+	}
+	return chain.SubmitResult{Status: chain.Rejected, Reason: s}, nil
 }

@@ -252,8 +252,12 @@ func TestNodeOutage(t *testing.T) {
 	if st.disconnect != 0 {
 		t.Errorf("%d miner disconnects (%v)", st.disconnect, st.lastErr)
 	}
-	t.Logf("miners: %d shares acknowledged, rejects %v; stratumd logged %d blocks it could not hand over",
-		len(st.acks), st.rejectMsgs, p.Count(msgIs("stratum: BLOCK FOUND BUT NOT HANDED OVER")))
+	t.Logf("miners: %d shares acknowledged, rejects %v; stratumd logged %d blocks it could not hand over; "+
+		"the resubmitter saw %d blocks in btcd's best chain, gave %d up, made %d resubmissions",
+		len(st.acks), st.rejectMsgs, p.Count(msgIs("stratum: BLOCK FOUND BUT NOT HANDED OVER")),
+		p.Count(msgIs("stratum: found block is in a node's best chain")),
+		p.Count(msgIs("stratum: found block given up: another block holds its height")),
+		p.Count(func(l daemontest.Line) bool { return strings.HasPrefix(l.Msg(), "stratum: found block resubmitted") }))
 	reportAudit(t, waitStored(t, db, st.acks, time.Minute))
 	if err := p.Stop(); err != nil {
 		t.Errorf("stop: %v", err)

@@ -17,7 +17,10 @@ import (
 const (
 	DefaultSegmentSize    = 64 << 20
 	DefaultCommitInterval = 2 * time.Millisecond
-	DefaultMaxPayload     = 1 << 20
+	// DefaultMaxPayload takes the largest record stratumd writes: a share
+	// that solved a block carries the serialized block, at most 4,000,000
+	// bytes (weight limit), plus about 1.4 KB of share and block fields.
+	DefaultMaxPayload = 4 << 20
 )
 
 const (

@@ -20,21 +20,24 @@
 // that a share the database would refuse is never acknowledged, and returns
 // only once the share is recorded, with sequence numbers increasing from 1;
 // the server replies true only after Write has returned, as in production.
-// Unlike it, nothing reaches a disk, a write never fails, and a share
-// counts as stored in PostgreSQL (StoredWaiter) as soon as Write returned.
-// The block sink numbers its rows, refuses a hash it has with
-// store.ErrExists, and answers PreviousBlock and RoundSummary from the
-// recorded blocks and shares in sequence order, the order the store's SQL
-// uses within one instance. The users accept any name store.ValidUserName
-// accepts; passwords (for a test that switches to password authorization)
-// are compared as plain text, not through argon2.
+// Unlike it, nothing reaches a disk and a write never fails. A found
+// block travels with its share, as in production; Pool.Blocks gives each
+// block-solving share's row as the drainer stores it
+// (store.Share.BlockRow). The block sink, which the server uses only when
+// the share sink refuses a block's share, numbers its rows and refuses a
+// hash it has with store.ErrExists. No Recorder or Resubmitter runs: share
+// dumps and resubmission are tested with the real store (see below). The
+// users accept any name store.ValidUserName accepts; passwords (for a test
+// that switches to password authorization) are compared as plain text, not
+// through argon2.
 //
 // Durability, COPY into PostgreSQL, replay after an outage and the SQL
 // behind blocks and rounds are covered with the real parts by
 // internal/stratum's TestEndToEndRealStore (server, spool, ShareWriter,
 // Drainer, PostgreSQL), internal/store's TestDrainerStoresEverythingOnce,
 // TestSharesSurvivePostgresOutage, TestSharesSurviveSIGKILL,
-// TestDrainerStoresBlocks and TestRoundSummary, cmd/stratumd's
+// TestDrainerStoresBlocks and TestRoundSummary, internal/stratum's
+// TestRecorderOneDumpPerBlock and TestResubmit*, cmd/stratumd's
 // TestMineRegtestBlocks, and the chaos suite's TestPostgresOutage,
 // TestKillRestart and TestSpoolDiskFull.
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -99,14 +98,13 @@ func Start(t testing.TB, cfg Config) *Pool {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	shares := new(shareLog)
-	blocks := &blockLog{shares: shares}
+	blocks := new(blockLog)
 	scfg := stratum.Config{
 		Source:       src,
 		Network:      &chaincfg.RegressionNetParams,
 		Users:        newUsers(),
 		Shares:       shares,
 		Blocks:       blocks,
-		Stored:       shares,
 		PayoutScript: payoutScript(),
 		Auth:         stratum.AuthOpen,
 		Limits:       limits,
@@ -161,11 +159,20 @@ func (p *Pool) Shares() []store.Share {
 	return p.shares.list()
 }
 
-// Blocks returns the blocks rows the server inserted, in order.
+// Blocks returns the blocks rows of the pool's found blocks, in order: the
+// row of every block-solving share as the drainer stores it with its share
+// (store.Share.BlockRow), then those the server inserted itself because
+// the share sink refused the share.
 func (p *Pool) Blocks() []store.Block {
+	var out []store.Block
+	for i, s := range p.shares.list() {
+		if s.Block != nil {
+			out = append(out, s.BlockRow(uint64(i+1)))
+		}
+	}
 	p.blocks.mu.Lock()
 	defer p.blocks.mu.Unlock()
-	return slices.Clone(p.blocks.rows)
+	return append(out, p.blocks.rows...)
 }
 
 // Address returns a regtest P2WPKH address whose 20-byte program is seed

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/stratumd/stratumd/internal/store"
@@ -12,10 +11,9 @@ import (
 )
 
 var (
-	_ stratum.Users        = (*users)(nil)
-	_ stratum.ShareSink    = (*shareLog)(nil)
-	_ stratum.StoredWaiter = (*shareLog)(nil)
-	_ stratum.BlockSink    = (*blockLog)(nil)
+	_ stratum.Users     = (*users)(nil)
+	_ stratum.ShareSink = (*shareLog)(nil)
+	_ stratum.BlockSink = (*blockLog)(nil)
 )
 
 // users is an in-memory stratum.Users: names as the store checks them,
@@ -91,27 +89,15 @@ func (l *shareLog) Write(_ context.Context, s *store.Share) (uint64, error) {
 	return uint64(len(l.shares)), nil
 }
 
-// WaitStored implements stratum.StoredWaiter: a share is stored once Write
-// has returned its seq.
-func (l *shareLog) WaitStored(_ context.Context, seq uint64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if seq > uint64(len(l.shares)) {
-		return fmt.Errorf("wait stored: seq %d was never written (last %d)", seq, len(l.shares))
-	}
-	return nil
-}
-
 func (l *shareLog) list() []store.Share {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.shares)
 }
 
-// blockLog is the in-memory block sink over a shareLog.
+// blockLog is the in-memory block sink: the rows the server inserts itself
+// when the share sink refuses a block's share.
 type blockLog struct {
-	shares *shareLog
-
 	mu   sync.Mutex
 	rows []store.Block
 }
@@ -132,46 +118,4 @@ func (l *blockLog) InsertBlock(_ context.Context, b store.Block) (store.Block, e
 	b.ID = int64(len(l.rows) + 1)
 	l.rows = append(l.rows, b)
 	return b, nil
-}
-
-// PreviousBlock implements stratum.BlockSink: the newest block not
-// rejected whose share came before pos; store.ErrNotFound when none.
-func (l *blockLog) PreviousBlock(_ context.Context, pos store.SharePos) (store.Block, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var prev *store.Block
-	for i := range l.rows {
-		b := &l.rows[i]
-		if b.Status != store.BlockRejected && b.LastShare.Seq < pos.Seq && (prev == nil || b.LastShare.Seq > prev.LastShare.Seq) {
-			prev = b
-		}
-	}
-	if prev == nil {
-		return store.Block{}, fmt.Errorf("previous block: %w", store.ErrNotFound)
-	}
-	return *prev, nil
-}
-
-// RoundSummary implements stratum.BlockSink: the shares in (after,
-// through] summed per user, sorted by name.
-func (l *blockLog) RoundSummary(_ context.Context, after, through store.SharePos) ([]store.RoundUser, error) {
-	sums := make(map[string]*store.RoundUser)
-	for i, s := range l.shares.list() {
-		if seq := uint64(i + 1); seq <= after.Seq || seq > through.Seq {
-			continue
-		}
-		u := sums[s.Username]
-		if u == nil {
-			u = &store.RoundUser{Username: s.Username}
-			sums[s.Username] = u
-		}
-		u.Shares++
-		u.DifficultySum += s.Difficulty
-	}
-	out := make([]store.RoundUser, 0, len(sums))
-	for _, u := range sums {
-		out = append(out, *u)
-	}
-	slices.SortFunc(out, func(a, b store.RoundUser) int { return strings.Compare(a.Username, b.Username) })
-	return out, nil
 }

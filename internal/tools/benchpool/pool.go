@@ -197,7 +197,7 @@ func runPool(ctx context.Context, cfg config, out io.Writer, log *slog.Logger) e
 	}
 
 	p.server, err = stratum.New(stratum.Config{
-		Source: source, Network: p.params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st, Stored: drainer,
+		Source: source, Network: p.params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st,
 		PayoutScript: payoutScript, InstanceID: cfg.Instance, Auth: stratum.AuthOpen,
 		Limits: stratum.Limits{MinDiff: cfg.MinDiff, MaxDiff: cfg.MaxDiff, StartDiff: cfg.MinDiff},
 		Logger: log.With("part", "stratum"),
