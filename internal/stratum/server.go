@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
@@ -319,10 +320,11 @@ type Server struct {
 	// adm answers the accept loop's and the sessions' admission and abuse
 	// questions: bans, per-IP connections, failed authorizations, admin
 	// limits, argon2 slots.
-	adm   *admission.Controller
-	auth  authCache
-	admin adminLimiter
-	dumps dumpGate // one share-dump writer per block at a time
+	adm *admission.Controller
+	// authFlight merges identical concurrent password checks.
+	authFlight singleflight.Group
+	admin      adminLimiter
+	dumps      dumpGate // one share-dump writer per block at a time
 	// argon bounds concurrent argon2 work to GOMAXPROCS-1 (at least 1):
 	// one processor always stays free for the sessions, so a flood of
 	// password checks (each ~30 ms of CPU) cannot hold every processor
@@ -451,7 +453,6 @@ func New(cfg Config) (*Server, error) {
 		s.adminHash = h
 		s.cfg.AdminPassword = ""
 	}
-	s.auth.init()
 	s.admin.init()
 	return s, nil
 }
