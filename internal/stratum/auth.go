@@ -81,10 +81,10 @@ func (s *Server) checkAuth(ctx context.Context, ip, user, password string) error
 			s.adm.AuthSucceeded(k)
 			return nil, nil
 		}
-		if err := s.acquireArgon(ctx); err != nil {
+		if err := s.adm.AcquireArgon(ctx); err != nil {
 			return nil, err
 		}
-		defer s.releaseArgon()
+		defer s.adm.ReleaseArgon()
 		// While this waited for a slot, another check may have settled it.
 		if done, err := s.authShortcut(k, ip); done {
 			return nil, err
@@ -135,16 +135,3 @@ func authMessage(err error) string {
 		return "authorization unavailable; try again"
 	}
 }
-
-// acquireArgon takes one of the slots that bound concurrent argon2 work
-// (each verification takes ~19 MiB and ~30 ms).
-func (s *Server) acquireArgon(ctx context.Context) error {
-	select {
-	case s.argon <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Server) releaseArgon() { <-s.argon }

@@ -316,20 +316,15 @@ type Server struct {
 	en1Used  map[uint32]struct{}
 	en1Next  uint32
 
-	jobs jobManager
+	jobs  jobManager
+	dumps dumpGate // one share-dump writer per block at a time
+
 	// adm answers the accept loop's and the sessions' admission and abuse
 	// questions: bans, per-IP connections, failed authorizations, admin
 	// limits, argon2 slots.
 	adm *admission.Controller
 	// authFlight merges identical concurrent password checks.
 	authFlight singleflight.Group
-	admin      adminLimiter
-	dumps      dumpGate // one share-dump writer per block at a time
-	// argon bounds concurrent argon2 work to GOMAXPROCS-1 (at least 1):
-	// one processor always stays free for the sessions, so a flood of
-	// password checks (each ~30 ms of CPU) cannot hold every processor
-	// while miners' submits wait for the scheduler's 10 ms preemption.
-	argon chan struct{}
 
 	st counters
 
@@ -420,7 +415,6 @@ func New(cfg Config) (*Server, error) {
 		hasher:   cfg.AdminHasher,
 		sessions: make(map[*session]struct{}),
 		en1Used:  make(map[uint32]struct{}),
-		argon:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 		cbCfg: chain.CoinbaseConfig{
 			PayoutScript:    cfg.PayoutScript,
 			Tag:             cfg.CoinbaseTag,
@@ -453,7 +447,6 @@ func New(cfg Config) (*Server, error) {
 		s.adminHash = h
 		s.cfg.AdminPassword = ""
 	}
-	s.admin.init()
 	return s, nil
 }
 

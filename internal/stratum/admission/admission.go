@@ -73,9 +73,10 @@ type Config struct {
 	// Limits are the initial limits; see SetLimits.
 	Limits Limits
 	// ArgonSlots bounds the concurrent password hashing (AcquireArgon);
-	// default GOMAXPROCS-1, at least 1, so that a flood of password
-	// checks (each ~30 ms of CPU) always leaves a processor to the
-	// sessions.
+	// default GOMAXPROCS-1, at least 1: one processor always stays free
+	// for the sessions, so a flood of password checks (each ~30 ms of
+	// CPU) cannot hold every processor while miners' submits wait for the
+	// scheduler's 10 ms preemption.
 	ArgonSlots int
 	// Logger receives the refusal and failed-authorization log lines
 	// (default slog.Default()).
