@@ -2,97 +2,14 @@ package stratum
 
 import (
 	"errors"
-	"sync"
-	"time"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
 )
 
-// Admin call limits.
-const (
-	adminWindow = time.Minute
-	// adminFailuresPerIP is how many failed mining.authorize_admin calls
-	// one address may make per adminWindow; later calls are refused
-	// without checking.
-	adminFailuresPerIP = 5
-	// adminFailuresGlobal bounds failed calls from all addresses together.
-	adminFailuresGlobal = 30
-	// addUsersPerWindow bounds mining.add_user calls from all sessions.
-	addUsersPerWindow = 60
-)
-
-// window counts events in a fixed time window.
-type window struct {
-	start time.Time
-	n     int
-}
-
-// count returns the events in the window of the given length at now,
-// restarting it when over.
-func (w *window) count(now time.Time, length time.Duration) int {
-	if now.Sub(w.start) >= length {
-		w.start, w.n = now, 0
-	}
-	return w.n
-}
-
-// adminLimiter rate-limits the admin calls.
-type adminLimiter struct {
-	mu       sync.Mutex
-	perIP    map[string]*window
-	global   window
-	addUsers window
-}
-
-func (a *adminLimiter) init() { a.perIP = make(map[string]*window) }
-
-// allowAuth reports whether ip may try mining.authorize_admin now.
-func (a *adminLimiter) allowAuth(ip string, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.global.count(now, adminWindow) >= adminFailuresGlobal {
-		return false
-	}
-	w := a.perIP[ip]
-	return w == nil || w.count(now, adminWindow) < adminFailuresPerIP
-}
-
-// failAuth counts a failed mining.authorize_admin from ip.
-func (a *adminLimiter) failAuth(ip string, now time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.global.count(now, adminWindow)
-	a.global.n++
-	w := a.perIP[ip]
-	if w == nil {
-		if len(a.perIP) >= 10_000 {
-			for k, v := range a.perIP {
-				if now.Sub(v.start) >= adminWindow {
-					delete(a.perIP, k)
-				}
-			}
-		}
-		w = &window{start: now}
-		a.perIP[ip] = w
-	}
-	w.count(now, adminWindow)
-	w.n++
-}
-
-// allowAddUser counts a mining.add_user call and reports whether it may run.
-func (a *adminLimiter) allowAddUser(now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.addUsers.count(now, adminWindow) >= addUsersPerWindow {
-		return false
-	}
-	a.addUsers.n++
-	return true
-}
-
 // handleAuthorizeAdmin checks the admin password against its hash. Every
-// attempt is logged, never with the password; failures are rate-limited.
+// attempt is logged, never with the password; failures are rate-limited
+// by the admission controller.
 func (c *session) handleAuthorizeAdmin(req Request) {
 	pw, err := DecodeAuthorizeAdmin(req.Params)
 	if err != nil {
@@ -106,20 +23,19 @@ func (c *session) handleAuthorizeAdmin(req Request) {
 		c.replyError(req.ID, CodeOther, "admin calls disabled")
 		return
 	}
-	now := s.now()
-	if !s.admin.allowAuth(c.ip, now) {
+	if !s.adm.AdminAllowed(c.ip) {
 		log.Warn("stratum: admin login refused: too many failures")
 		c.replyError(req.ID, CodeOther, "too many attempts; try later")
 		return
 	}
-	if err := s.acquireArgon(c.group.ctx); err != nil {
+	if err := s.adm.AcquireArgon(c.group.ctx); err != nil {
 		c.replyError(req.ID, CodeOther, "server shutting down")
 		return
 	}
 	ok, _, err := s.hasher.Verify(s.adminHash, pw)
-	s.releaseArgon()
+	s.adm.ReleaseArgon()
 	if err != nil || !ok {
-		s.admin.failAuth(c.ip, now)
+		s.adm.AdminFailed(c.ip)
 		log.Warn("stratum: admin login failed")
 		c.replyError(req.ID, CodeUnauthorized, "wrong admin password")
 		return
@@ -154,17 +70,17 @@ func (c *session) handleAddUser(req Request) {
 		}
 		p.Address = addr.EncodeAddress()
 	}
-	if !s.admin.allowAddUser(s.now()) {
+	if !s.adm.AddUserAllowed() {
 		log.Warn("stratum: add_user refused: rate limit")
 		c.replyError(req.ID, CodeOther, "too many calls; try later")
 		return
 	}
-	if err := s.acquireArgon(c.group.ctx); err != nil {
+	if err := s.adm.AcquireArgon(c.group.ctx); err != nil {
 		c.replyError(req.ID, CodeOther, "server shutting down")
 		return
 	}
 	_, err = s.cfg.Users.CreateUser(c.group.ctx, store.NewUser{Name: p.Username, Password: p.Password, PayoutAddress: p.Address})
-	s.releaseArgon()
+	s.adm.ReleaseArgon()
 	switch {
 	case err == nil:
 		log.Info("stratum: user added by admin", "address", p.Address)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum/admission"
 )
 
 func TestAdminCalls(t *testing.T) {
@@ -50,16 +51,16 @@ func TestAdminCalls(t *testing.T) {
 func TestAdminRateLimit(t *testing.T) {
 	h := startHarness(t, harnessOpts{noRun: true, config: func(c *Config) { c.AdminPassword = "hunter2" }})
 	c := h.dial()
-	for i := range adminFailuresPerIP {
+	for i := range admission.AdminFailuresPerIP {
 		if r := c.call(MethodAuthorizeAdmin, "guess"); r.errCode() != CodeUnauthorized {
 			t.Fatalf("attempt %d: %s", i, r.raw)
 		}
 	}
 	// Refused without checking, even with the right password.
 	if r := c.call(MethodAuthorizeAdmin, "hunter2"); r.errCode() != CodeOther {
-		t.Errorf("after %d failures: %s", adminFailuresPerIP, r.raw)
+		t.Errorf("after %d failures: %s", admission.AdminFailuresPerIP, r.raw)
 	}
-	h.clock.Advance(adminWindow + time.Second)
+	h.clock.Advance(admission.AdminWindow + time.Second)
 	if r := c.call(MethodAuthorizeAdmin, "hunter2"); string(r.Result) != "true" {
 		t.Errorf("after the window: %s", r.raw)
 	}

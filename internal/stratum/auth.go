@@ -5,30 +5,16 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum/admission"
 )
 
-const (
-	// authCacheTTL is how long a successful authorization is remembered,
-	// so that a reconnect storm does not run argon2 for every miner.
-	authCacheTTL = 10 * time.Minute
-	// authCacheMax bounds each of the success and failure caches; when one
-	// is full, its expired entries go first, then everything.
-	authCacheMax = 100_000
-	// authFailTTL is how long a wrong password is remembered: the same
-	// (user, password) pair fails at once, without argon2, until then. It
-	// is short because a password changed in the database to exactly the
-	// remembered wrong one is refused until the entry expires.
-	authFailTTL = time.Minute
-	// authTimeout bounds one authorization's database work.
-	authTimeout = 30 * time.Second
-)
+// authTimeout bounds one authorization's database work.
+const authTimeout = 30 * time.Second
 
 // Authorization errors. The session answers each with code 24.
 var (
@@ -45,75 +31,13 @@ var (
 // errKnownBad marks an ErrUnauthorized answered from the failure cache.
 var errKnownBad = errors.New("same wrong password recently")
 
-// authKey is a cached authorization result: the user and the SHA-256 of
-// the password (zero in open mode). Passwords themselves are not kept.
-type authKey struct {
-	user string
-	pw   [sha256.Size]byte
-}
-
-// keySet is a bounded set of authKeys, each expiring ttl after it was
-// added.
-type keySet struct {
-	mu  sync.Mutex
-	m   map[authKey]time.Time // expiry
-	ttl time.Duration
-}
-
-func (a *keySet) init(ttl time.Duration) {
-	a.m = make(map[authKey]time.Time)
-	a.ttl = ttl
-}
-
-func (a *keySet) hit(k authKey, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	exp, ok := a.m[k]
-	if ok && now.After(exp) {
-		delete(a.m, k)
-		return false
-	}
-	return ok
-}
-
-func (a *keySet) add(k authKey, now time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.m) >= authCacheMax {
-		for key, exp := range a.m {
-			if now.After(exp) {
-				delete(a.m, key)
-			}
-		}
-		if len(a.m) >= authCacheMax {
-			clear(a.m)
-		}
-	}
-	a.m[k] = now.Add(a.ttl)
-}
-
-// authCache remembers successful authorizations and recent wrong
-// passwords, limits failed password checks per address, and merges
-// concurrent identical checks.
-type authCache struct {
-	ok, bad keySet
-	limit   authLimiter
-	sf      singleflight.Group
-}
-
-func (a *authCache) init() {
-	a.ok.init(authCacheTTL)
-	a.bad.init(authFailTTL)
-	a.limit.init()
-}
-
 // authorize checks a mining.authorize user (the part before the first '.')
 // and password under the configured mode, for a session from ip.
 //
 // In password mode a cached success passes; a (user, password) pair that
-// failed within authFailTTL fails at once; an address over its failed
-// check limit fails with ErrAuthLimited; otherwise the password is
-// verified (argon2).
+// failed within admission.AuthFailTTL fails at once; an address over its
+// failed check limit fails with ErrAuthLimited; otherwise the password is
+// verified (argon2). The admission controller remembers the outcomes.
 func (s *Server) authorize(ctx context.Context, ip, user, password string) error {
 	err := s.checkAuth(ctx, ip, user, password)
 	switch {
@@ -126,8 +50,7 @@ func (s *Server) authorize(ctx context.Context, ip, user, password string) error
 }
 
 func (s *Server) checkAuth(ctx context.Context, ip, user, password string) error {
-	var k authKey
-	k.user = user
+	k := admission.AuthKey{User: user}
 	if s.cfg.Auth == AuthOpen {
 		addr, err := btcutil.DecodeAddress(user, s.cfg.Network)
 		if err != nil || !addr.IsForNet(s.cfg.Network) || store.ValidUserName(user) != nil {
@@ -137,44 +60,42 @@ func (s *Server) checkAuth(ctx context.Context, ip, user, password string) error
 		if store.ValidUserName(user) != nil {
 			return fmt.Errorf("%w: invalid user name", ErrUnauthorized)
 		}
-		k.pw = sha256.Sum256([]byte(password))
+		k.Password = sha256.Sum256([]byte(password))
 	}
 	if done, err := s.authShortcut(k, ip); done {
 		return err
 	}
 	// Identical concurrent checks merge; in password mode only per
 	// address, so that one address's limit never decides another's check.
-	flight := string(k.pw[:]) + user
+	flight := string(k.Password[:]) + user
 	if s.cfg.Auth != AuthOpen {
 		flight += "\x00" + ip
 	}
-	_, err, _ := s.auth.sf.Do(flight, func() (any, error) {
+	_, err, _ := s.authFlight.Do(flight, func() (any, error) {
 		ctx, cancel := context.WithTimeout(ctx, authTimeout)
 		defer cancel()
 		if s.cfg.Auth == AuthOpen {
 			if _, err := s.cfg.Users.EnsureUser(ctx, user, user); err != nil {
 				return nil, err
 			}
-			s.auth.ok.add(k, s.now())
+			s.adm.AuthSucceeded(k)
 			return nil, nil
 		}
-		if err := s.acquireArgon(ctx); err != nil {
+		if err := s.adm.AcquireArgon(ctx); err != nil {
 			return nil, err
 		}
-		defer s.releaseArgon()
+		defer s.adm.ReleaseArgon()
 		// While this waited for a slot, another check may have settled it.
 		if done, err := s.authShortcut(k, ip); done {
 			return nil, err
 		}
 		_, err := s.cfg.Users.VerifyPassword(ctx, user, password)
-		now := s.now()
 		switch {
 		case err == nil:
-			s.auth.ok.add(k, now)
+			s.adm.AuthSucceeded(k)
 			return nil, nil
 		case errors.Is(err, store.ErrBadPassword):
-			s.auth.bad.add(k, now)
-			s.auth.limit.fail(ip, now)
+			s.adm.AuthFailed(ip, k)
 			return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 		case errors.Is(err, store.ErrNotFound):
 			return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
@@ -184,26 +105,18 @@ func (s *Server) checkAuth(ctx context.Context, ip, user, password string) error
 	return err
 }
 
-// authShortcut answers an authorization without a password check when it
-// can: a cached success, a recently failed pair, or an address over its
-// limit (logged once per address and window). done is false when the
-// password must be checked.
-func (s *Server) authShortcut(k authKey, ip string) (done bool, err error) {
-	now := s.now()
-	if s.auth.ok.hit(k, now) {
+// authShortcut answers an authorization without a password check when the
+// admission controller can: a cached success, a recently failed pair, or
+// an address over its limit (logged once per address and window by the
+// controller). done is false when the password must be checked. In open
+// mode only successes are ever remembered.
+func (s *Server) authShortcut(k admission.AuthKey, ip string) (done bool, err error) {
+	switch s.adm.AuthShortcut(ip, k) {
+	case admission.AuthCached:
 		return true, nil
-	}
-	if s.cfg.Auth == AuthOpen {
-		return false, nil
-	}
-	if s.auth.bad.hit(k, now) {
+	case admission.AuthKnownBad:
 		return true, fmt.Errorf("%w: %w", ErrUnauthorized, errKnownBad)
-	}
-	if ok, first := s.auth.limit.allow(ip, now); !ok {
-		if first {
-			s.log.Warn("stratum: too many failed authorizations from address; refusing password checks",
-				"ip", ip, "failures", authFailuresPerIP, "window", authFailWindow)
-		}
+	case admission.AuthLimited:
 		return true, ErrAuthLimited
 	}
 	return false, nil
@@ -222,16 +135,3 @@ func authMessage(err error) string {
 		return "authorization unavailable; try again"
 	}
 }
-
-// acquireArgon takes one of the slots that bound concurrent argon2 work
-// (each verification takes ~19 MiB and ~30 ms).
-func (s *Server) acquireArgon(ctx context.Context) error {
-	select {
-	case s.argon <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (s *Server) releaseArgon() { <-s.argon }

@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
+	"github.com/stratumd/stratumd/internal/stratum/admission"
 	"github.com/stratumd/stratumd/internal/testutil"
 )
 
@@ -81,7 +82,7 @@ func TestAuthFailureCache(t *testing.T) {
 	a.check(t, ip, "alice", "wrong2", ErrUnauthorized, 1)
 	// Just before the TTL ends the pair is still remembered; after, it is
 	// checked again.
-	a.clock.Advance(authFailTTL)
+	a.clock.Advance(admission.AuthFailTTL)
 	a.check(t, ip, "alice", "wrong", ErrUnauthorized, 0)
 	a.clock.Advance(time.Nanosecond)
 	a.check(t, ip, "alice", "wrong", ErrUnauthorized, 1)
@@ -103,7 +104,7 @@ func TestAuthLimitPerAddress(t *testing.T) {
 	// A farm's right password, cached before the trouble starts.
 	a.users.passwords["farm"] = "farmpw"
 	a.check(t, ip, "farm", "farmpw", nil, 1)
-	for i := range authFailuresPerIP {
+	for i := range admission.AuthFailuresPerIP {
 		a.check(t, ip, "alice", fmt.Sprint("guess", i), ErrUnauthorized, 1)
 	}
 	// Over the limit: new guesses and even an uncached right password are
@@ -119,11 +120,11 @@ func TestAuthLimitPerAddress(t *testing.T) {
 	a.check(t, other, "alice", "pw", nil, 1)
 	// Now cached, the right password passes from the limited address too.
 	a.check(t, ip, "alice", "pw", nil, 0)
-	if st := a.srv.Stats(); st.AuthFailures != authFailuresPerIP+1 || st.AuthRefused != 3 {
-		t.Errorf("stats failures %d refused %d, want %d and 3", st.AuthFailures, st.AuthRefused, authFailuresPerIP+1)
+	if st := a.srv.Stats(); st.AuthFailures != admission.AuthFailuresPerIP+1 || st.AuthRefused != 3 {
+		t.Errorf("stats failures %d refused %d, want %d and 3", st.AuthFailures, st.AuthRefused, admission.AuthFailuresPerIP+1)
 	}
 	// The window ends: the address is checked again.
-	a.clock.Advance(authFailWindow)
+	a.clock.Advance(admission.AuthFailWindow)
 	a.check(t, ip, "alice", "guess-later", ErrUnauthorized, 1)
 
 	// One warning per address and window, never with a password.
@@ -140,7 +141,7 @@ func TestAuthLimitPerAddress(t *testing.T) {
 		}
 	}
 	// Over the limit again in the new window: warned again.
-	for i := range authFailuresPerIP - 1 {
+	for i := range admission.AuthFailuresPerIP - 1 {
 		a.check(t, ip, "alice", fmt.Sprint("again", i), ErrUnauthorized, 1)
 	}
 	a.check(t, ip, "alice", "again-over", ErrAuthLimited, 0)
@@ -153,7 +154,7 @@ func TestAuthLimitPerAddress(t *testing.T) {
 func TestAuthRightPasswordUnderLimit(t *testing.T) {
 	a := newAuthServer(t)
 	const ip = "192.0.2.1"
-	for i := range authFailuresPerIP - 1 {
+	for i := range admission.AuthFailuresPerIP - 1 {
 		a.check(t, ip, "alice", fmt.Sprint("guess", i), ErrUnauthorized, 1)
 	}
 	a.check(t, ip, "alice", "pw", nil, 1)
@@ -195,7 +196,7 @@ func TestAuthorizeLimitedReply(t *testing.T) {
 	h.users.passwords["alice"] = "pw"
 	c := h.dial()
 	c.call(MethodSubscribe)
-	for i := range authFailuresPerIP {
+	for i := range admission.AuthFailuresPerIP {
 		r := c.call(MethodAuthorize, "alice.w", fmt.Sprint("guess", i))
 		if r.errCode() != CodeUnauthorized || !strings.Contains(string(r.Error), "unknown user or wrong password") {
 			t.Fatalf("guess %d: %s", i, r.raw)
@@ -205,10 +206,10 @@ func TestAuthorizeLimitedReply(t *testing.T) {
 	if r.errCode() != CodeUnauthorized || !strings.Contains(string(r.Error), "too many failed authorizations; try later") {
 		t.Fatalf("over the limit: %s", r.raw)
 	}
-	if n := h.users.verifyCount(); n != authFailuresPerIP {
-		t.Errorf("%d verifications, want %d", n, authFailuresPerIP)
+	if n := h.users.verifyCount(); n != admission.AuthFailuresPerIP {
+		t.Errorf("%d verifications, want %d", n, admission.AuthFailuresPerIP)
 	}
-	h.clock.Advance(authFailWindow)
+	h.clock.Advance(admission.AuthFailWindow)
 	if r := c.call(MethodAuthorize, "alice.w", "pw"); string(r.Result) != "true" {
 		t.Fatalf("after the window: %s", r.raw)
 	}

@@ -2,7 +2,11 @@
 // codec, the bounded per-connection line reader, variable difficulty, and
 // the server: sessions, jobs, share validation, blocks, bans and admin calls;
 // and the two components that follow a found block after its share: the
-// Resubmitter and the Recorder of share dumps.
+// Resubmitter and the Recorder of share dumps. Admission and abuse control
+// (bans, per-address connection caps and rates, the failed-authorization
+// cache and limit, the admin-call limits, the argon2 slots) is one component
+// of its own, package admission: the server holds one Controller on the
+// server clock, and the accept loop and the sessions ask it questions.
 //
 // The codec (codec.go, messages.go) does no I/O: DecodeRequest turns one line
 // into a Request, the DecodeXxx functions turn a method's params into typed
@@ -140,8 +144,11 @@
 // connections opened faster than ConnRatePerIP (after a burst of
 // ConnBurstPerIP) are closed at accept, before any session work, so that a
 // connection flood costs little; refusals are counted and logged once, then
-// summarized once a minute. SetLimits replaces the difficulty and ban settings while
-// the server runs.
+// summarized once a minute. SetLimits replaces the difficulty and ban
+// settings while the server runs. The session keeps its own counts of recent
+// submits and decides the invalid-share ban; the admission controller keeps
+// everything per address (connections, connection rate, malformed lines,
+// bans) and answers Serve's accept loop before a session exists.
 //
 // # Authorization and admin calls
 //
@@ -168,5 +175,7 @@
 // against its argon2id hash (only the hash is kept); 5 failures per minute
 // per address (30 overall) make further attempts fail unchecked.
 // mining.add_user works in admin sessions only and is limited to 60 per
-// minute. Passwords are never logged.
+// minute. Passwords are never logged. The caches, the limits and the argon2
+// slots are the admission controller's; the server merges identical checks
+// and talks to the user store.
 package stratum

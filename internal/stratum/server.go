@@ -15,9 +15,11 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/wire"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum/admission"
 )
 
 // Server defaults, used for zero fields of Config.
@@ -31,8 +33,8 @@ const (
 	DefaultWriteTimeout     = 5 * time.Second
 	DefaultBanThreshold     = 0.5
 	DefaultBanMinSubmits    = 20
-	DefaultBanMalformed     = 5
-	DefaultBanDuration      = 10 * time.Minute
+	DefaultBanMalformed     = admission.DefaultBanMalformed
+	DefaultBanDuration      = admission.DefaultBanDuration
 	DefaultVardiffTick      = 5 * time.Second
 
 	// Extranonce1Size is the size of the extranonce1 every session gets:
@@ -149,16 +151,17 @@ func (l Limits) withDefaults() Limits {
 	if l.BanMinSubmits <= 0 {
 		l.BanMinSubmits = DefaultBanMinSubmits
 	}
-	if l.BanMalformed <= 0 {
-		l.BanMalformed = DefaultBanMalformed
-	}
-	if l.BanDuration <= 0 {
-		l.BanDuration = DefaultBanDuration
-	}
-	if l.ConnRatePerIP > 0 && l.ConnBurstPerIP <= 0 {
-		l.ConnBurstPerIP = int(max(1, math.Ceil(l.ConnRatePerIP)))
-	}
+	a := l.admission().WithDefaults()
+	l.ConnBurstPerIP, l.BanMalformed, l.BanDuration = a.ConnBurstPerIP, a.BanMalformed, a.BanDuration
 	return l
+}
+
+// admission returns the limits the admission controller enforces.
+func (l Limits) admission() admission.Limits {
+	return admission.Limits{
+		MaxConnsPerIP: l.MaxConnsPerIP, ConnRatePerIP: l.ConnRatePerIP, ConnBurstPerIP: l.ConnBurstPerIP,
+		BanMalformed: l.BanMalformed, BanDuration: l.BanDuration,
+	}
 }
 
 // clamp bounds d to [MinDiff, MaxDiff].
@@ -239,9 +242,10 @@ type Config struct {
 
 	// Logger receives the server's log lines (default slog.Default()).
 	Logger *slog.Logger
-	// Now is the clock for share times, ntime checks, vardiff, bans and
-	// job throttling (default time.Now). Socket deadlines use the real
-	// clock.
+	// Now is the clock for share times, ntime checks, vardiff, job
+	// throttling and admission control: bans, connection rates, failed
+	// authorizations, admin limits (default time.Now). Socket deadlines
+	// use the real clock.
 	Now func() time.Time
 }
 
@@ -320,19 +324,14 @@ type Server struct {
 	en1Used  map[uint32]struct{}
 	en1Next  uint32
 
-	jobs  jobManager
-	bans  banList
-	auth  authCache
-	admin adminLimiter
-	// argon bounds concurrent argon2 work to GOMAXPROCS-1 (at least 1):
-	// one processor always stays free for the sessions, so a flood of
-	// password checks (each ~30 ms of CPU) cannot hold every processor
-	// while miners' submits wait for the scheduler's 10 ms preemption.
-	argon chan struct{}
+	jobs jobManager
 
-	refusals     refusalLog
-	refusalMu    sync.Mutex
-	refusalTimer *time.Timer // flushes refusals; nil until the first
+	// adm answers the accept loop's and the sessions' admission and abuse
+	// questions: bans, per-IP connections, failed authorizations, admin
+	// limits, argon2 slots.
+	adm *admission.Controller
+	// authFlight merges identical concurrent password checks.
+	authFlight singleflight.Group
 
 	st counters
 
@@ -343,7 +342,7 @@ type Server struct {
 
 // counters are the atomic counters behind Stats.
 type counters struct {
-	conns, connsTotal, refused, refusedRate     atomic.Int64
+	conns, connsTotal                           atomic.Int64
 	subscribed, authorized                      atomic.Int64
 	authFailures, authRefused                   atomic.Uint64
 	accepted                                    atomic.Uint64
@@ -423,7 +422,6 @@ func New(cfg Config) (*Server, error) {
 		hasher:   cfg.AdminHasher,
 		sessions: make(map[*session]struct{}),
 		en1Used:  make(map[uint32]struct{}),
-		argon:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 		cbCfg: chain.CoinbaseConfig{
 			PayoutScript:    cfg.PayoutScript,
 			Tag:             cfg.CoinbaseTag,
@@ -434,6 +432,11 @@ func New(cfg Config) (*Server, error) {
 	if err := s.cbCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	adm, err := admission.New(admission.Config{Limits: cfg.Limits.admission(), Logger: cfg.Logger, Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	s.adm = adm
 	// Extranonce1 values and job numbers start at random points, so that a
 	// restarted process (same instance id, same tip) never hands out the
 	// extranonce1 and job id of a session before the restart: a share
@@ -451,24 +454,19 @@ func New(cfg Config) (*Server, error) {
 		s.adminHash = h
 		s.cfg.AdminPassword = ""
 	}
-	s.bans.init()
-	s.auth.init()
-	s.admin.init()
 	return s, nil
 }
 
 // SetLimits replaces the difficulty and ban settings. New sessions use them
-// at once; existing sessions clamp their difficulty at their next retarget.
-// It fails with ErrConfig for MinDiff > MaxDiff.
+// at once; existing sessions clamp their difficulty at their next retarget;
+// the admission controller answers under them at once. It fails with
+// ErrConfig for MinDiff > MaxDiff or a negative per-IP cap, rate or burst.
 func (s *Server) SetLimits(l Limits) error {
 	if l.MinDiff > 0 && l.MaxDiff > 0 && l.MinDiff > l.MaxDiff {
 		return fmt.Errorf("%w: min difficulty %v above max %v", ErrConfig, l.MinDiff, l.MaxDiff)
 	}
-	if l.MaxConnsPerIP < 0 {
-		return fmt.Errorf("%w: negative per-IP connection cap", ErrConfig)
-	}
-	if l.ConnRatePerIP < 0 || math.IsNaN(l.ConnRatePerIP) || math.IsInf(l.ConnRatePerIP, 0) || l.ConnBurstPerIP < 0 {
-		return fmt.Errorf("%w: per-IP connection rate %v, burst %d", ErrConfig, l.ConnRatePerIP, l.ConnBurstPerIP)
+	if err := s.adm.SetLimits(l.admission()); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	l = l.withDefaults()
 	s.limits.Store(&l)
@@ -480,11 +478,12 @@ func (s *Server) CurrentLimits() Limits { return *s.limits.Load() }
 
 // Stats returns a snapshot of the server's counters.
 func (s *Server) Stats() Stats {
+	adm := s.adm.Stats()
 	st := Stats{
 		Connections:      s.st.conns.Load(),
 		ConnectionsTotal: uint64(s.st.connsTotal.Load()),
-		Refused:          uint64(s.st.refused.Load()),
-		RefusedRate:      uint64(s.st.refusedRate.Load()),
+		Refused:          adm.Refused,
+		RefusedRate:      adm.RefusedRate,
 		Subscribed:       s.st.subscribed.Load(),
 		Authorized:       s.st.authorized.Load(),
 		AuthFailures:     s.st.authFailures.Load(),
@@ -574,7 +573,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	l.Close()
 	s.shutdownGroup(g)
 	g.wg.Wait()
-	s.stopRefusals()
+	s.adm.FlushRefusals()
 	return err
 }
 
@@ -625,13 +624,13 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// accept admits conn (or refuses it) and starts its session.
+// accept admits conn (or refuses it: closed, counted and logged by the
+// admission controller) and starts its session.
 func (s *Server) accept(g *serveGroup, conn net.Conn) {
 	remote := conn.RemoteAddr().String()
 	ip := store.RemoteIP(remote)
-	if ok, why := s.bans.admit(ip, s.now(), s.limits.Load()); !ok {
+	if ok, _ := s.adm.Admit(ip, remote); !ok {
 		conn.Close()
-		s.refuse(remote, ip, why)
 		return
 	}
 	c := newSession(s, g, conn, ip)
@@ -656,9 +655,15 @@ func (s *Server) removeSession(c *session) {
 	}
 	s.mu.Unlock()
 	c.release()
-	s.bans.release(c.ip, s.now(), s.limits.Load())
+	s.adm.Release(c.ip)
 	s.st.conns.Add(-1)
 }
+
+// Banned reports whether ip is banned now.
+func (s *Server) Banned(ip string) bool { return s.adm.Banned(ip) }
+
+// Unban lifts a ban on ip.
+func (s *Server) Unban(ip string) { s.adm.Unban(ip) }
 
 // allocExtranonce1 returns the next 3-byte number not used by a live
 // session, or false when all 2^24 are in use.

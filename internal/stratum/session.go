@@ -197,8 +197,7 @@ func (c *session) handleLine(line []byte) bool {
 func (c *session) malformed(why string) {
 	c.srv.st.malformed.Add(1)
 	_ = c.write(EncodeError(nil, CodeOther, "malformed request"), c.srv.cfg.WriteTimeout)
-	lim := c.srv.limits.Load()
-	banned := c.srv.bans.malformed(c.ip, c.srv.now(), lim)
+	banned := c.srv.adm.Malformed(c.ip)
 	if banned {
 		c.srv.st.bans.Add(1)
 	}

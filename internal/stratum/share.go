@@ -293,7 +293,7 @@ func (c *session) countSubmit(invalid bool) bool {
 		c.invalid++
 	}
 	if c.submits >= lim.BanMinSubmits && float64(c.invalid) > lim.BanThreshold*float64(c.submits) {
-		c.srv.bans.ban(c.ip, c.srv.now().Add(lim.BanDuration))
+		c.srv.adm.Ban(c.ip, c.srv.now().Add(lim.BanDuration))
 		c.srv.st.bans.Add(1)
 		c.logger().Warn("stratum: too many invalid submissions; address banned",
 			"invalid", c.invalid, "submits", c.submits, "for", lim.BanDuration)

@@ -1,4 +1,4 @@
-package stratum
+package admission
 
 import (
 	"fmt"
@@ -9,51 +9,11 @@ import (
 	"time"
 )
 
-// tokenBucket limits events to rate per second on average, with bursts of
-// up to burst, on an injected clock. It stores what is missing from a full
-// bucket, so the zero value is a full bucket. Not safe for concurrent use.
-type tokenBucket struct {
-	used float64   // tokens taken and not yet refilled as of at
-	at   time.Time // when used was last brought up to date
-}
-
-// refill brings used up to date at now. A clock that went back refills
-// nothing.
-func (b *tokenBucket) refill(now time.Time, rate float64) {
-	if b.used > 0 && now.After(b.at) {
-		b.used = max(0, b.used-now.Sub(b.at).Seconds()*rate)
-	}
-	b.at = now
-}
-
-// take takes one token at now and reports whether there was one.
-func (b *tokenBucket) take(now time.Time, rate float64, burst int) bool {
-	b.refill(now, rate)
-	if b.used+1 > float64(burst) {
-		return false
-	}
-	b.used++
-	return true
-}
-
-// full reports whether the bucket is full at now, i.e. whether forgetting
-// it (a zero bucket) changes nothing.
-func (b *tokenBucket) full(now time.Time, rate float64) bool {
-	return b.used == 0 || (now.After(b.at) && b.used <= now.Sub(b.at).Seconds()*rate)
-}
-
-// Reasons a connection is refused at accept, as logged and counted.
 const (
-	refuseBanned = "banned"
-	refuseCap    = "per-IP connection cap"
-	refuseRate   = "per-IP connection rate"
-)
-
-const (
-	// refusalLogPeriod is how often a flood of refused connections is
+	// RefusalLogPeriod is how often a flood of refused connections is
 	// summarized in the log: the first refusal of a period is logged at
 	// once, later ones in one line when the period ends.
-	refusalLogPeriod = time.Minute
+	RefusalLogPeriod = time.Minute
 	// refusalLogAddrs bounds the addresses counted one by one in a period.
 	refusalLogAddrs = 1024
 	// refusalLogTop is how many addresses a summary names.
@@ -61,35 +21,38 @@ const (
 )
 
 // refusalLog counts connections refused at accept and keeps their logging
-// to at most two lines per refusalLogPeriod, however many there are.
+// to at most two lines per RefusalLogPeriod, however many there are.
 // Safe for concurrent use.
 type refusalLog struct {
 	mu      sync.Mutex
 	start   time.Time // start of the current period; zero: no period open
-	reasons map[string]uint64
+	reasons map[Reason]uint64
 	addrs   map[string]uint64
 	other   uint64 // refusals from addresses beyond refusalLogAddrs
 	n       uint64 // refusals in the period after the first
+
+	timerMu sync.Mutex
+	timer   *time.Timer // ends the period; nil until the first
 }
 
 // refusalSummary is what a period counted after its first refusal.
 type refusalSummary struct {
 	since   time.Time
 	n       uint64
-	reasons map[string]uint64
+	reasons map[Reason]uint64
 	top     []string // "ip×count", most first
 	addrs   int      // distinct addresses (at most refusalLogAddrs, plus "others")
 }
 
 // add counts a refusal at now. It reports whether it is the first of a
 // new period (to be logged on its own; the caller then arranges a flush
-// after refusalLogPeriod).
-func (r *refusalLog) add(now time.Time, ip, why string) (first bool) {
+// after RefusalLogPeriod).
+func (r *refusalLog) add(now time.Time, ip string, why Reason) (first bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.start.IsZero() {
 		r.start = now
-		r.reasons, r.addrs, r.other, r.n = map[string]uint64{}, map[string]uint64{}, 0, 0
+		r.reasons, r.addrs, r.other, r.n = map[Reason]uint64{}, map[string]uint64{}, 0, 0
 		return true
 	}
 	r.n++
@@ -146,40 +109,43 @@ func (s refusalSummary) log(l *slog.Logger) {
 		"addresses", s.addrs, "top", strings.Join(s.top, " "))
 }
 
-// refuse closes a connection refused at accept, counts it and logs it
-// through the refusal summary.
-func (s *Server) refuse(remote, ip, why string) {
-	s.st.refused.Add(1)
-	if why == refuseRate {
-		s.st.refusedRate.Add(1)
+// refuse counts a connection refused at accept and logs it through the
+// refusal summary.
+func (c *Controller) refuse(ip, remote string, why Reason) {
+	c.refused.Add(1)
+	if why == RefusedRate {
+		c.refusedRate.Add(1)
 	}
-	if !s.refusals.add(s.now(), ip, why) {
+	r := &c.refusals
+	if !r.add(c.now(), ip, why) {
 		return
 	}
-	s.log.Info("stratum: connection refused; further refusals are summarized", "remote", remote, "why", why,
-		"every", refusalLogPeriod)
-	s.refusalMu.Lock()
-	defer s.refusalMu.Unlock()
-	if s.refusalTimer == nil {
-		s.refusalTimer = time.AfterFunc(refusalLogPeriod, s.flushRefusals)
+	c.log.Info("stratum: connection refused; further refusals are summarized", "remote", remote, "why", string(why),
+		"every", RefusalLogPeriod)
+	r.timerMu.Lock()
+	defer r.timerMu.Unlock()
+	if r.timer == nil {
+		r.timer = time.AfterFunc(RefusalLogPeriod, c.flushRefusals)
 	} else {
-		s.refusalTimer.Reset(refusalLogPeriod)
+		r.timer.Reset(RefusalLogPeriod)
 	}
 }
 
 // flushRefusals logs the refusals summarized since the period's first.
-func (s *Server) flushRefusals() {
-	if sum, ok := s.refusals.flush(); ok {
-		sum.log(s.log)
+func (c *Controller) flushRefusals() {
+	if sum, ok := c.refusals.flush(); ok {
+		sum.log(c.log)
 	}
 }
 
-// stopRefusals stops the summary timer and logs what it would have.
-func (s *Server) stopRefusals() {
-	s.refusalMu.Lock()
-	if s.refusalTimer != nil {
-		s.refusalTimer.Stop()
+// FlushRefusals stops the refusal summary's timer and logs what it would
+// have. A later refusal starts a new period (and the timer again).
+func (c *Controller) FlushRefusals() {
+	r := &c.refusals
+	r.timerMu.Lock()
+	if r.timer != nil {
+		r.timer.Stop()
 	}
-	s.refusalMu.Unlock()
-	s.flushRefusals()
+	r.timerMu.Unlock()
+	c.flushRefusals()
 }
