@@ -102,10 +102,15 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	return c, positional, nil
 }
 
-// run parses the configuration and does the command.
-func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+// run parses the configuration and does the command. kill is what the
+// PAYOUT_TEST_KILL_STEP hook calls (main: SIGKILL to this process).
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), kill func(), stdout, stderr io.Writer) error {
 	c, positional, err := parseConfig(args, lookupEnv, stderr)
 	if err != nil {
+		return err
+	}
+	spec, _ := lookupEnv(killStepEnv)
+	if c.Config.Options.StepHook, err = killStepHook(spec, kill); err != nil {
 		return err
 	}
 	var out interface{ WriteText(io.Writer) error }

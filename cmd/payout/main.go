@@ -13,6 +13,12 @@
 //
 // Exit status: 0 done; 1 an error (the report, when there is one, is still
 // printed); 75 another run holds the lock (try again later).
+//
+// Test only: when PAYOUT_TEST_KILL_STEP=K is set (K ≥ 1), the process kills
+// itself with SIGKILL at the K-th step boundary a run reaches (every call
+// of payout.Options.StepHook counts, starting at 1; the step names are
+// payout's Step* constants). The crash tests use it to stop a real run
+// anywhere; unset, it does nothing. Never set it in production.
 package main
 
 import (
@@ -29,7 +35,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	kill := func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	err := run(ctx, os.Args[1:], os.LookupEnv, kill, os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case err == nil:

@@ -18,10 +18,12 @@ import (
 
 func noEnv(string) (string, bool) { return "", false }
 
+func noKill() { panic("PAYOUT_TEST_KILL_STEP kill called") }
+
 func TestStatusTextAndJSON(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"status", "--db", url}, noEnv, &out, &errb); err != nil {
+	if err := run(context.Background(), []string{"status", "--db", url}, noEnv, noKill, &out, &errb); err != nil {
 		t.Fatal(err, errb.String())
 	}
 	if !strings.Contains(out.String(), "BALANCES") || !strings.Contains(out.String(), "credited") {
@@ -34,7 +36,7 @@ func TestStatusTextAndJSON(t *testing.T) {
 		}
 		return "", false
 	}
-	if err := run(context.Background(), []string{"status", "--json"}, env, &out, &errb); err != nil {
+	if err := run(context.Background(), []string{"status", "--json"}, env, noKill, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
 	var st payout.Status
@@ -46,7 +48,7 @@ func TestStatusTextAndJSON(t *testing.T) {
 func TestRunRefusesPendingMigrations(t *testing.T) {
 	url := pgtest.NewEmptyDatabase(t)
 	var out, errb bytes.Buffer
-	err := run(context.Background(), []string{"run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest"}, noEnv, &out, &errb)
+	err := run(context.Background(), []string{"run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest"}, noEnv, noKill, &out, &errb)
 	if !errors.Is(err, store.ErrPendingMigrations) {
 		t.Fatalf("got %v, want pending migrations", err)
 	}
@@ -64,7 +66,7 @@ func TestSecondRunIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	err = run(ctx, []string{"run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest"}, noEnv, &out, &errb)
+	err = run(ctx, []string{"run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest"}, noEnv, noKill, &out, &errb)
 	if !errors.Is(err, payout.ErrLocked) {
 		t.Fatalf("got %v, want ErrLocked", err)
 	}
@@ -80,7 +82,7 @@ func TestConfigErrors(t *testing.T) {
 		{"status"}, // no database
 	} {
 		var out, errb bytes.Buffer
-		if err := run(context.Background(), args, noEnv, &out, &errb); !errors.Is(err, cliconf.ErrConfig) {
+		if err := run(context.Background(), args, noEnv, noKill, &out, &errb); !errors.Is(err, cliconf.ErrConfig) {
 			t.Errorf("%q: %v, want a configuration error", args, err)
 		}
 	}

@@ -501,8 +501,8 @@ func TestRunInsufficientFundsStaysPlanned(t *testing.T) {
 // a cancelled context; then reruns until done. Whatever happened, the
 // ledger and the wallet agree, nothing is paid twice and nothing is lost.
 func TestRunInterrupted(t *testing.T) {
-	steps := []string{stepClassified, stepCredited, stepPlanned, stepBuilt, stepSignedOnly, stepStored,
-		stepSent, stepBroadcast, stepConfirmed, stepPaymentDone}
+	steps := []string{StepClassified, StepCredited, StepPlanned, StepBuilt, StepSignedOnly, StepStored,
+		StepSent, StepBroadcast, StepConfirmed, StepPaymentDone}
 	for _, step := range steps {
 		for _, mode := range []string{"error", "panic", "cancel"} {
 			t.Run(step+"/"+mode, func(t *testing.T) {
@@ -510,7 +510,7 @@ func TestRunInterrupted(t *testing.T) {
 				var cancel context.CancelFunc
 				hit := 0
 				p := f.payer(t)
-				p.hook = func(s string) error {
+				p.o.StepHook = func(s string) error {
 					if s != step {
 						return nil
 					}

@@ -49,6 +49,11 @@ type Options struct {
 	MaxOutputs int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// StepHook, when set, is called at every step boundary of a run with
+	// the step's name (see the Step* constants); an error it returns stops
+	// the run there, as a crash would. Tests use it to interrupt a run
+	// anywhere; `payout` installs one only for PAYOUT_TEST_KILL_STEP.
+	StepHook func(step string) error
 }
 
 // MinPayoutFloor is the lowest --min-payout: above the dust threshold of
@@ -98,9 +103,6 @@ type Payer struct {
 	node   Node
 	wallet Wallet
 	o      Options
-	// hook is called after each step with the step's name; an error
-	// stops the run there. Tests use it to interrupt a run anywhere.
-	hook func(step string) error
 }
 
 // NewPayer checks o and returns a Payer. It starts nothing.
@@ -114,28 +116,31 @@ func NewPayer(pool *pgxpool.Pool, node Node, wallet Wallet, o Options) (*Payer, 
 	return &Payer{pool: pool, node: node, wallet: wallet, o: o}, nil
 }
 
-// Steps at which a run can be interrupted (see Payer.hook).
+// Step boundaries reported to Options.StepHook, in the order a run meets
+// them. A run reports StepClassified once, StepCredited once per credited
+// block, StepPlanned once when it planned payments, and the payment steps
+// once per payment they concern.
 const (
-	stepClassified  = "classified"
-	stepCredited    = "credited"
-	stepPlanned     = "planned"
-	stepBuilt       = "built"
-	stepSignedOnly  = "signed-not-stored"
-	stepStored      = "signed-stored"
-	stepSent        = "sent-not-marked"
-	stepBroadcast   = "broadcast-marked"
-	stepConfirmed   = "confirmed"
-	stepPaymentDone = "payment-done"
+	StepClassified  = "classified"        // blocks classified
+	StepCredited    = "credited"          // one block credited (committed)
+	StepPlanned     = "planned"           // new payments recorded as planned
+	StepBuilt       = "built"             // inputs chosen and locked in the wallet, not signed
+	StepSignedOnly  = "signed-not-stored" // signed by the wallet, not stored yet
+	StepStored      = "signed-stored"     // signed bytes, txid and inputs stored
+	StepSent        = "sent-not-marked"   // broadcast, not yet marked broadcast
+	StepBroadcast   = "broadcast-marked"  // marked broadcast
+	StepConfirmed   = "confirmed"         // marked confirmed
+	StepPaymentDone = "payment-done"      // a payment moved as far as it goes in this run
 )
 
 // errInterrupted marks an error from the step hook.
 var errInterrupted = errors.New("payout: run interrupted")
 
 func (p *Payer) step(name string) error {
-	if p.hook == nil {
+	if p.o.StepHook == nil {
 		return nil
 	}
-	if err := p.hook(name); err != nil {
+	if err := p.o.StepHook(name); err != nil {
 		return fmt.Errorf("%w after %s: %w", errInterrupted, name, err)
 	}
 	return nil
@@ -191,7 +196,7 @@ func (p *Payer) Run(ctx context.Context, dryRun bool) (*Report, error) {
 	if err := p.classify(ctx, db, rep); err != nil {
 		return rep, err
 	}
-	if err := p.step(stepClassified); err != nil {
+	if err := p.step(StepClassified); err != nil {
 		return rep, err
 	}
 	if err := p.creditMatured(ctx, db, rep, note); err != nil {
@@ -332,7 +337,7 @@ func (p *Payer) creditMatured(ctx context.Context, db dbtx, rep *Report, note fu
 			return err
 		}
 		rep.Credited = append(rep.Credited, cb)
-		if err := p.step(stepCredited); err != nil {
+		if err := p.step(StepCredited); err != nil {
 			return err
 		}
 	}
@@ -538,7 +543,7 @@ func (p *Payer) plan(ctx context.Context, db dbtx, rep *Report) ([]payment, erro
 		p.o.Logger.Info("payment planned", "id", pay.ID, "outputs", len(pay.Outputs), "total", pay.Total)
 	}
 	if len(planned) > 0 {
-		if err := p.step(stepPlanned); err != nil {
+		if err := p.step(StepPlanned); err != nil {
 			return nil, err
 		}
 	}
@@ -587,13 +592,13 @@ func (p *Payer) advance(ctx context.Context, db dbtx, pay *payment) error {
 		if err := p.wallet.Send(ctx, tx); err != nil {
 			return fail(fmt.Errorf("payment %d: broadcast: %w", pay.ID, err))
 		}
-		if err := p.step(stepSent); err != nil {
+		if err := p.step(StepSent); err != nil {
 			return err
 		}
 		if err := p.setState(ctx, db, pay, "signed", "broadcast", ""); err != nil {
 			return err
 		}
-		if err := p.step(stepBroadcast); err != nil {
+		if err := p.step(StepBroadcast); err != nil {
 			return err
 		}
 	}
@@ -614,12 +619,12 @@ func (p *Payer) advance(ctx context.Context, db dbtx, pay *payment) error {
 			if err := p.setState(ctx, db, pay, "broadcast", "confirmed", st.BlockHash); err != nil {
 				return err
 			}
-			if err := p.step(stepConfirmed); err != nil {
+			if err := p.step(StepConfirmed); err != nil {
 				return err
 			}
 		}
 	}
-	return p.step(stepPaymentDone)
+	return p.step(StepPaymentDone)
 }
 
 func (p *Payer) setState(ctx context.Context, db dbtx, pay *payment, from, to, blockHash string) error {
@@ -696,7 +701,7 @@ func (p *Payer) sign(ctx context.Context, db dbtx, pay *payment) error {
 	if err := p.wallet.LockUnspent(ctx, ops); err != nil {
 		return err
 	}
-	if err := p.step(stepBuilt); err != nil {
+	if err := p.step(StepBuilt); err != nil {
 		return err
 	}
 	signed, err := p.wallet.Sign(ctx, b.tx, b.inputs)
@@ -706,7 +711,7 @@ func (p *Payer) sign(ctx context.Context, db dbtx, pay *payment) error {
 	if err := sameSpend(b.tx, signed); err != nil {
 		return err
 	}
-	if err := p.step(stepSignedOnly); err != nil {
+	if err := p.step(StepSignedOnly); err != nil {
 		return err
 	}
 	raw, err := txBytes(signed)
@@ -745,7 +750,7 @@ func (p *Payer) sign(ctx context.Context, db dbtx, pay *payment) error {
 	}
 	pay.State, pay.Raw, pay.TxID, pay.Fee, pay.Err = "signed", raw, &id, &b.fee, ""
 	p.o.Logger.Info("payment signed", "id", pay.ID, "txid", id, "fee", b.fee, "inputs", len(b.inputs))
-	return p.step(stepStored)
+	return p.step(StepStored)
 }
 
 // sameSpend checks that the wallet signed what it was given: the same
