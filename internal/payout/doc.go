@@ -1,11 +1,15 @@
 // Package payout splits matured block rewards among miners with PPLNS and
 // pays balances through btcwallet. Its maths is pure and table-tested; its
 // payment steps run under an advisory lock and are safe to rerun at any point.
+// It speaks no SQL: the ledger is reached through the Ledger, LedgerRun,
+// ShareSource and StatusSource interfaces declared here, which package store
+// implements (StoreLedger adapts a *store.Store); the store's errors are
+// translated into this package's at that boundary.
 //
 // # A run
 //
-// Payer.Run (and Run, which builds one from a Config) does, under
-// pg_try_advisory_lock (a second run gets ErrLocked):
+// Payer.Run (and Run, which builds one from a Config) does, under the
+// store's payout lock (pg_try_advisory_lock; a second run gets ErrLocked):
 //
 //  1. Classify every block that is not final by asking the node for the best
 //     chain's hash at the block's height: the same hash is confirmed, or

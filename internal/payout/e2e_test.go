@@ -143,11 +143,7 @@ func (rp *realPool) locks(t *testing.T) map[wire.OutPoint]bool {
 // openInputs returns the inputs of the ledger's open payments.
 func (rp *realPool) openInputs(t *testing.T, ctx context.Context) map[wire.OutPoint]bool {
 	t.Helper()
-	in, err := inputsOf(ctx, rp.st.Pool(), openInputsSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return openInputs(t, rp.st)
 }
 
 func TestEndToEndRealWallet(t *testing.T) {

@@ -51,7 +51,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer n.Close()
-	p, err := NewPayer(st.Pool(), n, w, cfg.Options)
+	p, err := NewPayer(StoreLedger(st), n, w, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func ReadStatusDB(ctx context.Context, url string) (*Status, error) {
 		return nil, err
 	}
 	defer st.Close()
-	return ReadStatus(ctx, st.Pool())
+	return ReadStatus(ctx, st)
 }
 
 func openStore(ctx context.Context, url string) (*store.Store, error) {
