@@ -69,8 +69,11 @@ type PaymentLedger interface {
 	// PlanPayments records one planned payment per batch, in one
 	// transaction.
 	PlanPayments(ctx context.Context, feeRate int64, batches [][]store.PaymentOutput) ([]store.OpenPayment, error)
-	// OpenPayments: the payments that are not final, with outputs.
+	// OpenPayments: the payments that are not final, with outputs and
+	// transactions.
 	OpenPayments(ctx context.Context) ([]store.OpenPayment, error)
+	// Payment: one payment in any state (store.ErrNotFound: none).
+	Payment(ctx context.Context, id int64) (store.OpenPayment, error)
 	// OpenInputs: the inputs of the open payments that may spend them.
 	OpenInputs(ctx context.Context) ([]store.PaymentInput, error)
 	// RecordedInputs: every input a payment ever recorded.
@@ -80,8 +83,17 @@ type PaymentLedger interface {
 	// ReserveInputs records the inputs a planned payment is about to
 	// lock and sign.
 	ReserveInputs(ctx context.Context, id int64, ins []store.PaymentInput) error
-	// StoreSigned stores a planned payment's signed transaction (signed).
-	StoreSigned(ctx context.Context, id int64, txid string, raw []byte, fee int64) error
+	// StoreSigned stores a planned payment's first transaction (signed).
+	StoreSigned(ctx context.Context, id int64, tx store.PaymentTx) error
+	// AddPaymentTx stores a bump or abandon transaction of a payment and
+	// moves its state from from to to, in one transaction.
+	AddPaymentTx(ctx context.Context, id int64, from, to string, tx store.PaymentTx) error
+	// SettlePayment moves a payment to a final state: confirmed or
+	// abandoned by its transaction txid, or failed (txid "") with a note.
+	SettlePayment(ctx context.Context, id int64, from, to, txid, blockHash, note string) error
+	// NoteConflict records the height at which an input was first seen
+	// spent by none of the payment's transactions (0 clears it).
+	NoteConflict(ctx context.Context, id int64, height int64) error
 	// MovePayment moves a payment's state from from to to.
 	MovePayment(ctx context.Context, id int64, from, to, blockHash string) error
 	// RecordPaymentError stores a payment's last error.

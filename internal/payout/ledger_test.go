@@ -284,6 +284,10 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) payer(t testing.TB) *Payer {
 	t.Helper()
+	f.node.chain = f.wallet
+	if f.wallet.height < f.node.best {
+		f.wallet.height = f.node.best
+	}
 	p, err := NewPayer(StoreLedger(f.st), f.node, f.wallet, Options{Params: f.params, FeeBPS: 100, MinPayout: 100000,
 		FeeRate: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -298,15 +302,30 @@ func (f *fixture) payer(t testing.TB) *Payer {
 func (f *fixture) check(t *testing.T, wantAllPaid bool) {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := f.st.Pool().Query(ctx, `SELECT p.state, coalesce(p.txid, ''), o.address, o.amount
+	// The paying transactions (first and bumps) of every payment.
+	paying := map[int64][]chainhash.Hash{}
+	rows, err := f.st.Pool().Query(ctx, `SELECT payment_id, txid FROM payment_txs WHERE kind <> 'abandon'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	var txid string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &txid}, func() error {
+		h, err := chainhash.NewHashFromStr(txid)
+		paying[id] = append(paying[id], *h)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = f.st.Pool().Query(ctx, `SELECT p.id, p.state, coalesce(p.txid, ''), o.address, o.amount
 		FROM payment_outputs o JOIN payments p ON p.id = o.payment_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ledger := map[string]int64{}
-	var state, txid, addr string
+	var state, addr string
 	var amt int64
-	if _, err := pgx.ForEachRow(rows, []any{&state, &txid, &addr, &amt}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &txid, &addr, &amt}, func() error {
 		h, _ := chainhash.NewHashFromStr(txid)
 		sent := false
 		if h != nil {
@@ -316,10 +335,22 @@ func (f *fixture) check(t *testing.T, wantAllPaid bool) {
 		if (state == "broadcast" || state == "confirmed") && !sent {
 			return fmt.Errorf("payment %s is %s but the wallet does not know it", txid, state)
 		}
-		if sent && state != "signed" && state != "broadcast" && state != "confirmed" {
+		if sent && state != "signed" && state != "broadcast" && state != "confirmed" && state != "abandoning" {
 			return fmt.Errorf("payment %s is %s but was sent", txid, state)
 		}
-		if sent {
+		live := 0
+		for _, h := range paying[id] {
+			if f.wallet.live(h) {
+				live++
+			}
+		}
+		if live > 1 {
+			return fmt.Errorf("payment %d has %d paying transactions in the mempool or in blocks", id, live)
+		}
+		if live == 1 {
+			if state == "abandoned" || state == "failed" {
+				return fmt.Errorf("payment %d is %s but pays", id, state)
+			}
 			a, err := btcutil.DecodeAddress(addr, f.params)
 			if err != nil {
 				return err
@@ -395,7 +426,7 @@ func (f *fixture) finish(t *testing.T) {
 func openInputs(t testing.TB, st *store.Store) map[wire.OutPoint]bool {
 	t.Helper()
 	rows, err := st.Pool().Query(context.Background(), `SELECT i.txid, i.vout FROM payment_inputs i
-		JOIN payments p ON p.id = i.payment_id WHERE p.state IN ('signed', 'broadcast')`)
+		JOIN payments p ON p.id = i.payment_id WHERE p.state IN ('signed', 'broadcast', 'abandoning')`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,12 @@ type Options struct {
 	MaxOutputs int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// ConflictConfirmations: a conflicting spend of a payment's inputs (its
+	// abandon transaction, or a transaction that is none of its own) must
+	// have this many confirmations before the payment's outputs count as
+	// unpaid again, so that a reorganization cannot bring the payment back
+	// after it was paid anew. Default 6.
+	ConflictConfirmations int
 	// KeepForeignLocks: release only wallet locks of outputs some payment
 	// recorded. By default payout is the wallet's only locker and every
 	// lock that is not an input of an open payment is released at the
@@ -55,7 +61,8 @@ type Options struct {
 // every standard output type at the 1 sat/vB relay fee (P2PKH: 546).
 const MinPayoutFloor = 1000
 
-// Check fills in defaults (factor 2, fee rate 1, 200 outputs, slog.Default)
+// Check fills in defaults (factor 2, fee rate 1, 200 outputs, 6 conflict
+// confirmations, slog.Default)
 // and validates the options; errors wrap ErrInvalid.
 func (o *Options) Check() error {
 	if o.Params == nil {
@@ -69,6 +76,9 @@ func (o *Options) Check() error {
 	}
 	if o.MaxOutputs == 0 {
 		o.MaxOutputs = 200
+	}
+	if o.ConflictConfirmations == 0 {
+		o.ConflictConfirmations = 6
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -86,6 +96,8 @@ func (o *Options) Check() error {
 		return fmt.Errorf("options: maturity margin %d: %w", o.MaturityMargin, ErrInvalid)
 	case o.MaxOutputs < 1 || o.MaxOutputs > 2000:
 		return fmt.Errorf("options: max outputs %d (1-2000): %w", o.MaxOutputs, ErrInvalid)
+	case o.ConflictConfirmations < 1 || o.ConflictConfirmations > 1000:
+		return fmt.Errorf("options: conflict confirmations %d (1-1000): %w", o.ConflictConfirmations, ErrInvalid)
 	}
 	return nil
 }
@@ -126,9 +138,16 @@ const (
 	StepStored          = "signed-stored"     // signed bytes and txid stored (state signed)
 	StepSent            = "sent-not-marked"   // broadcast, not yet marked broadcast
 	StepBroadcast       = "broadcast-marked"  // marked broadcast
-	StepConfirmed       = "confirmed"         // marked confirmed
+	StepConfirmed       = "confirmed"         // settled: a paying transaction confirmed
+	StepAbandoned       = "abandoned"         // settled: its abandon transaction confirmed deep enough
+	StepFailed          = "failed"            // settled: its inputs proven spent elsewhere
+	StepConflictSeen    = "conflict-seen"     // an input first seen spent by none of its transactions (recorded)
 	StepUnlocked        = "unlocked"          // a settled payment's inputs released in the wallet
 	StepPaymentDone     = "payment-done"      // a payment moved as far as it goes in this run
+	StepBumpStored      = "bump-stored"       // Bump: the replacement signed and stored, not broadcast
+	StepBumpSent        = "bump-sent"         // Bump: the replacement broadcast
+	StepAbandonStored   = "abandon-stored"    // Abandon: the conflict signed and stored (abandoning), not broadcast
+	StepAbandonSent     = "abandon-sent"      // Abandon: the conflict broadcast
 )
 
 // errInterrupted marks an error from the step hook.

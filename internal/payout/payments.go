@@ -18,15 +18,22 @@ type payment struct {
 	ID      int64
 	State   string
 	Total   int64
-	Fee     int64  // 0 until signed
-	TxID    string // "" until signed
-	Raw     []byte // the signed transaction
+	Fee     int64  // of the current paying transaction; 0 until signed
+	TxID    string // the current paying transaction; "" until signed
+	Raw     []byte // its signed bytes
 	Outputs []PayTo
 	Err     string
+	// Txs are all its transactions, oldest first (payment, bumps,
+	// abandons).
+	Txs []store.PaymentTx
+	// ConflictSeen: the best height at which an input was first seen
+	// spent on chain by none of Txs; 0: not seen.
+	ConflictSeen int64
 }
 
 func paymentFrom(sp store.OpenPayment) payment {
-	pay := payment{ID: sp.ID, State: sp.State, Total: sp.Total, Fee: sp.Fee, TxID: sp.TxID, Raw: sp.RawTx, Err: sp.LastError}
+	pay := payment{ID: sp.ID, State: sp.State, Total: sp.Total, Fee: sp.Fee, TxID: sp.TxID, Raw: sp.RawTx, Err: sp.LastError,
+		Txs: sp.Txs, ConflictSeen: sp.ConflictSeenHeight}
 	pay.Outputs = make([]PayTo, len(sp.Outputs))
 	for i, o := range sp.Outputs {
 		pay.Outputs[i] = PayTo{Username: o.Username, Address: o.Address, Amount: o.Amount}
@@ -35,8 +42,14 @@ func paymentFrom(sp store.OpenPayment) payment {
 }
 
 func (pay *payment) report() PaymentReport {
-	return PaymentReport{ID: pay.ID, State: pay.State, TxID: pay.TxID, Total: pay.Total, Fee: pay.Fee,
+	r := PaymentReport{ID: pay.ID, State: pay.State, TxID: pay.TxID, Total: pay.Total, Fee: pay.Fee,
 		Outputs: pay.Outputs, Error: pay.Err}
+	if len(pay.Txs) > 1 {
+		for _, t := range pay.Txs {
+			r.Txs = append(r.Txs, PaymentTxReport{TxID: t.TxID, Kind: t.Kind, Fee: t.Fee, FeeRate: t.FeeRate})
+		}
+	}
+	return r
 }
 
 func (p *Payer) openPayments(ctx context.Context, lg LedgerRun) ([]payment, error) {
@@ -118,11 +131,13 @@ func (p *Payer) decode(addr string) (btcutil.Address, error) {
 }
 
 // advance moves one payment as far as it goes: planned → signed →
-// broadcast → confirmed. Every state change is committed before the next
-// wallet call, so a rerun continues from the recorded state: a planned
-// payment has no stored transaction (nothing was sent) and is built afresh;
-// a signed one is broadcast with the same bytes; a broadcast one is
-// checked, and rebroadcast with the same bytes if the wallet lost it.
+// broadcast → confirmed (or abandoning → abandoned, or failed). Every state
+// change is committed before the next wallet call, so a rerun continues
+// from the recorded state: a planned payment has no stored transaction
+// (nothing was sent) and is built afresh; a signed one is broadcast with
+// the same bytes; a broadcast or abandoning one is settled by whichever of
+// its transactions confirmed, or its newest transaction is rebroadcast
+// with the same bytes if the wallet lost it (see settle).
 func (p *Payer) advance(ctx context.Context, lg LedgerRun, pay *payment) error {
 	fail := func(err error) error {
 		pay.Err = err.Error()
@@ -139,54 +154,34 @@ func (p *Payer) advance(ctx context.Context, lg LedgerRun, pay *payment) error {
 			return err
 		}
 	}
-	tx, err := parseTx(pay.Raw)
-	if err != nil {
-		return fmt.Errorf("payment %d: %w", pay.ID, err)
-	}
 	if pay.State == store.PaymentSigned {
+		tx, err := parseTx(pay.Raw)
+		if err != nil {
+			return fmt.Errorf("payment %d: %w", pay.ID, err)
+		}
 		if err := p.wallet.Send(ctx, tx); err != nil {
 			return fail(fmt.Errorf("payment %d: broadcast: %w", pay.ID, err))
 		}
 		if err := p.step(StepSent); err != nil {
 			return err
 		}
-		if err := p.setState(ctx, lg, pay, store.PaymentSigned, store.PaymentBroadcast, ""); err != nil {
+		if err := p.setState(ctx, lg, pay, store.PaymentSigned, store.PaymentBroadcast); err != nil {
 			return err
 		}
 		if err := p.step(StepBroadcast); err != nil {
 			return err
 		}
 	}
-	if pay.State == store.PaymentBroadcast {
-		st, err := p.wallet.Status(ctx, tx.TxHash())
-		if err != nil {
-			return fail(fmt.Errorf("payment %d: status: %w", pay.ID, err))
-		}
-		if !st.Known {
-			// Lost from the wallet and the mempool (evicted, or a node
-			// restart): the same bytes again, never a new transaction.
-			if err := p.wallet.Send(ctx, tx); err != nil {
-				return fail(fmt.Errorf("payment %d: rebroadcast: %w", pay.ID, err))
-			}
-			return nil
-		}
-		if st.Confirmations >= PaymentConfirmations {
-			if err := p.setState(ctx, lg, pay, store.PaymentBroadcast, store.PaymentConfirmed, st.BlockHash); err != nil {
-				return err
-			}
-			if err := p.step(StepConfirmed); err != nil {
-				return err
-			}
-			if err := p.releaseInputs(ctx, lg, pay.ID); err != nil {
-				return err
-			}
+	if pay.State == store.PaymentBroadcast || pay.State == store.PaymentAbandoning {
+		if err := p.settle(ctx, lg, pay, fail); err != nil {
+			return err
 		}
 	}
 	return p.step(StepPaymentDone)
 }
 
-func (p *Payer) setState(ctx context.Context, lg LedgerRun, pay *payment, from, to, blockHash string) error {
-	if err := lg.MovePayment(ctx, pay.ID, from, to, blockHash); err != nil {
+func (p *Payer) setState(ctx context.Context, lg LedgerRun, pay *payment, from, to string) error {
+	if err := lg.MovePayment(ctx, pay.ID, from, to, ""); err != nil {
 		return fromStore(fmt.Sprintf("payment %d: %s", pay.ID, to), err)
 	}
 	pay.State, pay.Err = to, ""

@@ -45,11 +45,37 @@ type CreditedBlock struct {
 type PaymentReport struct {
 	ID      int64   `json:"id"`
 	State   string  `json:"state"`
-	TxID    string  `json:"txid,omitempty"`
+	TxID    string  `json:"txid,omitempty"` // the current paying transaction
 	Total   int64   `json:"total"`
 	Fee     int64   `json:"fee"`
 	Outputs []PayTo `json:"outputs"`
 	Error   string  `json:"error,omitempty"`
+	// Txs lists every transaction of a payment that has more than one
+	// (bumped or abandoned), oldest first.
+	Txs []PaymentTxReport `json:"transactions,omitempty"`
+}
+
+// PaymentTxReport is one transaction of a payment.
+type PaymentTxReport struct {
+	TxID    string `json:"txid"`
+	Kind    string `json:"kind"` // payment, bump or abandon
+	Fee     int64  `json:"fee"`
+	FeeRate int64  `json:"fee_rate"`
+}
+
+// WriteText writes one payment (payout bump, payout abandon) as a table.
+func (r *PaymentReport) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PAYMENT\tID\tSTATE\tOUTPUTS\tTOTAL\tFEE\tTXID")
+	fmt.Fprintf(tw, "\t%d\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.State, len(r.Outputs), r.Total, r.Fee, r.TxID)
+	fmt.Fprintln(tw, "TRANSACTIONS\tKIND\tFEE\tFEE RATE\tTXID")
+	for _, t := range r.Txs {
+		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%s\n", t.Kind, t.Fee, t.FeeRate, t.TxID)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(tw, "ERROR\t%s\n", strings.ReplaceAll(r.Error, "\t", " "))
+	}
+	return tw.Flush()
 }
 
 // Skipped is a balance due that was not paid, and why.

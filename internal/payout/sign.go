@@ -91,10 +91,12 @@ func (p *Payer) sign(ctx context.Context, lg LedgerRun, pay *payment) error {
 	if size := int64(signed.SerializeSize()); size*p.o.FeeRate > b.fee {
 		p.o.Logger.Warn("payment fee below rate", "id", pay.ID, "size", size, "fee", b.fee)
 	}
-	if err := lg.StoreSigned(ctx, pay.ID, id, raw, b.fee); err != nil {
+	ptx := store.PaymentTx{TxID: id, RawTx: raw, Fee: b.fee, FeeRate: p.o.FeeRate, Kind: store.TxPayment}
+	if err := lg.StoreSigned(ctx, pay.ID, ptx); err != nil {
 		return fromStore(fmt.Sprintf("payment %d: store signed", pay.ID), err)
 	}
 	pay.State, pay.Raw, pay.TxID, pay.Fee, pay.Err = store.PaymentSigned, raw, id, b.fee, ""
+	pay.Txs = append(pay.Txs, ptx)
 	p.o.Logger.Info("payment signed", "id", pay.ID, "txid", id, "fee", b.fee, "inputs", len(b.inputs))
 	return p.step(StepStored)
 }
@@ -106,7 +108,8 @@ func sameSpend(unsigned, signed *wire.MsgTx) error {
 		return fmt.Errorf("signed transaction differs in shape: %w", ErrWallet)
 	}
 	for i := range unsigned.TxIn {
-		if unsigned.TxIn[i].PreviousOutPoint != signed.TxIn[i].PreviousOutPoint {
+		if unsigned.TxIn[i].PreviousOutPoint != signed.TxIn[i].PreviousOutPoint ||
+			unsigned.TxIn[i].Sequence != signed.TxIn[i].Sequence {
 			return fmt.Errorf("signed transaction input %d differs: %w", i, ErrWallet)
 		}
 		if len(signed.TxIn[i].Witness) != 0 {

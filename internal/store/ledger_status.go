@@ -60,7 +60,7 @@ func (s *Store) LedgerStatus(ctx context.Context) (LedgerStatus, error) {
 	rows, err = s.pool.Query(ctx, `SELECT p.id, p.state, coalesce(p.txid, ''),
 			(SELECT count(*) FROM payment_outputs o WHERE o.payment_id = p.id), p.total, coalesce(p.fee, 0), p.last_error, p.updated_at
 		FROM payments p
-		WHERE p.state IN ('planned', 'signed', 'broadcast') OR p.id IN (SELECT id FROM payments ORDER BY id DESC LIMIT 20)
+		WHERE p.state IN ('planned', 'signed', 'broadcast', 'abandoning') OR p.id IN (SELECT id FROM payments ORDER BY id DESC LIMIT 20)
 		ORDER BY p.id`)
 	if err != nil {
 		return LedgerStatus{}, mapErr("status: payments", err)

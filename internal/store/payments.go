@@ -3,35 +3,76 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The payout ledger's payments side: balances due, planned payments, the
 // inputs they spend and their state changes. Every method is one statement
 // or one transaction of the run. See migrations/00004_payout_ledger.sql.
 
-// Payment states (payments.state; Payment.State).
+// Payment states (payments.state; Payment.State). See
+// migrations/00007_payment_rbf.sql.
 const (
 	// PaymentPlanned: recorded with its outputs; nothing signed or sent.
 	PaymentPlanned = "planned"
-	// PaymentSigned: its signed transaction is stored; it may or may not
+	// PaymentSigned: a signed transaction is stored; it may or may not
 	// have reached the network.
 	PaymentSigned = "signed"
-	// PaymentBroadcast: handed to the node; waiting for a confirmation.
+	// PaymentBroadcast: handed to the node; waiting for one of its
+	// transactions to confirm.
 	PaymentBroadcast = "broadcast"
-	// PaymentConfirmed: in a block. Final.
+	// PaymentAbandoning: an abandon transaction is stored; the outputs
+	// still count as pending.
+	PaymentAbandoning = "abandoning"
+	// PaymentConfirmed: a paying transaction is in a block. Final.
 	PaymentConfirmed = "confirmed"
-	// PaymentFailed: given up; its outputs count as unpaid again. Final.
+	// PaymentAbandoned: its abandon transaction confirmed; its outputs
+	// count as unpaid again. Final.
+	PaymentAbandoned = "abandoned"
+	// PaymentFailed: its inputs were spent by a transaction that is none
+	// of its own (or an operator gave it up before it was ever signed);
+	// its outputs count as unpaid again. Final.
 	PaymentFailed = "failed"
 )
 
+// Kinds of a payment's transactions (payment_txs.kind).
+const (
+	// TxPayment is a payment's first transaction.
+	TxPayment = "payment"
+	// TxBump replaces the payment's transaction: same inputs, same
+	// recipients, a higher fee.
+	TxBump = "bump"
+	// TxAbandon conflicts with the payment's transactions: the same inputs
+	// paid back to the wallet.
+	TxAbandon = "abandon"
+)
+
+// PaymentTx is one transaction of a payment.
+type PaymentTx struct {
+	TxID      string
+	RawTx     []byte
+	Fee       int64 // satoshis
+	FeeRate   int64 // sat/vB asked for
+	Kind      string
+	BlockHash string // set on the transaction that settled the payment
+	CreatedAt time.Time
+}
+
 // OpenPayment is a payment a payout run moves on: the stored payment with
-// its signed transaction (nil until signed) and its last error.
+// its current paying transaction (RawTx, nil until signed), every
+// transaction it has (oldest first) and its last error.
 type OpenPayment struct {
 	Payment
 	RawTx     []byte
 	LastError string
+	Txs       []PaymentTx
+	// ConflictSeenHeight is the best height at which a run first saw an
+	// input spent on chain by none of the payment's transactions; 0: not
+	// seen.
+	ConflictSeenHeight int64
 }
 
 // OutPoint is a transaction output: txid (hex) and index.
@@ -104,20 +145,20 @@ func (r *PayoutRun) PlanPayments(ctx context.Context, feeRate int64, batches [][
 }
 
 const openPaymentColumns = `id, state, total, fee_rate, coalesce(fee, 0), coalesce(txid, ''), raw_tx,
-	coalesce(block_hash, ''), last_error, created_at, updated_at`
+	coalesce(block_hash, ''), last_error, coalesce(conflict_seen_height, 0), created_at, updated_at`
 
 func scanOpenPayment(row pgx.Row) (OpenPayment, error) {
 	var p OpenPayment
 	err := row.Scan(&p.ID, &p.State, &p.Total, &p.FeeRate, &p.Fee, &p.TxID, &p.RawTx, &p.BlockHash, &p.LastError,
-		&p.CreatedAt, &p.UpdatedAt)
+		&p.ConflictSeenHeight, &p.CreatedAt, &p.UpdatedAt)
 	return p, err
 }
 
 // OpenPayments returns the payments that are not final (planned, signed,
-// broadcast), with their outputs, by id.
+// broadcast, abandoning), with their outputs and transactions, by id.
 func (r *PayoutRun) OpenPayments(ctx context.Context) ([]OpenPayment, error) {
 	rows, err := r.db.Query(ctx, `SELECT `+openPaymentColumns+` FROM payments
-		WHERE state IN ('planned', 'signed', 'broadcast') ORDER BY id`)
+		WHERE state IN ('planned', 'signed', 'broadcast', 'abandoning') ORDER BY id`)
 	if err != nil {
 		return nil, mapErr("open payments", err)
 	}
@@ -126,11 +167,40 @@ func (r *PayoutRun) OpenPayments(ctx context.Context) ([]OpenPayment, error) {
 		return nil, mapErr("open payments", err)
 	}
 	for i := range pays {
-		if pays[i].Outputs, err = r.paymentOutputs(ctx, pays[i].ID); err != nil {
+		if err := r.loadPayment(ctx, &pays[i]); err != nil {
 			return nil, err
 		}
 	}
 	return pays, nil
+}
+
+// Payment returns payment id in whatever state, with its outputs and
+// transactions. ErrNotFound when there is none.
+func (r *PayoutRun) Payment(ctx context.Context, id int64) (OpenPayment, error) {
+	p, err := scanOpenPayment(r.db.QueryRow(ctx, `SELECT `+openPaymentColumns+` FROM payments WHERE id = $1`, id))
+	if err != nil {
+		return OpenPayment{}, mapErr(fmt.Sprintf("payment %d", id), err)
+	}
+	return p, r.loadPayment(ctx, &p)
+}
+
+func (r *PayoutRun) loadPayment(ctx context.Context, p *OpenPayment) error {
+	var err error
+	if p.Outputs, err = r.paymentOutputs(ctx, p.ID); err != nil {
+		return err
+	}
+	op := fmt.Sprintf("payment %d transactions", p.ID)
+	rows, err := r.db.Query(ctx, `SELECT txid, raw_tx, fee, fee_rate, kind, coalesce(block_hash, ''), created_at
+		FROM payment_txs WHERE payment_id = $1 ORDER BY id`, p.ID)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	p.Txs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (PaymentTx, error) {
+		var t PaymentTx
+		err := r.Scan(&t.TxID, &t.RawTx, &t.Fee, &t.FeeRate, &t.Kind, &t.BlockHash, &t.CreatedAt)
+		return t, err
+	})
+	return mapErr(op, err)
 }
 
 func (r *PayoutRun) paymentOutputs(ctx context.Context, id int64) ([]PaymentOutput, error) {
@@ -147,11 +217,11 @@ func (r *PayoutRun) paymentOutputs(ctx context.Context, id int64) ([]PaymentOutp
 }
 
 // OpenInputs returns the inputs of the payments that may still spend them:
-// signed and broadcast ones. (A planned payment's recorded inputs are only
-// a reservation; it is built afresh.)
+// signed, broadcast and abandoning ones. (A planned payment's recorded
+// inputs are only a reservation; it is built afresh.)
 func (r *PayoutRun) OpenInputs(ctx context.Context) ([]PaymentInput, error) {
 	return r.inputs(ctx, "open payments' inputs", `SELECT i.txid, i.vout, i.amount FROM payment_inputs i
-		JOIN payments p ON p.id = i.payment_id WHERE p.state IN ('signed', 'broadcast') ORDER BY i.txid, i.vout`)
+		JOIN payments p ON p.id = i.payment_id WHERE p.state IN ('signed', 'broadcast', 'abandoning') ORDER BY i.txid, i.vout`)
 }
 
 // RecordedInputs returns every input any payment ever recorded.
@@ -208,19 +278,92 @@ func (r *PayoutRun) ReserveInputs(ctx context.Context, id int64, ins []PaymentIn
 	})
 }
 
-// StoreSigned stores the signed transaction of the planned payment id
-// (its inputs were recorded by ReserveInputs) and moves it to signed.
-// ErrConflict when the payment is not planned.
-func (r *PayoutRun) StoreSigned(ctx context.Context, id int64, txid string, raw []byte, fee int64) error {
-	tag, err := r.db.Exec(ctx, `UPDATE payments SET state = 'signed', raw_tx = $2, txid = $3, fee = $4, last_error = '', updated_at = now()
-		WHERE id = $1 AND state = 'planned'`, id, raw, txid, fee)
-	if err != nil {
-		return mapErr(fmt.Sprintf("payment %d: store signed", id), err)
+// StoreSigned stores the first transaction of the planned payment id (its
+// inputs were recorded by ReserveInputs) and moves it to signed, in one
+// transaction. ErrConflict when the payment is not planned.
+func (r *PayoutRun) StoreSigned(ctx context.Context, id int64, tx PaymentTx) error {
+	tx.Kind = TxPayment
+	return r.AddPaymentTx(ctx, id, PaymentPlanned, PaymentSigned, tx)
+}
+
+// AddPaymentTx stores a new transaction of payment id and moves the
+// payment from state from to state to (they may be equal), in one
+// transaction. A paying transaction (payment, bump) becomes the payment's
+// current one (payments.txid, raw_tx, fee, fee_rate). ErrConflict when
+// the payment is not in from, ErrExists when the txid is stored already.
+func (r *PayoutRun) AddPaymentTx(ctx context.Context, id int64, from, to string, tx PaymentTx) error {
+	op := fmt.Sprintf("payment %d: store %s transaction %s", id, tx.Kind, tx.TxID)
+	return r.inTx(ctx, op, func(dtx pgx.Tx) error {
+		tag, err := dtx.Exec(ctx, `UPDATE payments SET state = $3,
+				txid = CASE WHEN $4 THEN $5 ELSE txid END, raw_tx = CASE WHEN $4 THEN $6 ELSE raw_tx END,
+				fee = CASE WHEN $4 THEN $7 ELSE fee END, fee_rate = CASE WHEN $4 THEN $8 ELSE fee_rate END,
+				last_error = '', updated_at = now()
+			WHERE id = $1 AND state = $2`, id, from, to, tx.Kind != TxAbandon, tx.TxID, tx.RawTx, tx.Fee, tx.FeeRate)
+		if err != nil {
+			return mapErr(op, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("%s: not %s: %w", op, from, ErrConflict)
+		}
+		_, err = dtx.Exec(ctx, `INSERT INTO payment_txs (payment_id, txid, raw_tx, fee, fee_rate, kind) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, tx.TxID, tx.RawTx, tx.Fee, tx.FeeRate, tx.Kind)
+		return mapErr(op, err)
+	})
+}
+
+// SettlePayment moves payment id from state from to a final state, in one
+// transaction: to confirmed by its transaction txid (which becomes the
+// payment's current one; blockHash recorded on both), to abandoned by its
+// abandon transaction txid, or to failed (txid empty) with note as the
+// reason. ErrConflict when the payment is not in from or txid is not one
+// of its transactions.
+func (r *PayoutRun) SettlePayment(ctx context.Context, id int64, from, to, txid, blockHash, note string) error {
+	op := fmt.Sprintf("payment %d: %s", id, to)
+	var bh any
+	if blockHash != "" {
+		bh = blockHash
 	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("payment %d: not planned: %w", id, ErrConflict)
+	return r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if txid != "" {
+			tag, err := tx.Exec(ctx, `UPDATE payment_txs SET block_hash = $3 WHERE payment_id = $1 AND txid = $2`, id, txid, bh)
+			if err != nil {
+				return mapErr(op, err)
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("%s: %s is not one of its transactions: %w", op, txid, ErrConflict)
+			}
+		}
+		var tag pgconn.CommandTag
+		var err error
+		if to == PaymentConfirmed {
+			tag, err = tx.Exec(ctx, `UPDATE payments p SET state = $3, last_error = $5, block_hash = $6, updated_at = now(),
+					txid = t.txid, raw_tx = t.raw_tx, fee = t.fee, fee_rate = t.fee_rate
+				FROM payment_txs t
+				WHERE p.id = $1 AND p.state = $2 AND t.payment_id = p.id AND t.txid = $4 AND t.kind <> 'abandon'`,
+				id, from, to, txid, note, bh)
+		} else {
+			tag, err = tx.Exec(ctx, `UPDATE payments SET state = $3, last_error = $4, updated_at = now()
+				WHERE id = $1 AND state = $2`, id, from, to, note)
+		}
+		if err != nil {
+			return mapErr(op, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("%s: not %s: %w", op, from, ErrConflict)
+		}
+		return nil
+	})
+}
+
+// NoteConflict records the best height at which a run first saw an input
+// of payment id spent on chain by none of its transactions (0 clears it).
+func (r *PayoutRun) NoteConflict(ctx context.Context, id int64, height int64) error {
+	var h any
+	if height > 0 {
+		h = height
 	}
-	return nil
+	_, err := r.db.Exec(ctx, `UPDATE payments SET conflict_seen_height = $2, updated_at = now() WHERE id = $1`, id, h)
+	return mapErr(fmt.Sprintf("payment %d: note conflict", id), err)
 }
 
 // MovePayment moves payment id from state from to state to, recording
