@@ -52,7 +52,7 @@ func (s *Store) LedgerStatus(ctx context.Context) (LedgerStatus, error) {
 	}
 	if st.Balances, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountBalance, error) {
 		var b AccountBalance
-		err := r.Scan(&b.Username, &b.Credited, &b.Paid, &b.Pending, &b.Balance, &b.PayoutAddress)
+		err := r.Scan(&b.Username, &b.Credited, &b.Paid, &b.Pending, &b.Balance.Balance, &b.PayoutAddress)
 		return b, err
 	}); err != nil {
 		return LedgerStatus{}, mapErr("status: balances", err)

@@ -73,4 +73,9 @@ func TestPayoutRunLockDryRunAndCredit(t *testing.T) {
 	if err != nil || len(due) != 1 || due[0].Balance != 4949 {
 		t.Fatalf("due balances %+v %v", due, err)
 	}
+	ls, err := st.LedgerStatus(ctx)
+	if err != nil || len(ls.Balances) != 1 || ls.Balances[0].Balance.Balance != 4949 || ls.Balances[0].Credited != 4949 ||
+		ls.Blocks[store.BlockCredited] != 1 {
+		t.Fatalf("ledger status %+v %v", ls, err)
+	}
 }
