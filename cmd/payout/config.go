@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		}
 		out, runErr = rep, err
 	case "status":
-		st, err := payout.ReadStatusDB(ctx, c.DB)
+		st, err := payout.ReadStatusDB(ctx, c.DB, c.Config.Options.Params)
 		if err != nil {
 			return err
 		}

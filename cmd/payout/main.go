@@ -5,7 +5,7 @@
 // Usage:
 //
 //	payout run [--dry-run] [--json]           classify blocks, credit, pay
-//	payout status [--json]                    blocks, balances, held-back balances and payments
+//	payout status [--json]                    blocks, balances, balances held back (no valid address for --network), payments
 //	payout bump ID --fee-rate N [--json]      replace a stuck payment's transaction at N sat/vB
 //	payout abandon ID [--fee-rate N] [--json] give a stuck payment up safely
 //

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,12 +23,29 @@ func noEnv(string) (string, bool) { return "", false }
 func noKill() { panic("PAYOUT_TEST_KILL_STEP kill called") }
 
 func TestStatusTextAndJSON(t *testing.T) {
-	url := pgtest.NewDatabase(t)
+	st, url := pgtest.NewStore(t)
+	// bob is credited but has neither a payout address nor an address for
+	// a name: his balance is held back.
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := st.InsertBlock(ctx, store.Block{Height: 7, Hash: strings.Repeat("ab", 32), PrevHash: strings.Repeat("00", 32),
+		FoundAt: now, Username: "bob", Worker: "w", Reward: 5000, NetworkDifficulty: 1, Status: store.BlockCredited,
+		LastShare: store.SharePos{Time: now, Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `
+		WITH s AS (INSERT INTO block_splits (block_id, reward, fee_bps, pool_fee, pool_remainder, miners_total, pplns_factor,
+				window_target, window_counted, window_shares)
+			SELECT id, 5000, 0, 0, 0, 5000, 2, 2, 1, 1 FROM blocks RETURNING block_id)
+		INSERT INTO credits (block_id, username, amount, difficulty) SELECT block_id, 'bob', 5000, 1 FROM s`); err != nil {
+		t.Fatal(err)
+	}
 	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"status", "--db", url}, noEnv, noKill, &out, &errb); err != nil {
+	if err := run(context.Background(), []string{"status", "--db", url, "--network", "regtest"}, noEnv, noKill, &out, &errb); err != nil {
 		t.Fatal(err, errb.String())
 	}
-	if !strings.Contains(out.String(), "BALANCES") || !strings.Contains(out.String(), "credited") {
+	if !strings.Contains(out.String(), "BALANCES") || !strings.Contains(out.String(), "credited") ||
+		!regexp.MustCompile(`HELD BACK.*\n\s+bob\s+5000\s+no valid payout address for regtest`).MatchString(out.String()) {
 		t.Fatalf("status text:\n%s", out.String())
 	}
 	out.Reset()
@@ -39,8 +58,9 @@ func TestStatusTextAndJSON(t *testing.T) {
 	if err := run(context.Background(), []string{"status", "--json"}, env, noKill, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	var st payout.Status
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Balances == nil || st.Blocks == nil {
+	var js payout.Status
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil || js.Balances == nil || js.Blocks == nil ||
+		len(js.HeldBack) != 1 || js.HeldBack[0] != (payout.Skipped{Username: "bob", Balance: 5000, Reason: "no valid payout address for mainnet"}) {
 		t.Fatalf("status json %q: %v", out.String(), err)
 	}
 }

@@ -144,9 +144,12 @@
 // abandoned, failed. `payout bump` and `payout abandon` print one such
 // payment object. `payout status --json` prints a Status:
 // {"blocks": {"credited": 12, …}, "balances": [{"username", "credited",
-// "paid", "pending", "balance"}], "payments": [{"id", "state", "txid",
-// "outputs", "total", "fee", "last_error", "updated_at"}]}. Fields may be
-// added; none is renamed or removed without a major version.
+// "paid", "pending", "balance"}], "held_back": [{"username", "balance",
+// "reason"}], "payments": [{"id", "state", "txid", "outputs", "total",
+// "fee", "last_error", "updated_at"}]}. "held_back" (always an array) lists
+// every positive balance no run pays because its user has no valid payout
+// address for --network (reason as in "skipped"). Fields may be added; none
+// is renamed or removed without a major version.
 //
 // # Auditing a payment with SQL
 //

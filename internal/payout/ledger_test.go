@@ -476,6 +476,11 @@ func TestRunCreditsAndPays(t *testing.T) {
 	if len(rep.Skipped) != 1 || rep.Skipped[0].Username != "nobody" {
 		t.Fatalf("skipped %+v", rep.Skipped)
 	}
+	// payout status lists the balance held back for lack of an address.
+	status, err := ReadStatus(ctx, f.st, f.params)
+	if err != nil || len(status.HeldBack) != 1 || status.HeldBack[0] != rep.Skipped[0] {
+		t.Fatalf("held back %+v, want %+v (%v)", status.HeldBack, rep.Skipped, err)
+	}
 	// alice and her address share one output script: 4 outputs, 3 scripts
 	if n := len(rep.Payments[0].Outputs); n != 4 {
 		t.Fatalf("%d outputs", n)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/stratumd/stratumd/internal/store"
 )
@@ -74,9 +75,9 @@ func (p *Payer) plan(ctx context.Context, lg LedgerRun, rep *Report) ([]payment,
 	}
 	var outs []store.PaymentOutput
 	for _, d := range dues {
-		addr, ok := p.payoutAddress(d.Username, d.PayoutAddress)
+		addr, ok := payoutAddress(d.Username, d.PayoutAddress, p.o.Params)
 		if !ok {
-			rep.Skipped = append(rep.Skipped, Skipped{Username: d.Username, Balance: d.Balance, Reason: p.noAddressReason()})
+			rep.Skipped = append(rep.Skipped, Skipped{Username: d.Username, Balance: d.Balance, Reason: noAddressReason(p.o.Params)})
 			continue
 		}
 		outs = append(outs, store.PaymentOutput{Username: d.Username, Address: addr, Amount: d.Balance})
@@ -107,25 +108,29 @@ func (p *Payer) plan(ctx context.Context, lg LedgerRun, rep *Report) ([]payment,
 
 // payoutAddress is where a user is paid: the account's payout address, or
 // in open authorization the user name itself; ok is false when that is not
-// a valid address for the network.
-func (p *Payer) payoutAddress(user, stored string) (string, bool) {
+// a valid address for params (the balance is held back).
+func payoutAddress(user, stored string, params *chaincfg.Params) (string, bool) {
 	addr := stored
 	if addr == "" {
 		addr = user // open auth: the user name is the address
 	}
-	_, err := p.decode(addr)
+	_, err := decodeAddress(addr, params)
 	return addr, err == nil
 }
 
-func (p *Payer) noAddressReason() string { return "no valid payout address for " + p.o.Params.Name }
+func noAddressReason(params *chaincfg.Params) string {
+	return "no valid payout address for " + params.Name
+}
 
-func (p *Payer) decode(addr string) (btcutil.Address, error) {
-	a, err := btcutil.DecodeAddress(addr, p.o.Params)
+func (p *Payer) decode(addr string) (btcutil.Address, error) { return decodeAddress(addr, p.o.Params) }
+
+func decodeAddress(addr string, params *chaincfg.Params) (btcutil.Address, error) {
+	a, err := btcutil.DecodeAddress(addr, params)
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w: %w", addr, ErrInvalid, err)
 	}
-	if !a.IsForNet(p.o.Params) {
-		return nil, fmt.Errorf("address %q is not for %s: %w", addr, p.o.Params.Name, ErrInvalid)
+	if !a.IsForNet(params) {
+		return nil, fmt.Errorf("address %q is not for %s: %w", addr, params.Name, ErrInvalid)
 	}
 	return a, nil
 }

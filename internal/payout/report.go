@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg"
+
 	"github.com/stratumd/stratumd/internal/store"
 )
 
@@ -121,7 +123,11 @@ func (r *Report) WriteText(w io.Writer) error {
 type Status struct {
 	Blocks   map[string]int64 `json:"blocks"` // count per block status
 	Balances []Balance        `json:"balances"`
-	Payments []PaymentRow     `json:"payments"` // open ones and the 20 newest
+	// HeldBack lists the positive balances no run pays because their user
+	// has no valid payout address for the network (set one with
+	// users.payout_address).
+	HeldBack []Skipped    `json:"held_back"`
+	Payments []PaymentRow `json:"payments"` // open ones and the 20 newest
 }
 
 // Balance is one row of the balances view.
@@ -150,19 +156,25 @@ type StatusSource interface {
 	LedgerStatus(ctx context.Context) (store.LedgerStatus, error)
 }
 
-// ReadStatus reads the ledger's state.
-func ReadStatus(ctx context.Context, src StatusSource) (*Status, error) {
+// ReadStatus reads the ledger's state; addresses are judged for params.
+func ReadStatus(ctx context.Context, src StatusSource, params *chaincfg.Params) (*Status, error) {
+	if params == nil {
+		return nil, fmt.Errorf("status: no network: %w", ErrInvalid)
+	}
 	ls, err := src.LedgerStatus(ctx)
 	if err != nil {
 		return nil, fromStore("status", err)
 	}
 	st := &Status{Blocks: make(map[string]int64, len(ls.Blocks)), Balances: make([]Balance, len(ls.Balances)),
-		Payments: make([]PaymentRow, len(ls.Payments))}
+		HeldBack: []Skipped{}, Payments: make([]PaymentRow, len(ls.Payments))}
 	for k, n := range ls.Blocks {
 		st.Blocks[string(k)] = n
 	}
 	for i, b := range ls.Balances {
 		st.Balances[i] = Balance{Username: b.Username, Credited: b.Credited, Paid: b.Paid, Pending: b.Pending, Balance: b.Balance.Balance}
+		if _, ok := payoutAddress(b.Username, b.PayoutAddress, params); !ok && b.Balance.Balance > 0 {
+			st.HeldBack = append(st.HeldBack, Skipped{Username: b.Username, Balance: b.Balance.Balance, Reason: noAddressReason(params)})
+		}
 	}
 	for i, p := range ls.Payments {
 		st.Payments[i] = PaymentRow{ID: p.ID, State: p.State, TxID: p.TxID, Outputs: p.Outputs, Total: p.Total, Fee: p.Fee,
@@ -181,6 +193,10 @@ func (s *Status) WriteText(w io.Writer) error {
 	fmt.Fprintln(tw, "BALANCES\tUSER\tCREDITED\tPAID\tPENDING\tBALANCE")
 	for _, b := range s.Balances {
 		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%d\t%d\n", b.Username, b.Credited, b.Paid, b.Pending, b.Balance)
+	}
+	fmt.Fprintln(tw, "HELD BACK\tUSER\tBALANCE\tREASON")
+	for _, h := range s.HeldBack {
+		fmt.Fprintf(tw, "\t%s\t%d\t%s\n", h.Username, h.Balance, h.Reason)
 	}
 	fmt.Fprintln(tw, "PAYMENTS\tID\tSTATE\tOUTPUTS\tTOTAL\tFEE\tTXID\tERROR")
 	for _, p := range s.Payments {

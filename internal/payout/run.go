@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/btcsuite/btcd/chaincfg"
+
 	"github.com/stratumd/stratumd/internal/store"
 )
 
@@ -96,14 +98,14 @@ func withPayer(ctx context.Context, cfg Config, fn func(*Payer) error) error {
 }
 
 // ReadStatusDB opens the database (refusing to run while migrations are
-// pending) and reads the ledger's status.
-func ReadStatusDB(ctx context.Context, url string) (*Status, error) {
+// pending) and reads the ledger's status; addresses are judged for params.
+func ReadStatusDB(ctx context.Context, url string, params *chaincfg.Params) (*Status, error) {
 	st, err := openStore(ctx, url)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	return ReadStatus(ctx, st)
+	return ReadStatus(ctx, st, params)
 }
 
 func openStore(ctx context.Context, url string) (*store.Store, error) {
