@@ -20,8 +20,8 @@
 //     block_splits row and credits and moves it to credited: exactly once.
 //  3. Reconcile the wallet's locks with the ledger (see below), then move
 //     open payments on (planned → signed → broadcast → confirmed; an
-//     abandoning one to abandoned or confirmed; a broadcast one whose
-//     inputs were spent elsewhere to failed).
+//     abandoning one to abandoned or confirmed; a signed or broadcast one
+//     whose inputs were spent elsewhere to failed).
 //  4. Plan payments: balances at or above MinPayout whose user has a valid
 //     address (users.payout_address, or in open auth the user name itself),
 //     at most MaxOutputs per payment, recorded as planned with their outputs

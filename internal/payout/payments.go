@@ -165,7 +165,13 @@ func (p *Payer) advance(ctx context.Context, lg LedgerRun, pay *payment) error {
 			return fmt.Errorf("payment %d: %w", pay.ID, err)
 		}
 		if err := p.wallet.Send(ctx, tx); err != nil {
-			return fail(fmt.Errorf("payment %d: broadcast: %w", pay.ID, err))
+			err = fail(fmt.Errorf("payment %d: broadcast: %w", pay.ID, err))
+			// Refused because an input is spent elsewhere? Then it can
+			// never be sent: it fails once that is proven.
+			if spent, e := p.inputSpent(ctx, lg, pay); e == nil && spent {
+				return errors.Join(err, p.spentElsewhere(ctx, lg, pay))
+			}
+			return err
 		}
 		if err := p.step(StepSent); err != nil {
 			return err

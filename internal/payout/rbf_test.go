@@ -377,3 +377,43 @@ func TestStepSequence(t *testing.T) {
 	}
 	expect("confirmed", StepClassified, StepLocksReconciled, StepConfirmed, StepUnlocked, StepPaymentDone)
 }
+
+// TestSignedInputsSpentElsewhere: a signed payment that was never
+// broadcast (the node refused it) and whose input the wallet then spent
+// elsewhere fails once that spend is deep enough, and is paid anew.
+func TestSignedInputsSpentElsewhere(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.wallet.failSend = func(*wire.MsgTx) error { return fmt.Errorf("node down: %w", ErrWallet) }
+	rep, err := f.payer(t).Run(ctx, false)
+	if !errors.Is(err, ErrWallet) || rep.Payments[0].State != "signed" {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	id := rep.Payments[0].ID
+	var in wire.OutPoint
+	for op := range openInputs(t, f.st) {
+		in = op
+	}
+	f.wallet.restart() // the wallet forgets the lock ...
+	f.wallet.spendElsewhere(in)
+	for n := range 5 {
+		if _, err := f.payer(t).Run(ctx, false); !errors.Is(err, ErrWallet) {
+			t.Fatalf("run %d: %v", n, err)
+		}
+		if state, _ := f.state(t, id); state != "signed" {
+			t.Fatalf("spend with %d confirmations: %s", n+1, state)
+		}
+		f.wallet.mine()
+	}
+	// The node still refuses it (the fake's failSend stands in for btcd's
+	// "spent" answer), but now the spend is deep enough.
+	if _, err := f.payer(t).Run(ctx, false); !errors.Is(err, ErrWallet) {
+		t.Fatal(err)
+	}
+	if state, _ := f.state(t, id); state != "failed" {
+		t.Fatalf("after 6 confirmations of the foreign spend: %s", state)
+	}
+	f.wallet.failSend = nil
+	f.finish(t)
+	f.check(t, true)
+}
