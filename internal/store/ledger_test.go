@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/store"
 )
@@ -77,5 +79,57 @@ func TestPayoutRunLockDryRunAndCredit(t *testing.T) {
 	if err != nil || len(ls.Balances) != 1 || ls.Balances[0].Balance.Balance != 4949 || ls.Balances[0].Credited != 4949 ||
 		ls.Blocks[store.BlockCredited] != 1 {
 		t.Fatalf("ledger status %+v %v", ls, err)
+	}
+}
+
+// TestMigrationPaymentRBF: 00007 gives every signed payment its one
+// transaction (the confirmed one's block recorded), and its Down section
+// turns the new states back into old ones.
+func TestMigrationPaymentRBF(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := ctxT(t)
+	m, err := store.NewMigrator(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if v, err := m.Down(ctx); err != nil || v != 7 {
+		t.Fatalf("down: %d %v", v, err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO payments (state, total, fee_rate, fee, txid, raw_tx, block_hash) VALUES
+		('confirmed', 1000, 2, 300, repeat('a', 64), '\x01', repeat('b', 64)),
+		('broadcast', 2000, 2, 400, repeat('c', 64), '\x02', NULL),
+		('planned', 3000, 2, NULL, NULL, NULL, NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := conn.QueryRow(ctx, `SELECT string_agg(format('%s:%s:%s:%s:%s', p.state, t.kind, t.fee, t.fee_rate,
+			coalesce(left(t.block_hash, 1), '-')), ' ' ORDER BY p.id)
+		FROM payments p JOIN payment_txs t ON t.payment_id = p.id AND t.txid = p.txid`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "confirmed:payment:300:2:b broadcast:payment:400:2:-" {
+		t.Fatalf("payment_txs after up: %s", got)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE payments SET state = 'abandoning' WHERE state = 'broadcast';
+		INSERT INTO payments (state, total, fee_rate, fee, txid, raw_tx) VALUES ('abandoned', 4000, 2, 1, repeat('d', 64), '\x03')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT string_agg(state, ' ' ORDER BY id) FROM payments`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "confirmed broadcast planned failed" {
+		t.Fatalf("states after down: %s", got)
 	}
 }
