@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,13 +20,32 @@ import (
 
 func noEnv(string) (string, bool) { return "", false }
 
+func noKill() { panic("PAYOUT_TEST_KILL_STEP kill called") }
+
 func TestStatusTextAndJSON(t *testing.T) {
-	url := pgtest.NewDatabase(t)
+	st, url := pgtest.NewStore(t)
+	// bob is credited but has neither a payout address nor an address for
+	// a name: his balance is held back.
+	ctx := context.Background()
+	now := time.Now()
+	if _, err := st.InsertBlock(ctx, store.Block{Height: 7, Hash: strings.Repeat("ab", 32), PrevHash: strings.Repeat("00", 32),
+		FoundAt: now, Username: "bob", Worker: "w", Reward: 5000, NetworkDifficulty: 1, Status: store.BlockCredited,
+		LastShare: store.SharePos{Time: now, Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `
+		WITH s AS (INSERT INTO block_splits (block_id, reward, fee_bps, pool_fee, pool_remainder, miners_total, pplns_factor,
+				window_target, window_counted, window_shares)
+			SELECT id, 5000, 0, 0, 0, 5000, 2, 2, 1, 1 FROM blocks RETURNING block_id)
+		INSERT INTO credits (block_id, username, amount, difficulty) SELECT block_id, 'bob', 5000, 1 FROM s`); err != nil {
+		t.Fatal(err)
+	}
 	var out, errb bytes.Buffer
-	if err := run(context.Background(), []string{"status", "--db", url}, noEnv, &out, &errb); err != nil {
+	if err := run(context.Background(), []string{"status", "--db", url, "--network", "regtest"}, noEnv, noKill, &out, &errb); err != nil {
 		t.Fatal(err, errb.String())
 	}
-	if !strings.Contains(out.String(), "BALANCES") || !strings.Contains(out.String(), "credited") {
+	if !strings.Contains(out.String(), "BALANCES") || !strings.Contains(out.String(), "credited") ||
+		!regexp.MustCompile(`HELD BACK.*\n\s+bob\s+5000\s+no valid payout address for regtest`).MatchString(out.String()) {
 		t.Fatalf("status text:\n%s", out.String())
 	}
 	out.Reset()
@@ -34,11 +55,12 @@ func TestStatusTextAndJSON(t *testing.T) {
 		}
 		return "", false
 	}
-	if err := run(context.Background(), []string{"status", "--json"}, env, &out, &errb); err != nil {
+	if err := run(context.Background(), []string{"status", "--json"}, env, noKill, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	var st payout.Status
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Balances == nil || st.Blocks == nil {
+	var js payout.Status
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil || js.Balances == nil || js.Blocks == nil ||
+		len(js.HeldBack) != 1 || js.HeldBack[0] != (payout.Skipped{Username: "bob", Balance: 5000, Reason: "no valid payout address for mainnet"}) {
 		t.Fatalf("status json %q: %v", out.String(), err)
 	}
 }
@@ -46,7 +68,7 @@ func TestStatusTextAndJSON(t *testing.T) {
 func TestRunRefusesPendingMigrations(t *testing.T) {
 	url := pgtest.NewEmptyDatabase(t)
 	var out, errb bytes.Buffer
-	err := run(context.Background(), []string{"run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest"}, noEnv, &out, &errb)
+	err := run(context.Background(), []string{"run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest"}, noEnv, noKill, &out, &errb)
 	if !errors.Is(err, store.ErrPendingMigrations) {
 		t.Fatalf("got %v, want pending migrations", err)
 	}
@@ -64,7 +86,7 @@ func TestSecondRunIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	err = run(ctx, []string{"run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest"}, noEnv, &out, &errb)
+	err = run(ctx, []string{"run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest"}, noEnv, noKill, &out, &errb)
 	if !errors.Is(err, payout.ErrLocked) {
 		t.Fatalf("got %v, want ErrLocked", err)
 	}
@@ -77,10 +99,16 @@ func TestConfigErrors(t *testing.T) {
 		{"run", "--db", "postgres://x/y", "--wallet-url", "h:1", "--min-payout", "10"}, // dust
 		{"run", "--db", "postgres://x/y", "--wallet-url", "h:1", "--network", "moon"},
 		{"pay", "--db", "postgres://x/y"},
+		{"bump", "--db", "postgres://x/y", "--wallet-url", "h:1"},         // no payment id
+		{"bump", "x", "--db", "postgres://x/y", "--wallet-url", "h:1"},    // not a number
+		{"abandon", "0", "--db", "postgres://x/y", "--wallet-url", "h:1"}, // not an id
+		{"abandon", "3", "--db", "postgres://x/y"},                        // no wallet
+		{"bump", "3", "--db", "postgres://x/y", "--wallet-url", "h:1", "--fee-rate", "-1"},
+		{"run", "--db", "postgres://x/y", "--wallet-url", "h:1", "--conflict-confirmations", "-1"},
 		{"status"}, // no database
 	} {
 		var out, errb bytes.Buffer
-		if err := run(context.Background(), args, noEnv, &out, &errb); !errors.Is(err, cliconf.ErrConfig) {
+		if err := run(context.Background(), args, noEnv, noKill, &out, &errb); !errors.Is(err, cliconf.ErrConfig) {
 			t.Errorf("%q: %v, want a configuration error", args, err)
 		}
 	}

@@ -132,7 +132,7 @@ func TestSelectWindowSmall(t *testing.T) {
 		{13, map[string]float64{"b": 5, "a": 6, "c": 2}, true, 5, 1},
 		{100, map[string]float64{"b": 5, "a": 6, "c": 2}, false, 5, 1}, // young pool: all there is
 	} {
-		w, err := SelectWindow(ctx, st.Pool(), last, tc.target)
+		w, err := SelectWindow(ctx, st, last, tc.target)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,11 +147,11 @@ func TestSelectWindowSmall(t *testing.T) {
 			t.Errorf("target %v: oldest %+v, want seq %d", tc.target, w.Oldest, tc.oldest)
 		}
 	}
-	if _, err := SelectWindow(ctx, st.Pool(), last, 0); !errors.Is(err, ErrInvalid) {
+	if _, err := SelectWindow(ctx, st, last, 0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("target 0: %v", err)
 	}
 	// Nothing before the first share: an empty window, not an error.
-	w, err := SelectWindow(ctx, st.Pool(), store.SharePos{Time: t0.Add(-time.Hour), Seq: 1}, 10)
+	w, err := SelectWindow(ctx, st, store.SharePos{Time: t0.Add(-time.Hour), Seq: 1}, 10)
 	if err != nil || w.Shares != 0 || len(w.Weights) != 0 || w.Oldest != nil {
 		t.Fatalf("empty window: %+v %v", w, err)
 	}
@@ -186,7 +186,7 @@ func TestSelectWindowMatchesBruteForce(t *testing.T) {
 	} {
 		r := rows[tc.lastIdx]
 		last := store.SharePos{Time: r.at, Instance: r.inst, Seq: r.seq}
-		w, err := SelectWindow(ctx, st.Pool(), last, tc.target)
+		w, err := SelectWindow(ctx, st, last, tc.target)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +284,11 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) payer(t testing.TB) *Payer {
 	t.Helper()
-	p, err := NewPayer(f.st.Pool(), f.node, f.wallet, Options{Params: f.params, FeeBPS: 100, MinPayout: 100000,
+	f.node.chain = f.wallet
+	if f.wallet.height < f.node.best {
+		f.wallet.height = f.node.best
+	}
+	p, err := NewPayer(StoreLedger(f.st), f.node, f.wallet, Options{Params: f.params, FeeBPS: 100, MinPayout: 100000,
 		FeeRate: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -298,15 +302,30 @@ func (f *fixture) payer(t testing.TB) *Payer {
 func (f *fixture) check(t *testing.T, wantAllPaid bool) {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := f.st.Pool().Query(ctx, `SELECT p.state, coalesce(p.txid, ''), o.address, o.amount
+	// The paying transactions (first and bumps) of every payment.
+	paying := map[int64][]chainhash.Hash{}
+	rows, err := f.st.Pool().Query(ctx, `SELECT payment_id, txid FROM payment_txs WHERE kind <> 'abandon'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	var txid string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &txid}, func() error {
+		h, err := chainhash.NewHashFromStr(txid)
+		paying[id] = append(paying[id], *h)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = f.st.Pool().Query(ctx, `SELECT p.id, p.state, coalesce(p.txid, ''), o.address, o.amount
 		FROM payment_outputs o JOIN payments p ON p.id = o.payment_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ledger := map[string]int64{}
-	var state, txid, addr string
+	var state, addr string
 	var amt int64
-	if _, err := pgx.ForEachRow(rows, []any{&state, &txid, &addr, &amt}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &txid, &addr, &amt}, func() error {
 		h, _ := chainhash.NewHashFromStr(txid)
 		sent := false
 		if h != nil {
@@ -316,10 +335,22 @@ func (f *fixture) check(t *testing.T, wantAllPaid bool) {
 		if (state == "broadcast" || state == "confirmed") && !sent {
 			return fmt.Errorf("payment %s is %s but the wallet does not know it", txid, state)
 		}
-		if sent && state != "signed" && state != "broadcast" && state != "confirmed" {
+		if sent && state != "signed" && state != "broadcast" && state != "confirmed" && state != "abandoning" {
 			return fmt.Errorf("payment %s is %s but was sent", txid, state)
 		}
-		if sent {
+		live := 0
+		for _, h := range paying[id] {
+			if f.wallet.live(h) {
+				live++
+			}
+		}
+		if live > 1 {
+			return fmt.Errorf("payment %d has %d paying transactions in the mempool or in blocks", id, live)
+		}
+		if live == 1 {
+			if state == "abandoned" || state == "failed" {
+				return fmt.Errorf("payment %d is %s but pays", id, state)
+			}
 			a, err := btcutil.DecodeAddress(addr, f.params)
 			if err != nil {
 				return err
@@ -386,6 +417,40 @@ func (f *fixture) finish(t *testing.T) {
 			}
 			break
 		}
+		f.checkLocks(t)
+	}
+}
+
+// openInputs reads the inputs of the open payments (signed, broadcast)
+// from the ledger.
+func openInputs(t testing.TB, st *store.Store) map[wire.OutPoint]bool {
+	t.Helper()
+	rows, err := st.Pool().Query(context.Background(), `SELECT i.txid, i.vout FROM payment_inputs i
+		JOIN payments p ON p.id = i.payment_id WHERE p.state IN ('signed', 'broadcast', 'abandoning')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[wire.OutPoint]bool{}
+	var txid string
+	var vout int64
+	if _, err := pgx.ForEachRow(rows, []any{&txid, &vout}, func() error {
+		h, err := chainhash.NewHashFromStr(txid)
+		out[wire.OutPoint{Hash: *h, Index: uint32(vout)}] = true
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkLocks asserts that, after a run that was not interrupted, the
+// wallet's locks are exactly the inputs of the open payments.
+func (f *fixture) checkLocks(t *testing.T) {
+	t.Helper()
+	want := openInputs(t, f.st)
+	got := f.wallet.lockedSet()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("wallet locks %v\nopen payments' inputs %v", got, want)
 	}
 }
 
@@ -411,13 +476,25 @@ func TestRunCreditsAndPays(t *testing.T) {
 	if len(rep.Skipped) != 1 || rep.Skipped[0].Username != "nobody" {
 		t.Fatalf("skipped %+v", rep.Skipped)
 	}
+	// payout status lists the balance held back for lack of an address.
+	status, err := ReadStatus(ctx, f.st, f.params)
+	if err != nil || len(status.HeldBack) != 1 || status.HeldBack[0] != rep.Skipped[0] {
+		t.Fatalf("held back %+v, want %+v (%v)", status.HeldBack, rep.Skipped, err)
+	}
 	// alice and her address share one output script: 4 outputs, 3 scripts
 	if n := len(rep.Payments[0].Outputs); n != 4 {
 		t.Fatalf("%d outputs", n)
 	}
 	f.check(t, false)
+	f.checkLocks(t)
+	if len(f.wallet.lockedSet()) == 0 {
+		t.Fatal("a broadcast payment's inputs are not locked")
+	}
 	f.finish(t)
 	f.check(t, true)
+	if n := len(f.wallet.lockedSet()); n != 0 {
+		t.Fatalf("%d locks left after every payment confirmed", n)
+	}
 	// A further run pays nothing and credits nothing.
 	sends := f.wallet.sends
 	rep, err = f.payer(t).Run(ctx, false)
@@ -471,13 +548,13 @@ func TestRunOneAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, store.PayoutLockKey); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.payer(t).Run(ctx, false); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second run: %v, want ErrLocked", err)
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, store.PayoutLockKey); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.payer(t).Run(ctx, false); err != nil {
@@ -501,8 +578,8 @@ func TestRunInsufficientFundsStaysPlanned(t *testing.T) {
 // a cancelled context; then reruns until done. Whatever happened, the
 // ledger and the wallet agree, nothing is paid twice and nothing is lost.
 func TestRunInterrupted(t *testing.T) {
-	steps := []string{stepClassified, stepCredited, stepPlanned, stepBuilt, stepSignedOnly, stepStored,
-		stepSent, stepBroadcast, stepConfirmed, stepPaymentDone}
+	steps := []string{StepClassified, StepCredited, StepLocksReconciled, StepPlanned, StepInputsRecorded, StepBuilt,
+		StepSignedOnly, StepStored, StepSent, StepBroadcast, StepConfirmed, StepUnlocked, StepPaymentDone}
 	for _, step := range steps {
 		for _, mode := range []string{"error", "panic", "cancel"} {
 			t.Run(step+"/"+mode, func(t *testing.T) {
@@ -510,7 +587,7 @@ func TestRunInterrupted(t *testing.T) {
 				var cancel context.CancelFunc
 				hit := 0
 				p := f.payer(t)
-				p.hook = func(s string) error {
+				p.o.StepHook = func(s string) error {
 					if s != step {
 						return nil
 					}
@@ -592,5 +669,115 @@ func TestRunBroadcastRefusedStaysSigned(t *testing.T) {
 	var final string
 	if err := f.st.Pool().QueryRow(ctx, `SELECT txid FROM payments WHERE state = 'confirmed'`).Scan(&final); err != nil || final != stored {
 		t.Fatalf("confirmed %s, first signed %s (%v)", final, stored, err)
+	}
+}
+
+// TestRunReleasesLeakedLock is the issue's case: a run dies after locking
+// the wallet's only output and before signing; the lock must not keep the
+// next run from paying (btcwallet hides locked outputs).
+func TestRunReleasesLeakedLock(t *testing.T) {
+	f := newFixture(t)
+	f.wallet = newFakeWallet(f.params)
+	f.wallet.fund(200_0000_0000)
+	p := f.payer(t)
+	p.o.StepHook = func(s string) error {
+		if s == StepBuilt {
+			return errors.New("killed")
+		}
+		return nil
+	}
+	if _, err := p.Run(context.Background(), false); !errors.Is(err, errInterrupted) {
+		t.Fatalf("first run: %v", err)
+	}
+	if n := len(f.wallet.lockedSet()); n != 1 {
+		t.Fatalf("%d locks after the interrupted run, want the leaked one", n)
+	}
+	if u, _ := f.wallet.ListUnspent(context.Background()); len(u) != 0 {
+		t.Fatalf("a locked output is listed: %v", u)
+	}
+	rep, err := f.payer(t).Run(context.Background(), false)
+	if err != nil || len(rep.Payments) != 1 || rep.Payments[0].State != "broadcast" {
+		t.Fatalf("second run: %+v %v", rep, err)
+	}
+	f.checkLocks(t)
+	f.finish(t)
+	f.check(t, true)
+}
+
+// TestRunRelocksAfterWalletRestart: a wallet restart loses the locks of an
+// open payment; the next run locks its inputs again.
+func TestRunRelocksAfterWalletRestart(t *testing.T) {
+	f := newFixture(t)
+	f.wallet.failSend = func(*wire.MsgTx) error { return fmt.Errorf("node down: %w", ErrWallet) }
+	if _, err := f.payer(t).Run(context.Background(), false); !errors.Is(err, ErrWallet) {
+		t.Fatal(err)
+	}
+	before := f.wallet.lockedSet()
+	if len(before) == 0 {
+		t.Fatal("the signed payment's inputs are not locked")
+	}
+	f.wallet.restart()
+	f.wallet.failSend = nil
+	if _, err := f.payer(t).Run(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.wallet.lockedSet(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("locks after restart %v, before %v", after, before)
+	}
+	f.finish(t)
+	f.check(t, true)
+}
+
+// TestRunSignFailureUnlocks: inputs locked for a payment the wallet
+// refuses to sign are released at once.
+func TestRunSignFailureUnlocks(t *testing.T) {
+	f := newFixture(t)
+	f.wallet.failSign = func(*wire.MsgTx) error { return fmt.Errorf("wallet locked: %w", ErrWallet) }
+	rep, err := f.payer(t).Run(context.Background(), false)
+	if !errors.Is(err, ErrWallet) || rep.Payments[0].State != "planned" {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if n := len(f.wallet.lockedSet()); n != 0 {
+		t.Fatalf("%d locks left after a refused signature", n)
+	}
+	f.wallet.failSign = nil
+	f.finish(t)
+	f.check(t, true)
+}
+
+// TestRunForeignLocks: by default payout releases every lock that is not
+// an open payment's input; with KeepForeignLocks it releases only locks of
+// outputs a payment recorded.
+func TestRunForeignLocks(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprint("keep=", keep), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			foreign := wire.OutPoint{Hash: chainhash.Hash{0xf0}, Index: 7}
+			f.wallet.LockUnspent(ctx, []wire.OutPoint{foreign})
+			// A leaked lock of payout's own: recorded, never signed.
+			p := f.payer(t)
+			p.o.KeepForeignLocks = keep
+			p.o.StepHook = func(s string) error {
+				if s == StepBuilt {
+					return errors.New("killed")
+				}
+				return nil
+			}
+			p.Run(ctx, false)
+			p.o.StepHook = nil
+			if _, err := p.Run(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+			locks := f.wallet.lockedSet()
+			if locks[foreign] != keep {
+				t.Fatalf("foreign lock kept: %v, want %v", locks[foreign], keep)
+			}
+			delete(locks, foreign)
+			want := openInputs(t, f.st)
+			if fmt.Sprint(locks) != fmt.Sprint(want) {
+				t.Fatalf("locks %v, want %v", locks, want)
+			}
+		})
 	}
 }

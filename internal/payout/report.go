@@ -8,7 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/stratumd/stratumd/internal/store"
 )
 
 // Report is what one run did (or, dry, would do). Its JSON form is the
@@ -45,11 +47,37 @@ type CreditedBlock struct {
 type PaymentReport struct {
 	ID      int64   `json:"id"`
 	State   string  `json:"state"`
-	TxID    string  `json:"txid,omitempty"`
+	TxID    string  `json:"txid,omitempty"` // the current paying transaction
 	Total   int64   `json:"total"`
 	Fee     int64   `json:"fee"`
 	Outputs []PayTo `json:"outputs"`
 	Error   string  `json:"error,omitempty"`
+	// Txs lists every transaction of a payment that has more than one
+	// (bumped or abandoned), oldest first.
+	Txs []PaymentTxReport `json:"transactions,omitempty"`
+}
+
+// PaymentTxReport is one transaction of a payment.
+type PaymentTxReport struct {
+	TxID    string `json:"txid"`
+	Kind    string `json:"kind"` // payment, bump or abandon
+	Fee     int64  `json:"fee"`
+	FeeRate int64  `json:"fee_rate"`
+}
+
+// WriteText writes one payment (payout bump, payout abandon) as a table.
+func (r *PaymentReport) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PAYMENT\tID\tSTATE\tOUTPUTS\tTOTAL\tFEE\tTXID")
+	fmt.Fprintf(tw, "\t%d\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.State, len(r.Outputs), r.Total, r.Fee, r.TxID)
+	fmt.Fprintln(tw, "TRANSACTIONS\tKIND\tFEE\tFEE RATE\tTXID")
+	for _, t := range r.Txs {
+		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%s\n", t.Kind, t.Fee, t.FeeRate, t.TxID)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(tw, "ERROR\t%s\n", strings.ReplaceAll(r.Error, "\t", " "))
+	}
+	return tw.Flush()
 }
 
 // Skipped is a balance due that was not paid, and why.
@@ -95,7 +123,11 @@ func (r *Report) WriteText(w io.Writer) error {
 type Status struct {
 	Blocks   map[string]int64 `json:"blocks"` // count per block status
 	Balances []Balance        `json:"balances"`
-	Payments []PaymentRow     `json:"payments"` // open ones and the 20 newest
+	// HeldBack lists the positive balances no run pays because their user
+	// has no valid payout address for the network (set one with
+	// users.payout_address).
+	HeldBack []Skipped    `json:"held_back"`
+	Payments []PaymentRow `json:"payments"` // open ones and the 20 newest
 }
 
 // Balance is one row of the balances view.
@@ -119,43 +151,34 @@ type PaymentRow struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// ReadStatus reads the ledger's state.
-func ReadStatus(ctx context.Context, q querier) (*Status, error) {
-	st := &Status{Blocks: map[string]int64{}, Balances: []Balance{}, Payments: []PaymentRow{}}
-	rows, err := q.Query(ctx, `SELECT status, count(*) FROM blocks GROUP BY status`)
+// StatusSource reads the ledger's state; *store.Store implements it.
+type StatusSource interface {
+	LedgerStatus(ctx context.Context) (store.LedgerStatus, error)
+}
+
+// ReadStatus reads the ledger's state; addresses are judged for params.
+func ReadStatus(ctx context.Context, src StatusSource, params *chaincfg.Params) (*Status, error) {
+	if params == nil {
+		return nil, fmt.Errorf("status: no network: %w", ErrInvalid)
+	}
+	ls, err := src.LedgerStatus(ctx)
 	if err != nil {
-		return nil, dbErr("status: blocks", err)
+		return nil, fromStore("status", err)
 	}
-	var s string
-	var n int64
-	if _, err := pgx.ForEachRow(rows, []any{&s, &n}, func() error { st.Blocks[s] = n; return nil }); err != nil {
-		return nil, dbErr("status: blocks", err)
+	st := &Status{Blocks: make(map[string]int64, len(ls.Blocks)), Balances: make([]Balance, len(ls.Balances)),
+		HeldBack: []Skipped{}, Payments: make([]PaymentRow, len(ls.Payments))}
+	for k, n := range ls.Blocks {
+		st.Blocks[string(k)] = n
 	}
-	rows, err = q.Query(ctx, `SELECT username, credited, paid, pending, balance FROM balances ORDER BY username`)
-	if err != nil {
-		return nil, dbErr("status: balances", err)
+	for i, b := range ls.Balances {
+		st.Balances[i] = Balance{Username: b.Username, Credited: b.Credited, Paid: b.Paid, Pending: b.Pending, Balance: b.Balance.Balance}
+		if _, ok := payoutAddress(b.Username, b.PayoutAddress, params); !ok && b.Balance.Balance > 0 {
+			st.HeldBack = append(st.HeldBack, Skipped{Username: b.Username, Balance: b.Balance.Balance, Reason: noAddressReason(params)})
+		}
 	}
-	if st.Balances, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Balance, error) {
-		var b Balance
-		err := r.Scan(&b.Username, &b.Credited, &b.Paid, &b.Pending, &b.Balance)
-		return b, err
-	}); err != nil {
-		return nil, dbErr("status: balances", err)
-	}
-	rows, err = q.Query(ctx, `SELECT p.id, p.state, coalesce(p.txid, ''),
-			(SELECT count(*) FROM payment_outputs o WHERE o.payment_id = p.id), p.total, coalesce(p.fee, 0), p.last_error, p.updated_at
-		FROM payments p
-		WHERE p.state IN ('planned', 'signed', 'broadcast') OR p.id IN (SELECT id FROM payments ORDER BY id DESC LIMIT 20)
-		ORDER BY p.id`)
-	if err != nil {
-		return nil, dbErr("status: payments", err)
-	}
-	if st.Payments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (PaymentRow, error) {
-		var p PaymentRow
-		err := r.Scan(&p.ID, &p.State, &p.TxID, &p.Outputs, &p.Total, &p.Fee, &p.LastError, &p.UpdatedAt)
-		return p, err
-	}); err != nil {
-		return nil, dbErr("status: payments", err)
+	for i, p := range ls.Payments {
+		st.Payments[i] = PaymentRow{ID: p.ID, State: p.State, TxID: p.TxID, Outputs: p.Outputs, Total: p.Total, Fee: p.Fee,
+			LastError: p.LastError, UpdatedAt: p.UpdatedAt}
 	}
 	return st, nil
 }
@@ -170,6 +193,10 @@ func (s *Status) WriteText(w io.Writer) error {
 	fmt.Fprintln(tw, "BALANCES\tUSER\tCREDITED\tPAID\tPENDING\tBALANCE")
 	for _, b := range s.Balances {
 		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%d\t%d\n", b.Username, b.Credited, b.Paid, b.Pending, b.Balance)
+	}
+	fmt.Fprintln(tw, "HELD BACK\tUSER\tBALANCE\tREASON")
+	for _, h := range s.HeldBack {
+		fmt.Fprintf(tw, "\t%s\t%d\t%s\n", h.Username, h.Balance, h.Reason)
 	}
 	fmt.Fprintln(tw, "PAYMENTS\tID\tSTATE\tOUTPUTS\tTOTAL\tFEE\tTXID\tERROR")
 	for _, p := range s.Payments {

@@ -41,9 +41,17 @@ type Wallet interface {
 	// ListUnspent returns the wallet's unspent outputs.
 	ListUnspent(ctx context.Context) ([]Unspent, error)
 	// LockUnspent marks outputs as reserved so that the wallet's own
-	// sends do not spend them (btcwallet keeps this in memory only; the
-	// ledger's payment_inputs is the durable record).
+	// sends do not spend them and its listunspent hides them. btcwallet
+	// keeps locks in memory only (a restart loses them), never drops the
+	// lock of an output once it is spent, and locks any outpoint it is
+	// given, known or not; the ledger's payment_inputs is the durable
+	// record that the locks follow.
 	LockUnspent(ctx context.Context, ops []wire.OutPoint) error
+	// UnlockUnspent releases locks. An empty ops is a no-op (btcwallet's
+	// lockunspent with no outpoints would release every lock).
+	UnlockUnspent(ctx context.Context, ops []wire.OutPoint) error
+	// ListLockUnspent returns every locked outpoint.
+	ListLockUnspent(ctx context.Context) ([]wire.OutPoint, error)
 	// ChangeAddress returns a new P2PKH address of the wallet for change.
 	ChangeAddress(ctx context.Context) (btcutil.Address, error)
 	// Sign signs every input of tx (the wallet's P2PKH outputs in prev)
@@ -53,8 +61,13 @@ type Wallet interface {
 	// Send broadcasts tx. A transaction the network already has is not an
 	// error (see isDuplicate).
 	Send(ctx context.Context, tx *wire.MsgTx) error
-	// Status reports what the wallet knows of txid.
+	// Status reports what the wallet knows of txid. btcwallet keeps a
+	// transaction a replacement evicted from the mempool as unmined
+	// (known, 0 confirmations) until a conflicting one confirms; then it
+	// forgets it.
 	Status(ctx context.Context, txid chainhash.Hash) (TxStatus, error)
+	// SyncedHeight is the height of the last block the wallet processed.
+	SyncedHeight(ctx context.Context) (int64, error)
 }
 
 // Node is the part of a full node (btcd, or Bitcoin Core) used to classify
@@ -64,6 +77,10 @@ type Node interface {
 	BestHeight(ctx context.Context) (int64, error)
 	// BlockHash is the hash of the best chain's block at height.
 	BlockHash(ctx context.Context, height int64) (chainhash.Hash, error)
+	// UnspentOutput returns the output op if it is unspent in the best
+	// chain (the mempool ignored), nil if it is spent there or unknown
+	// (gettxout with include_mempool false).
+	UnspentOutput(ctx context.Context, op wire.OutPoint) (*wire.TxOut, error)
 }
 
 // RPCConfig says how to reach a JSON-RPC server.
@@ -175,6 +192,9 @@ func (w *RPCWallet) LockUnspent(ctx context.Context, ops []wire.OutPoint) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if len(ops) == 0 {
+		return nil
+	}
 	ptrs := make([]*wire.OutPoint, len(ops))
 	for i := range ops {
 		ptrs[i] = &ops[i]
@@ -183,6 +203,40 @@ func (w *RPCWallet) LockUnspent(ctx context.Context, ops []wire.OutPoint) error 
 		return fmt.Errorf("wallet lockunspent: %w: %w", ErrWallet, err)
 	}
 	return nil
+}
+
+// UnlockUnspent implements Wallet.
+func (w *RPCWallet) UnlockUnspent(ctx context.Context, ops []wire.OutPoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil // lockunspent true [] would unlock everything
+	}
+	ptrs := make([]*wire.OutPoint, len(ops))
+	for i := range ops {
+		ptrs[i] = &ops[i]
+	}
+	if err := w.c.LockUnspent(true, ptrs); err != nil {
+		return fmt.Errorf("wallet lockunspent (unlock): %w: %w", ErrWallet, err)
+	}
+	return nil
+}
+
+// ListLockUnspent implements Wallet.
+func (w *RPCWallet) ListLockUnspent(ctx context.Context) ([]wire.OutPoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res, err := w.c.ListLockUnspent()
+	if err != nil {
+		return nil, fmt.Errorf("wallet listlockunspent: %w: %w", ErrWallet, err)
+	}
+	out := make([]wire.OutPoint, len(res))
+	for i, op := range res {
+		out[i] = *op
+	}
+	return out, nil
 }
 
 // ChangeAddress implements Wallet: getrawchangeaddress of the default
@@ -279,6 +333,19 @@ func (w *RPCWallet) Status(ctx context.Context, txid chainhash.Hash) (TxStatus, 
 	return TxStatus{Known: true, Confirmations: max(res.Confirmations, 0), BlockHash: res.BlockHash}, nil
 }
 
+// SyncedHeight implements Wallet with getbestblock, which btcwallet answers
+// from its own sync state.
+func (w *RPCWallet) SyncedHeight(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	_, h, err := w.c.GetBestBlock()
+	if err != nil {
+		return 0, fmt.Errorf("wallet getbestblock: %w: %w", ErrWallet, err)
+	}
+	return int64(h), nil
+}
+
 // RPCNode asks a btcd or Bitcoin Core node (or btcwallet, which forwards
 // chain calls to its btcd) about the best chain.
 type RPCNode struct {
@@ -326,4 +393,27 @@ func (n *RPCNode) BlockHash(ctx context.Context, height int64) (chainhash.Hash, 
 		return chainhash.Hash{}, fmt.Errorf("node getblockhash %d: %w", height, err)
 	}
 	return *h, nil
+}
+
+// UnspentOutput implements Node with gettxout (include_mempool false).
+func (n *RPCNode) UnspentOutput(ctx context.Context, op wire.OutPoint) (*wire.TxOut, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res, err := n.c.GetTxOut(&op.Hash, op.Index, false)
+	if err != nil {
+		return nil, fmt.Errorf("node gettxout %s: %w", op, err)
+	}
+	if res == nil {
+		return nil, nil
+	}
+	pk, err := hex.DecodeString(res.ScriptPubKey.Hex)
+	if err != nil {
+		return nil, fmt.Errorf("node gettxout %s: script: %w", op, err)
+	}
+	v, err := btcToSat(res.Value)
+	if err != nil {
+		return nil, fmt.Errorf("node gettxout %s: %w", op, err)
+	}
+	return wire.NewTxOut(v, pk), nil
 }

@@ -8,6 +8,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// GiveUpDepth is how many blocks the best chain must be past a submitted
+// block's height, with another block at that height, before the block is
+// given up as orphaned. Six blocks is the depth the network treats as final;
+// a competing chain that long is not overtaken by handing the block around
+// again. stratumd's resubmitter and payout's classification use this one
+// rule, so that neither gives a block up while the other still follows it.
+const GiveUpDepth = 6
+
 // BlockStatus is where a found block stands; see migrations/00003_blocks.sql.
 type BlockStatus string
 
@@ -109,27 +117,7 @@ func (s *Store) InsertBlock(ctx context.Context, b Block) (Block, error) {
 // the statuses in from (empty: from any). ErrNotFound when there is no such
 // block, ErrConflict when it is in another status.
 func (s *Store) SetBlockStatus(ctx context.Context, hash string, status BlockStatus, reason string, from ...BlockStatus) error {
-	if !status.Valid() {
-		return fmt.Errorf("set block status: %q: %w", status, ErrInvalid)
-	}
-	fromText := make([]string, len(from))
-	for i, f := range from {
-		fromText[i] = string(f)
-	}
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE blocks SET status = $2, status_reason = $3, updated_at = now()
-		WHERE hash = $1 AND (cardinality($4::text[]) = 0 OR status = ANY($4))`,
-		hash, status, reason, fromText)
-	if err != nil {
-		return mapErr(fmt.Sprintf("set block %s %s", hash, status), err)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil
-	}
-	if _, err := s.BlockByHash(ctx, hash); err != nil {
-		return err
-	}
-	return fmt.Errorf("set block %s %s: not in %v: %w", hash, status, from, ErrConflict)
+	return moveBlock(ctx, s.pool, hash, status, reason, from...)
 }
 
 // BlockByHash returns the block with hash. ErrNotFound when there is none.

@@ -25,10 +25,9 @@ const (
 	DefaultResubmitScan       = 30 * time.Second
 	// DefaultGiveUpDepth is how many blocks a node's best chain must be
 	// past a found block's height, with another block at that height, for
-	// the found block to be given up (orphaned). Six blocks is the depth
-	// the network treats as final; a competing chain that long is not
-	// overtaken by handing our block around again.
-	DefaultGiveUpDepth = 6
+	// the found block to be given up (orphaned): store.GiveUpDepth, the
+	// rule payout's classification follows too.
+	DefaultGiveUpDepth = store.GiveUpDepth
 
 	// resubmitScanLimit bounds the blocks one scan of the table returns.
 	resubmitScanLimit = 1000
