@@ -52,6 +52,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.Int64Var(&o.FeeRate, "fee-rate", 2, "payment transaction fee rate, sat/vB")
 	fs.Int64Var(&o.MaturityMargin, "maturity-margin", 10, "credit blocks at coinbase maturity (100) + this many confirmations")
 	fs.IntVar(&o.MaxOutputs, "max-outputs", 200, "most outputs per payment transaction")
+	fs.BoolVar(&o.KeepForeignLocks, "keep-foreign-locks", false, "release only wallet locks of outputs a payment recorded (set when outputs of this wallet are locked by hand)")
 	fs.BoolVar(&c.Config.DryRun, "dry-run", false, "run: report what would be credited and paid; write and send nothing")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of tables")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")

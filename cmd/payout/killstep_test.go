@@ -1,7 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"syscall"
@@ -48,27 +52,44 @@ func TestKillStepHookCounts(t *testing.T) {
 	}
 }
 
-// TestKillStepKillsTheProcess runs the command on an empty ledger: its one
-// step boundary ("classified") is step 1, so PAYOUT_TEST_KILL_STEP=1 ends
-// the process by SIGKILL and 2 lets it finish normally.
+// TestKillStepKillsTheProcess runs the command on an empty ledger with a
+// wallet that has no locks: its two step boundaries are "classified" and
+// "locks-reconciled", so PAYOUT_TEST_KILL_STEP=2 ends the process by
+// SIGKILL and 3 lets it finish normally.
 func TestKillStepKillsTheProcess(t *testing.T) {
 	url := pgtest.NewDatabase(t)
+	// A wallet that answers listlockunspent with no locks, the only call
+	// a run on an empty ledger makes.
+	wallet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Method string          `json:"method"`
+			ID     json.RawMessage `json:"id"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Method != "listlockunspent" {
+			http.Error(w, "unexpected call "+req.Method, http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, `{"result":[],"error":null,"id":%s}`, req.ID)
+	}))
+	defer wallet.Close()
 	payout := func(k string) error {
-		cmd := exec.Command(os.Args[0], "run", "--db", url, "--wallet-url", "http://127.0.0.1:1", "--network", "regtest", "--log-level", "error")
+		cmd := exec.Command(os.Args[0], "run", "--db", url, "--wallet-url", wallet.URL, "--wallet-user", "u", "--wallet-pass", "p", "--network", "regtest", "--log-level", "error")
 		cmd.Env = append(os.Environ(), "PAYOUT_TEST_AS_MAIN=1", killStepEnv+"="+k)
 		out, err := cmd.CombinedOutput()
 		t.Logf("PAYOUT_TEST_KILL_STEP=%s: %v\n%s", k, err, out)
 		return err
 	}
-	err := payout("1")
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("step 1: %v, want killed", err)
+	for _, k := range []string{"1", "2"} {
+		err := payout(k)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("step %s: %v, want killed", k, err)
+		}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("step %s: %v, want SIGKILL", k, err)
+		}
 	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("step 1: %v, want SIGKILL", err)
-	}
-	if err := payout("2"); err != nil {
-		t.Fatalf("step 2 of a one-step run: %v, want a normal exit", err)
+	if err := payout("3"); err != nil {
+		t.Fatalf("step 3 of a two-step run: %v, want a normal exit", err)
 	}
 }

@@ -40,20 +40,31 @@
 // # Payments and crashes
 //
 // A payment is built from the wallet's listunspent (spendable, confirmed,
-// P2PKH only, never an output a signed or broadcast payment spends; the
-// chosen ones are also locked with lockunspent), signed by the wallet
+// P2PKH only, never an input of an open payment), signed by the wallet
 // (signrawtransaction, the wallet unlocked with the passphrase only for
-// that call), and its signed bytes, txid, fee and inputs are stored (signed)
-// before it is broadcast (sendrawtransaction) and marked broadcast. Outputs
-// are built with txscript.PayToAddrScript: P2PKH, P2SH, P2WPKH, P2WSH and
-// P2TR recipients all work. The fee (FeeRate sat/vB × an upper bound of the
+// that call), and its signed bytes, txid and fee are stored (signed) before
+// it is broadcast (sendrawtransaction) and marked broadcast. Outputs are
+// built with txscript.PayToAddrScript: P2PKH, P2SH, P2WPKH, P2WSH and P2TR
+// recipients all work. The fee (FeeRate sat/vB × an upper bound of the
 // size) and any change are the pool's: every recipient gets exactly the
 // ledger's amount. After a crash: a planned payment has no stored
 // transaction, so nothing was sent, and it is built afresh; a signed one is
 // broadcast again with the same bytes (a node that has it already is not an
-// error); a broadcast one is checked with gettransaction and rebroadcast with
-// the same bytes if the wallet lost it. Nothing is ever paid twice: the
+// error); a broadcast one is checked with gettransaction and rebroadcast
+// with the same bytes if the wallet lost it. Nothing is ever paid twice: the
 // balances view subtracts the outputs of every payment that is not failed.
+//
+// Wallet locks follow the ledger. The inputs a payment chooses are recorded
+// (payment_inputs, the payment still planned) before they are locked with
+// lockunspent, and locked before they are signed, so that the wallet's own
+// sends cannot take them. btcwallet keeps locks in memory only and never
+// drops the lock of a spent output, so a run never trusts them: at its
+// start (StepLocksReconciled) it locks exactly the inputs of the open
+// payments (signed, broadcast) and releases every other lock; during the
+// run it releases a payment's inputs when signing fails and once the
+// payment is confirmed. payout assumes it is the wallet's only locker;
+// with Options.KeepForeignLocks (--keep-foreign-locks) it releases only
+// locks of outputs some payment recorded.
 //
 // btcwallet's limits: signrawtransaction cannot sign segwit inputs, so the
 // pool's coinbase (stratumd --payout-address) must pay a P2PKH address of

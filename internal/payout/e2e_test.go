@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,11 +14,14 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/btcdtest"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
 
 // TestEndToEndRealWallet: real btcd and btcwallet (simnet, see
@@ -26,9 +30,21 @@ import (
 // them; 100 more blocks mature them; payout.Run credits and pays P2PKH,
 // P2WPKH and P2TR recipients; each output is on chain with exactly the
 // ledger's amount; a further run pays nothing.
-func TestEndToEndRealWallet(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+// realPool is a pool on simnet with real btcd and btcwallet: three blocks
+// whose coinbases pay the wallet's P2PKH address, recorded with their
+// shares as stratumd records them, mined by three users (P2PKH, P2WPKH and
+// P2TR addresses); none is mature yet.
+type realPool struct {
+	params *chaincfg.Params
+	node   *btcdtest.Node
+	wallet *btcdtest.Wallet
+	st     *store.Store
+	cfg    Config
+	users  []string
+}
+
+func newRealPool(t *testing.T, ctx context.Context) *realPool {
+	t.Helper()
 	params := &chaincfg.SimNetParams
 	node := btcdtest.Start(t, btcdtest.Options{Network: "simnet"})
 	wallet := btcdtest.StartWallet(t, node)
@@ -87,6 +103,58 @@ func TestEndToEndRealWallet(t *testing.T) {
 		Options: Options{Params: params, PPLNSFactor: 2, FeeBPS: 100, MinPayout: 10000, FeeRate: 3, MaturityMargin: 1,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 	}
+	return &realPool{params: params, node: node, wallet: wallet, st: st, cfg: cfg, users: users}
+}
+
+// mine generates n blocks with btcd's generate (which takes the mempool)
+// and waits for the wallet to see them.
+func (rp *realPool) mine(t *testing.T, ctx context.Context, n uint32) {
+	t.Helper()
+	rp.node.Generate(n)
+	rp.synced(t, ctx)
+}
+
+// synced waits until the wallet has seen the node's tip.
+func (rp *realPool) synced(t *testing.T, ctx context.Context) {
+	t.Helper()
+	best, err := rp.node.Client().GetBlockCount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.wallet.WaitSynced(ctx, best); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// locks returns btcwallet's listlockunspent.
+func (rp *realPool) locks(t *testing.T) map[wire.OutPoint]bool {
+	t.Helper()
+	ops, err := rp.wallet.Client().ListLockUnspent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[wire.OutPoint]bool{}
+	for _, op := range ops {
+		out[*op] = true
+	}
+	return out
+}
+
+// openInputs returns the inputs of the ledger's open payments.
+func (rp *realPool) openInputs(t *testing.T, ctx context.Context) map[wire.OutPoint]bool {
+	t.Helper()
+	in, err := inputsOf(ctx, rp.st.Pool(), openInputsSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func TestEndToEndRealWallet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rp := newRealPool(t, ctx)
+	params, node, wallet, st, cfg := rp.params, rp.node, rp.wallet, rp.st, rp.cfg
 
 	// Not mature yet: blocks are only confirmed.
 	rep, err := Run(ctx, cfg)
@@ -98,6 +166,7 @@ func TestEndToEndRealWallet(t *testing.T) {
 	if err := wallet.WaitSynced(ctx, best); err != nil {
 		t.Fatal(err)
 	}
+	_ = params
 	rep, err = Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, wallet.Log())
@@ -197,5 +266,75 @@ func TestEndToEndRealWallet(t *testing.T) {
 	rep, err = Run(ctx, cfg)
 	if err != nil || len(rep.Payments) != 0 || len(rep.Credited) != 0 {
 		t.Fatalf("last run: %+v %v", rep, err)
+	}
+}
+
+// TestLocksRealWallet: with the real btcwallet, a run interrupted after
+// locking and before signing leaves a lock (and the output hidden from
+// listunspent); the next run releases it and pays; after every complete
+// run listlockunspent is exactly the inputs of the open payments, and
+// empty once they confirmed. The "payment broadcast" log line names the
+// txid.
+func TestLocksRealWallet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rp := newRealPool(t, ctx)
+	rp.mine(t, ctx, 99) // two blocks mature (margin 1)
+	if n := len(rp.locks(t)); n != 0 {
+		t.Fatalf("%d locks before any run", n)
+	}
+	cfg := rp.cfg
+	cfg.Options.StepHook = func(s string) error {
+		if s == StepBuilt {
+			return errors.New("killed")
+		}
+		return nil
+	}
+	if _, err := Run(ctx, cfg); !errors.Is(err, errInterrupted) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	leaked := rp.locks(t)
+	if len(leaked) == 0 {
+		t.Fatal("no lock after a run stopped between lock and sign")
+	}
+	unspent, err := rp.wallet.Client().ListUnspent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range unspent {
+		h, _ := chainhash.NewHashFromStr(u.TxID)
+		if leaked[wire.OutPoint{Hash: *h, Index: u.Vout}] {
+			t.Fatalf("btcwallet lists locked output %s:%d", u.TxID, u.Vout)
+		}
+	}
+
+	var logs testutil.SyncBuffer
+	cfg = rp.cfg
+	cfg.Options.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	rep, err := Run(ctx, cfg)
+	if err != nil || len(rep.Payments) != 1 || rep.Payments[0].State != "broadcast" {
+		t.Fatalf("run after the interruption: %+v %v\n%s", rep, err, rp.wallet.Log())
+	}
+	if got, want := rp.locks(t), rp.openInputs(t, ctx); fmt.Sprint(got) != fmt.Sprint(want) || len(want) == 0 {
+		t.Fatalf("locks %v, open payments' inputs %v", got, want)
+	}
+	if !strings.Contains(logs.String(), "msg=\"payment broadcast\" id=1 txid="+rep.Payments[0].TxID) {
+		t.Fatalf("no broadcast log line with the txid:\n%s", logs.String())
+	}
+
+	rp.mine(t, ctx, 1) // confirms the payment, matures the third block
+	rep, err = Run(ctx, rp.cfg)
+	if err != nil || len(rep.Payments) != 2 || rep.Payments[0].State != "confirmed" {
+		t.Fatalf("third run: %+v %v", rep, err)
+	}
+	if got, want := rp.locks(t), rp.openInputs(t, ctx); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("locks %v, open payments' inputs %v", got, want)
+	}
+	rp.mine(t, ctx, 1)
+	if _, err := Run(ctx, rp.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rp.locks(t)); n != 0 {
+		t.Fatalf("%d locks left after every payment confirmed", n)
 	}
 }

@@ -3,6 +3,7 @@ package payout
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -15,6 +16,25 @@ import (
 // fakeWallet is an in-memory wallet with a one-node "chain": it records
 // every call, refuses double spends, and confirms what was sent when mine is
 // called.
+//
+// It models the btcwallet v0.16.13 behaviour payout depends on (read in
+// rpc/legacyrpc/methods.go lockUnspent, listLockUnspent, and wallet.go
+// ListUnspent, LockOutpoint):
+//   - listunspent hides locked outputs and outputs spent by a transaction
+//     the wallet knows;
+//   - lockunspent locks any outpoint it is given, known to the wallet or
+//     not, spent or not, without an error; a lock is never dropped when
+//     the output is spent; locks live in memory and a restart (restart)
+//     loses them (btcwallet's lockunspent true with no outpoints releases
+//     every lock: RPCWallet.UnlockUnspent never sends that, and this fake
+//     implements the Wallet contract, an empty list is a no-op);
+//   - a transaction spending an output another known transaction spends is
+//     refused, as the node's mempool refuses it.
+//
+// It does not model signing (signatures are placeholders), fees, coinbase
+// maturity or the wallet's sync lag. TestEndToEndRealWallet and
+// TestLocksRealWallet run the same steps against the real btcwallet and
+// btcd.
 type fakeWallet struct {
 	mu      sync.Mutex
 	params  *chaincfg.Params
@@ -26,8 +46,9 @@ type fakeWallet struct {
 
 	sends, signs, doubleSpends, lost int
 	locked                           map[wire.OutPoint]bool
-	// failSend, when set, may refuse a broadcast.
+	// failSend, when set, may refuse a broadcast; failSign a signature.
 	failSend func(tx *wire.MsgTx) error
+	failSign func(tx *wire.MsgTx) error
 }
 
 type fakeTx struct {
@@ -58,7 +79,7 @@ func (w *fakeWallet) ListUnspent(ctx context.Context) ([]Unspent, error) {
 	defer w.mu.Unlock()
 	var out []Unspent
 	for op, u := range w.utxos {
-		if _, spent := w.spentBy[op]; !spent {
+		if _, spent := w.spentBy[op]; !spent && !w.locked[op] {
 			out = append(out, u)
 		}
 	}
@@ -72,6 +93,39 @@ func (w *fakeWallet) LockUnspent(ctx context.Context, ops []wire.OutPoint) error
 		w.locked[op] = true
 	}
 	return nil
+}
+
+func (w *fakeWallet) UnlockUnspent(ctx context.Context, ops []wire.OutPoint) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, op := range ops {
+		delete(w.locked, op)
+	}
+	return nil
+}
+
+func (w *fakeWallet) ListLockUnspent(ctx context.Context) ([]wire.OutPoint, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []wire.OutPoint
+	for op := range w.locked {
+		out = append(out, op)
+	}
+	return out, nil
+}
+
+// restart is a wallet restart: the locks are lost, the rest is on disk.
+func (w *fakeWallet) restart() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	clear(w.locked)
+}
+
+// lockedSet returns the locked outpoints.
+func (w *fakeWallet) lockedSet() map[wire.OutPoint]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.locked)
 }
 
 func (w *fakeWallet) ChangeAddress(ctx context.Context) (btcutil.Address, error) {
@@ -93,6 +147,11 @@ func (w *fakeWallet) Sign(ctx context.Context, tx *wire.MsgTx, prev []Unspent) (
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.signs++
+	if w.failSign != nil {
+		if err := w.failSign(tx); err != nil {
+			return nil, err
+		}
+	}
 	out := tx.Copy()
 	for i, in := range out.TxIn {
 		if _, ok := w.utxos[in.PreviousOutPoint]; !ok {

@@ -386,6 +386,21 @@ func (f *fixture) finish(t *testing.T) {
 			}
 			break
 		}
+		f.checkLocks(t)
+	}
+}
+
+// checkLocks asserts that, after a run that was not interrupted, the
+// wallet's locks are exactly the inputs of the open payments.
+func (f *fixture) checkLocks(t *testing.T) {
+	t.Helper()
+	want, err := inputsOf(context.Background(), f.st.Pool(), openInputsSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.wallet.lockedSet()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("wallet locks %v\nopen payments' inputs %v", got, want)
 	}
 }
 
@@ -416,8 +431,15 @@ func TestRunCreditsAndPays(t *testing.T) {
 		t.Fatalf("%d outputs", n)
 	}
 	f.check(t, false)
+	f.checkLocks(t)
+	if len(f.wallet.lockedSet()) == 0 {
+		t.Fatal("a broadcast payment's inputs are not locked")
+	}
 	f.finish(t)
 	f.check(t, true)
+	if n := len(f.wallet.lockedSet()); n != 0 {
+		t.Fatalf("%d locks left after every payment confirmed", n)
+	}
 	// A further run pays nothing and credits nothing.
 	sends := f.wallet.sends
 	rep, err = f.payer(t).Run(ctx, false)
@@ -501,8 +523,8 @@ func TestRunInsufficientFundsStaysPlanned(t *testing.T) {
 // a cancelled context; then reruns until done. Whatever happened, the
 // ledger and the wallet agree, nothing is paid twice and nothing is lost.
 func TestRunInterrupted(t *testing.T) {
-	steps := []string{StepClassified, StepCredited, StepPlanned, StepBuilt, StepSignedOnly, StepStored,
-		StepSent, StepBroadcast, StepConfirmed, StepPaymentDone}
+	steps := []string{StepClassified, StepCredited, StepLocksReconciled, StepPlanned, StepInputsRecorded, StepBuilt,
+		StepSignedOnly, StepStored, StepSent, StepBroadcast, StepConfirmed, StepUnlocked, StepPaymentDone}
 	for _, step := range steps {
 		for _, mode := range []string{"error", "panic", "cancel"} {
 			t.Run(step+"/"+mode, func(t *testing.T) {
@@ -592,5 +614,118 @@ func TestRunBroadcastRefusedStaysSigned(t *testing.T) {
 	var final string
 	if err := f.st.Pool().QueryRow(ctx, `SELECT txid FROM payments WHERE state = 'confirmed'`).Scan(&final); err != nil || final != stored {
 		t.Fatalf("confirmed %s, first signed %s (%v)", final, stored, err)
+	}
+}
+
+// TestRunReleasesLeakedLock is the issue's case: a run dies after locking
+// the wallet's only output and before signing; the lock must not keep the
+// next run from paying (btcwallet hides locked outputs).
+func TestRunReleasesLeakedLock(t *testing.T) {
+	f := newFixture(t)
+	f.wallet = newFakeWallet(f.params)
+	f.wallet.fund(200_0000_0000)
+	p := f.payer(t)
+	p.o.StepHook = func(s string) error {
+		if s == StepBuilt {
+			return errors.New("killed")
+		}
+		return nil
+	}
+	if _, err := p.Run(context.Background(), false); !errors.Is(err, errInterrupted) {
+		t.Fatalf("first run: %v", err)
+	}
+	if n := len(f.wallet.lockedSet()); n != 1 {
+		t.Fatalf("%d locks after the interrupted run, want the leaked one", n)
+	}
+	if u, _ := f.wallet.ListUnspent(context.Background()); len(u) != 0 {
+		t.Fatalf("a locked output is listed: %v", u)
+	}
+	rep, err := f.payer(t).Run(context.Background(), false)
+	if err != nil || len(rep.Payments) != 1 || rep.Payments[0].State != "broadcast" {
+		t.Fatalf("second run: %+v %v", rep, err)
+	}
+	f.checkLocks(t)
+	f.finish(t)
+	f.check(t, true)
+}
+
+// TestRunRelocksAfterWalletRestart: a wallet restart loses the locks of an
+// open payment; the next run locks its inputs again.
+func TestRunRelocksAfterWalletRestart(t *testing.T) {
+	f := newFixture(t)
+	f.wallet.failSend = func(*wire.MsgTx) error { return fmt.Errorf("node down: %w", ErrWallet) }
+	if _, err := f.payer(t).Run(context.Background(), false); !errors.Is(err, ErrWallet) {
+		t.Fatal(err)
+	}
+	before := f.wallet.lockedSet()
+	if len(before) == 0 {
+		t.Fatal("the signed payment's inputs are not locked")
+	}
+	f.wallet.restart()
+	f.wallet.failSend = nil
+	if _, err := f.payer(t).Run(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if after := f.wallet.lockedSet(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("locks after restart %v, before %v", after, before)
+	}
+	f.finish(t)
+	f.check(t, true)
+}
+
+// TestRunSignFailureUnlocks: inputs locked for a payment the wallet
+// refuses to sign are released at once.
+func TestRunSignFailureUnlocks(t *testing.T) {
+	f := newFixture(t)
+	f.wallet.failSign = func(*wire.MsgTx) error { return fmt.Errorf("wallet locked: %w", ErrWallet) }
+	rep, err := f.payer(t).Run(context.Background(), false)
+	if !errors.Is(err, ErrWallet) || rep.Payments[0].State != "planned" {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if n := len(f.wallet.lockedSet()); n != 0 {
+		t.Fatalf("%d locks left after a refused signature", n)
+	}
+	f.wallet.failSign = nil
+	f.finish(t)
+	f.check(t, true)
+}
+
+// TestRunForeignLocks: by default payout releases every lock that is not
+// an open payment's input; with KeepForeignLocks it releases only locks of
+// outputs a payment recorded.
+func TestRunForeignLocks(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprint("keep=", keep), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			foreign := wire.OutPoint{Hash: chainhash.Hash{0xf0}, Index: 7}
+			f.wallet.LockUnspent(ctx, []wire.OutPoint{foreign})
+			// A leaked lock of payout's own: recorded, never signed.
+			p := f.payer(t)
+			p.o.KeepForeignLocks = keep
+			p.o.StepHook = func(s string) error {
+				if s == StepBuilt {
+					return errors.New("killed")
+				}
+				return nil
+			}
+			p.Run(ctx, false)
+			p.o.StepHook = nil
+			if _, err := p.Run(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+			locks := f.wallet.lockedSet()
+			if locks[foreign] != keep {
+				t.Fatalf("foreign lock kept: %v, want %v", locks[foreign], keep)
+			}
+			delete(locks, foreign)
+			want, err := inputsOf(ctx, f.st.Pool(), openInputsSQL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(locks) != fmt.Sprint(want) {
+				t.Fatalf("locks %v, want %v", locks, want)
+			}
+		})
 	}
 }

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -49,6 +50,13 @@ type Options struct {
 	MaxOutputs int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// KeepForeignLocks: release only wallet locks of outputs some payment
+	// recorded. By default payout is the wallet's only locker and every
+	// lock that is not an input of an open payment is released at the
+	// start of a run; set this when an operator locks outputs of the same
+	// wallet by hand. (Locks leaked by payout versions that did not record
+	// inputs before locking are then released only by a wallet restart.)
+	KeepForeignLocks bool
 	// StepHook, when set, is called at every step boundary of a run with
 	// the step's name (see the Step* constants); an error it returns stops
 	// the run there, as a crash would. Tests use it to interrupt a run
@@ -121,16 +129,19 @@ func NewPayer(pool *pgxpool.Pool, node Node, wallet Wallet, o Options) (*Payer, 
 // block, StepPlanned once when it planned payments, and the payment steps
 // once per payment they concern.
 const (
-	StepClassified  = "classified"        // blocks classified
-	StepCredited    = "credited"          // one block credited (committed)
-	StepPlanned     = "planned"           // new payments recorded as planned
-	StepBuilt       = "built"             // inputs chosen and locked in the wallet, not signed
-	StepSignedOnly  = "signed-not-stored" // signed by the wallet, not stored yet
-	StepStored      = "signed-stored"     // signed bytes, txid and inputs stored
-	StepSent        = "sent-not-marked"   // broadcast, not yet marked broadcast
-	StepBroadcast   = "broadcast-marked"  // marked broadcast
-	StepConfirmed   = "confirmed"         // marked confirmed
-	StepPaymentDone = "payment-done"      // a payment moved as far as it goes in this run
+	StepClassified      = "classified"        // blocks classified
+	StepCredited        = "credited"          // one block credited (committed)
+	StepLocksReconciled = "locks-reconciled"  // wallet locks made equal to the open payments' inputs
+	StepPlanned         = "planned"           // new payments recorded as planned
+	StepInputsRecorded  = "inputs-recorded"   // a planned payment's chosen inputs stored, not locked
+	StepBuilt           = "built"             // inputs locked in the wallet, not signed
+	StepSignedOnly      = "signed-not-stored" // signed by the wallet, not stored yet
+	StepStored          = "signed-stored"     // signed bytes and txid stored (state signed)
+	StepSent            = "sent-not-marked"   // broadcast, not yet marked broadcast
+	StepBroadcast       = "broadcast-marked"  // marked broadcast
+	StepConfirmed       = "confirmed"         // marked confirmed
+	StepUnlocked        = "unlocked"          // a settled payment's inputs released in the wallet
+	StepPaymentDone     = "payment-done"      // a payment moved as far as it goes in this run
 )
 
 // errInterrupted marks an error from the step hook.
@@ -203,6 +214,14 @@ func (p *Payer) Run(ctx context.Context, dryRun bool) (*Report, error) {
 		return rep, err
 	}
 	if !dryRun {
+		if err := p.reconcileLocks(ctx, db); err != nil {
+			if ctx.Err() != nil || p.fatal(err) {
+				return rep, err
+			}
+			// Without the wallet's locks in order, pay nothing this time.
+			note(err)
+			return rep, errors.Join(problems...)
+		}
 		open, err := p.openPayments(ctx, db)
 		if err != nil {
 			return rep, err
@@ -427,6 +446,14 @@ type payment struct {
 	Err     string
 }
 
+// txid is the payment's transaction id, "" before it is signed.
+func (pay *payment) txid() string {
+	if pay.TxID == nil {
+		return ""
+	}
+	return *pay.TxID
+}
+
 func (pay *payment) report() PaymentReport {
 	r := PaymentReport{ID: pay.ID, State: pay.State, Total: pay.Total, Outputs: pay.Outputs, Error: pay.Err}
 	if pay.Fee != nil {
@@ -622,6 +649,14 @@ func (p *Payer) advance(ctx context.Context, db dbtx, pay *payment) error {
 			if err := p.step(StepConfirmed); err != nil {
 				return err
 			}
+			ins, err := inputsOf(ctx, db, `SELECT txid, vout FROM payment_inputs WHERE payment_id = $1`, pay.ID)
+			if err != nil {
+				return err
+			}
+			p.release(ctx, pay.ID, slices.Collect(maps.Keys(ins)))
+			if err := p.step(StepUnlocked); err != nil {
+				return err
+			}
 		}
 	}
 	return p.step(StepPaymentDone)
@@ -641,7 +676,7 @@ func (p *Payer) setState(ctx context.Context, db dbtx, pay *payment, from, to, b
 		return fmt.Errorf("payment %d: not %s: %w", pay.ID, from, ErrConflict)
 	}
 	pay.State, pay.Err = to, ""
-	p.o.Logger.Info("payment "+to, "id", pay.ID, "txid", pay.TxID)
+	p.o.Logger.Info("payment "+to, "id", pay.ID, "txid", pay.txid())
 	return nil
 }
 
@@ -658,23 +693,11 @@ func (p *Payer) sign(ctx context.Context, db dbtx, pay *payment) error {
 		}
 		addrs[i] = a
 	}
-	rows, err := db.Query(ctx, `SELECT i.txid, i.vout FROM payment_inputs i JOIN payments p ON p.id = i.payment_id
-		WHERE p.state IN ('signed', 'broadcast')`)
+	// Never an input of an open payment (the wallet hides them too, as
+	// they are locked, unless it lost its locks).
+	taken, err := inputsOf(ctx, db, openInputsSQL)
 	if err != nil {
-		return dbErr("payment inputs in use", err)
-	}
-	taken := map[wire.OutPoint]bool{}
-	var txid string
-	var vout int64
-	if _, err := pgx.ForEachRow(rows, []any{&txid, &vout}, func() error {
-		h, err := chainhash.NewHashFromStr(txid)
-		if err != nil {
-			return err
-		}
-		taken[wire.OutPoint{Hash: *h, Index: uint32(vout)}] = true
-		return nil
-	}); err != nil {
-		return dbErr("payment inputs in use", err)
+		return err
 	}
 	utxos, err := p.wallet.ListUnspent(ctx)
 	if err != nil {
@@ -695,8 +718,20 @@ func (p *Payer) sign(ctx context.Context, db dbtx, pay *payment) error {
 		return err
 	}
 	ops := make([]wire.OutPoint, len(b.inputs))
+	txids := make([]string, len(b.inputs))
+	vouts := make([]int64, len(b.inputs))
+	amts := make([]int64, len(b.inputs))
 	for i, u := range b.inputs {
 		ops[i] = u.OutPoint
+		txids[i], vouts[i], amts[i] = u.OutPoint.Hash.String(), int64(u.OutPoint.Index), u.Amount
+	}
+	// The durable record first: the inputs this planned payment is about
+	// to lock (replacing what an earlier, interrupted attempt chose).
+	if err := recordInputs(ctx, db, pay.ID, txids, vouts, amts); err != nil {
+		return err
+	}
+	if err := p.step(StepInputsRecorded); err != nil {
+		return err
 	}
 	if err := p.wallet.LockUnspent(ctx, ops); err != nil {
 		return err
@@ -705,10 +740,11 @@ func (p *Payer) sign(ctx context.Context, db dbtx, pay *payment) error {
 		return err
 	}
 	signed, err := p.wallet.Sign(ctx, b.tx, b.inputs)
-	if err != nil {
-		return err
+	if err == nil {
+		err = sameSpend(b.tx, signed)
 	}
-	if err := sameSpend(b.tx, signed); err != nil {
+	if err != nil {
+		p.release(ctx, pay.ID, ops)
 		return err
 	}
 	if err := p.step(StepSignedOnly); err != nil {
@@ -722,18 +758,7 @@ func (p *Payer) sign(ctx context.Context, db dbtx, pay *payment) error {
 	if size := int64(signed.SerializeSize()); size*p.o.FeeRate > b.fee {
 		p.o.Logger.Warn("payment fee below rate", "id", pay.ID, "size", size, "fee", b.fee)
 	}
-	txids := make([]string, len(b.inputs))
-	vouts := make([]int64, len(b.inputs))
-	amts := make([]int64, len(b.inputs))
-	for i, u := range b.inputs {
-		txids[i], vouts[i], amts[i] = u.OutPoint.Hash.String(), int64(u.OutPoint.Index), u.Amount
-	}
-	dtx, err := db.Begin(ctx)
-	if err != nil {
-		return dbErr("payment: begin store", err)
-	}
-	defer dtx.Rollback(context.WithoutCancel(ctx))
-	tag, err := dtx.Exec(ctx, `UPDATE payments SET state = 'signed', raw_tx = $2, txid = $3, fee = $4, last_error = '', updated_at = now()
+	tag, err := db.Exec(ctx, `UPDATE payments SET state = 'signed', raw_tx = $2, txid = $3, fee = $4, last_error = '', updated_at = now()
 		WHERE id = $1 AND state = 'planned'`, pay.ID, raw, id, b.fee)
 	if err != nil {
 		return dbErr("payment: store signed", err)
@@ -741,16 +766,34 @@ func (p *Payer) sign(ctx context.Context, db dbtx, pay *payment) error {
 	if tag.RowsAffected() != 1 {
 		return fmt.Errorf("payment %d: not planned: %w", pay.ID, ErrConflict)
 	}
-	if _, err := dtx.Exec(ctx, `INSERT INTO payment_inputs (payment_id, txid, vout, amount)
-		SELECT $1, t, v, a FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS x(t, v, a)`, pay.ID, txids, vouts, amts); err != nil {
-		return dbErr("payment: store inputs", err)
-	}
-	if err := dtx.Commit(ctx); err != nil {
-		return dbErr("payment: commit signed", err)
-	}
 	pay.State, pay.Raw, pay.TxID, pay.Fee, pay.Err = "signed", raw, &id, &b.fee, ""
 	p.o.Logger.Info("payment signed", "id", pay.ID, "txid", id, "fee", b.fee, "inputs", len(b.inputs))
 	return p.step(StepStored)
+}
+
+// recordInputs replaces, in one transaction, the recorded inputs of a
+// planned payment (an earlier, interrupted attempt may have chosen others).
+func recordInputs(ctx context.Context, db dbtx, id int64, txids []string, vouts, amts []int64) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return dbErr("payment: record inputs", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, `UPDATE payments SET updated_at = now() WHERE id = $1 AND state = 'planned'`, id)
+	if err != nil {
+		return dbErr("payment: record inputs", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("payment %d: not planned: %w", id, ErrConflict)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM payment_inputs WHERE payment_id = $1`, id); err != nil {
+		return dbErr("payment: record inputs", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO payment_inputs (payment_id, txid, vout, amount)
+		SELECT $1, t, v, a FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS x(t, v, a)`, id, txids, vouts, amts); err != nil {
+		return dbErr("payment: record inputs", err)
+	}
+	return dbErr("payment: record inputs", tx.Commit(ctx))
 }
 
 // sameSpend checks that the wallet signed what it was given: the same

@@ -41,9 +41,17 @@ type Wallet interface {
 	// ListUnspent returns the wallet's unspent outputs.
 	ListUnspent(ctx context.Context) ([]Unspent, error)
 	// LockUnspent marks outputs as reserved so that the wallet's own
-	// sends do not spend them (btcwallet keeps this in memory only; the
-	// ledger's payment_inputs is the durable record).
+	// sends do not spend them and its listunspent hides them. btcwallet
+	// keeps locks in memory only (a restart loses them), never drops the
+	// lock of an output once it is spent, and locks any outpoint it is
+	// given, known or not; the ledger's payment_inputs is the durable
+	// record that the locks follow.
 	LockUnspent(ctx context.Context, ops []wire.OutPoint) error
+	// UnlockUnspent releases locks. An empty ops is a no-op (btcwallet's
+	// lockunspent with no outpoints would release every lock).
+	UnlockUnspent(ctx context.Context, ops []wire.OutPoint) error
+	// ListLockUnspent returns every locked outpoint.
+	ListLockUnspent(ctx context.Context) ([]wire.OutPoint, error)
 	// ChangeAddress returns a new P2PKH address of the wallet for change.
 	ChangeAddress(ctx context.Context) (btcutil.Address, error)
 	// Sign signs every input of tx (the wallet's P2PKH outputs in prev)
@@ -175,6 +183,9 @@ func (w *RPCWallet) LockUnspent(ctx context.Context, ops []wire.OutPoint) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if len(ops) == 0 {
+		return nil
+	}
 	ptrs := make([]*wire.OutPoint, len(ops))
 	for i := range ops {
 		ptrs[i] = &ops[i]
@@ -183,6 +194,40 @@ func (w *RPCWallet) LockUnspent(ctx context.Context, ops []wire.OutPoint) error 
 		return fmt.Errorf("wallet lockunspent: %w: %w", ErrWallet, err)
 	}
 	return nil
+}
+
+// UnlockUnspent implements Wallet.
+func (w *RPCWallet) UnlockUnspent(ctx context.Context, ops []wire.OutPoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil // lockunspent true [] would unlock everything
+	}
+	ptrs := make([]*wire.OutPoint, len(ops))
+	for i := range ops {
+		ptrs[i] = &ops[i]
+	}
+	if err := w.c.LockUnspent(true, ptrs); err != nil {
+		return fmt.Errorf("wallet lockunspent (unlock): %w: %w", ErrWallet, err)
+	}
+	return nil
+}
+
+// ListLockUnspent implements Wallet.
+func (w *RPCWallet) ListLockUnspent(ctx context.Context) ([]wire.OutPoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res, err := w.c.ListLockUnspent()
+	if err != nil {
+		return nil, fmt.Errorf("wallet listlockunspent: %w: %w", ErrWallet, err)
+	}
+	out := make([]wire.OutPoint, len(res))
+	for i, op := range res {
+		out[i] = *op
+	}
+	return out, nil
 }
 
 // ChangeAddress implements Wallet: getrawchangeaddress of the default
