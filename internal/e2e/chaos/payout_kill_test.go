@@ -87,6 +87,7 @@ type pkResult struct {
 	recover  time.Duration
 	reruns   int
 	notes    []string
+	passed   []string // NAME:N of every boundary the broken run passed, in order
 }
 
 // TestPayoutKill is the payout kill matrix of issue 15, point 5: the real
@@ -106,6 +107,10 @@ type pkResult struct {
 //     first run SIGKILLs itself at its K-th step boundary
 //     (PAYOUT_TEST_KILL_STEP=K; PAYOUT_TEST_STEP_LOG names the step);
 //   - "confirm" phase: the same for the run after the payments' block;
+//   - in both phases, every boundary (NAME:N, the N-th step called NAME)
+//     that some run passed but no K hit, as the count can shift by a step
+//     from run to run: the run is held there (PAYOUT_TEST_PAUSE_STEP=NAME:N)
+//     and SIGKILLed by the test;
 //   - btcwallet: payout held at a named step (PAYOUT_TEST_PAUSE_STEP=NAME:N)
 //     while the test SIGKILLs payout and then btcwallet, or btcwallet alone,
 //     and starts btcwallet again on its data directory, before the rerun or
@@ -134,8 +139,15 @@ func TestPayoutKill(t *testing.T) {
 
 	var results []pkResult
 	for _, phase := range []string{"pay", "confirm"} {
-		for k := 1; k <= 40; k++ {
+		var seen []string // every NAME:N a broken run of this phase passed
+		killedAt := map[string]bool{}
+		for k := 1; k <= 60; k++ {
 			r := rig.scenario(t, pkScenario{name: fmt.Sprintf("%s-kill-%d", phase, k), phase: phase, kill: k, what: "payout"})
+			for _, at := range r.passed {
+				if !slices.Contains(seen, at) {
+					seen = append(seen, at)
+				}
+			}
 			if !r.killed {
 				r.step = fmt.Sprintf("none (K=%d: the run ended first)", k)
 				r.what = "nothing"
@@ -144,6 +156,29 @@ func TestPayoutKill(t *testing.T) {
 			}
 			if n, _, _ := strings.Cut(r.step, " "); n != strconv.Itoa(k) {
 				t.Errorf("%s: killed at step %q, want step %d", phase, r.step, k)
+			}
+			if len(r.passed) > 0 {
+				killedAt[r.passed[len(r.passed)-1]] = true
+			}
+			results = append(results, r)
+		}
+		// Where a step falls in the count can vary from run to run (a
+		// payment btcwallet does not know yet skips "payment-done"), so
+		// K = 1, 2, ... may miss a boundary some run passed: kill there by
+		// name, holding the run at the step and killing it from here.
+		for _, at := range seen {
+			if killedAt[at] {
+				continue
+			}
+			r := rig.scenario(t, pkScenario{name: phase + "-held-" + strings.ReplaceAll(at, ":", "-"), phase: phase, pause: at,
+				onPause: func(h held) time.Time {
+					killed := time.Now()
+					h.kill()
+					return killed
+				},
+				what: "payout (held at the step, SIGKILLed by the test)"})
+			if r.step == "" {
+				r.step = at + ": not reached in this run"
 			}
 			results = append(results, r)
 		}
@@ -202,13 +237,13 @@ func stepLabel(ctx context.Context, conn *pgx.Conn, phase, step string) (string,
 	_, name, _ := strings.Cut(step, " ")
 	var q string
 	switch {
-	case phase == "pay" && (name == "built" || name == "signed-not-stored"):
+	case phase == "pay" && (name == "inputs-recorded" || name == "built" || name == "signed-not-stored"):
 		q = `SELECT min(id) FROM payments WHERE state = 'planned'`
 	case phase == "pay" && (name == "signed-stored" || name == "sent-not-marked"):
 		q = `SELECT min(id) FROM payments WHERE state = 'signed'`
 	case phase == "pay" && (name == "broadcast-marked" || name == "payment-done"):
 		q = `SELECT max(id) FROM payments WHERE state = 'broadcast'`
-	case phase == "confirm" && (name == "confirmed" || name == "payment-done"):
+	case phase == "confirm" && (name == "confirmed" || name == "unlocked" || name == "payment-done"):
 		q = `SELECT max(id) FROM payments WHERE state = 'confirmed'`
 	default:
 		return step, nil
@@ -348,6 +383,7 @@ func (rig *payoutRig) record(ctx context.Context, st *store.Store, users []strin
 
 // pkRun is one payout process.
 type pkRun struct {
+	steps  []string // "K name" of every boundary passed (PAYOUT_TEST_STEP_LOG)
 	killed bool
 	exit   int
 	step   string // "K name": where it was killed, or else paused
@@ -404,7 +440,7 @@ func (rig *payoutRig) payout(ctx context.Context, t testing.TB, db string, env [
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	var lastStep string // read after readDone
+	var steps []string // "K name" of every boundary passed; read after readDone
 	pauses := make(chan string, 1)
 	readDone := make(chan struct{})
 	go func() {
@@ -418,7 +454,7 @@ func (rig *payoutRig) payout(ctx context.Context, t testing.TB, db string, env [
 			switch {
 			case m == nil:
 			case m[1] == "step":
-				lastStep = m[2] + " " + m[3]
+				steps = append(steps, m[2]+" "+m[3])
 			default:
 				pauses <- m[2] + " " + m[3]
 			}
@@ -460,8 +496,9 @@ func (rig *payoutRig) payout(ctx context.Context, t testing.TB, db string, env [
 	default:
 		t.Fatalf("payout: %v", err)
 	}
-	if r.killed {
-		r.step = lastStep // the boundary it died at
+	r.steps = steps
+	if r.killed && len(steps) > 0 {
+		r.step = steps[len(steps)-1] // the boundary it died at
 	}
 	if !r.killed && stdout.Len() > 0 {
 		r.report = &payout.Report{}
@@ -551,6 +588,12 @@ func (rig *payoutRig) scenario(t *testing.T, sc pkScenario) pkResult {
 		r := rig.payout(ctx, t, db, env, onPause)
 		if r.killed {
 			res.step = label(r.step)
+		}
+		count := map[string]int{}
+		for _, st := range r.steps {
+			_, name, _ := strings.Cut(st, " ")
+			count[name]++
+			res.passed = append(res.passed, fmt.Sprintf("%s:%d", name, count[name]))
 		}
 		logs = append(logs, r.stderr)
 		res.killed = r.killed
