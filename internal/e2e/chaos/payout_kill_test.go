@@ -517,6 +517,26 @@ func openPayments(ctx context.Context, conn *pgx.Conn) (planned, signed, broadca
 	return
 }
 
+// waitLockFree waits until no session holds an advisory lock in conn's
+// database (each scenario has its own, and only payout locks in it).
+func waitLockFree(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil {
+			return fmt.Errorf("advisory locks: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("payout's advisory lock still held: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // scenario runs one cell of the matrix in a subtest and returns its row.
 func (rig *payoutRig) scenario(t *testing.T, sc pkScenario) pkResult {
 	res := pkResult{name: sc.name, phase: sc.phase, what: sc.what}
@@ -644,6 +664,14 @@ func (rig *payoutRig) scenario(t *testing.T, sc pkScenario) pkResult {
 				settled()
 			} else {
 				note(fmt.Sprintf("rerun %d: %s", res.reruns, r.errText()))
+			}
+			if r.exit == 75 {
+				// The advisory lock of the killed run's session lasts
+				// until PostgreSQL has seen its connection close; cron
+				// would try again later, the test when it is gone.
+				if err := waitLockFree(ctx, conn); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		if !recovered.IsZero() {
