@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/cliconf"
@@ -23,6 +24,7 @@ type config struct {
 	WalletPass, WalletPassphrase, NodePass string // raw (file:PATH allowed)
 	JSON                                   bool
 	LogLevel                               string
+	PaymentID                              int64 // bump, abandon
 }
 
 func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*config, []string, error) {
@@ -31,7 +33,7 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs := flag.NewFlagSet("payout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: payout run [--dry-run] [--json] | payout status [--json]   (flags also PAYOUT_<NAME> and --config TOML)")
+		fmt.Fprintln(stderr, "usage: payout run [--dry-run] [--json] | payout status [--json] | payout bump ID --fee-rate N | payout abandon ID [--fee-rate N]\n       (flags also PAYOUT_<NAME> and --config TOML)")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.ConfigFile, "config", "", "TOML configuration file")
@@ -49,9 +51,10 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	fs.Float64Var(&o.PPLNSFactor, "pplns-factor", 2, "PPLNS window N = factor × the block's network difficulty")
 	fs.IntVar(&o.FeeBPS, "fee-bps", 0, "pool fee in basis points (100 = 1 %)")
 	fs.Int64Var(&o.MinPayout, "min-payout", 1000000, "pay balances at or above this many satoshis")
-	fs.Int64Var(&o.FeeRate, "fee-rate", 2, "payment transaction fee rate, sat/vB")
+	fs.Int64Var(&o.FeeRate, "fee-rate", 2, "payment transaction fee rate, sat/vB (bump: the replacement's; abandon: the conflict's, at least 1 above the payment's)")
 	fs.Int64Var(&o.MaturityMargin, "maturity-margin", 10, "credit blocks at coinbase maturity (100) + this many confirmations")
 	fs.IntVar(&o.MaxOutputs, "max-outputs", 200, "most outputs per payment transaction")
+	fs.IntVar(&o.ConflictConfirmations, "conflict-confirmations", 6, "confirmations of a conflicting spend (abandon, or inputs spent elsewhere) before a payment's outputs count as unpaid again")
 	fs.BoolVar(&o.KeepForeignLocks, "keep-foreign-locks", false, "release only wallet locks of outputs a payment recorded (set when outputs of this wallet are locked by hand)")
 	fs.BoolVar(&c.Config.DryRun, "dry-run", false, "run: report what would be credited and paid; write and send nothing")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of tables")
@@ -67,9 +70,15 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 	bad := func(setting, format string, a ...any) error {
 		return fmt.Errorf("%w: --%s: %s", cliconf.ErrConfig, setting, fmt.Sprintf(format, a...))
 	}
-	if len(positional) != 1 || (positional[0] != "run" && positional[0] != "status") {
+	switch {
+	case len(positional) == 1 && (positional[0] == "run" || positional[0] == "status"):
+	case len(positional) == 2 && (positional[0] == "bump" || positional[0] == "abandon"):
+		if c.PaymentID, err = strconv.ParseInt(positional[1], 10, 64); err != nil || c.PaymentID < 1 {
+			return nil, nil, fmt.Errorf("%w: %s: payment id %q", cliconf.ErrConfig, positional[0], positional[1])
+		}
+	default:
 		fs.Usage()
-		return nil, nil, fmt.Errorf("%w: want exactly one command, run or status; got %q", cliconf.ErrConfig, positional)
+		return nil, nil, fmt.Errorf("%w: want one command: run, status, bump ID or abandon ID; got %q", cliconf.ErrConfig, positional)
 	}
 	if c.DB == "" {
 		return nil, nil, bad("db", "no database: set --db, PAYOUT_DB or DATABASE_URL")
@@ -92,9 +101,9 @@ func parseConfig(args []string, lookupEnv func(string) (string, bool), stderr io
 			return nil, nil, bad(s.name, "%v", err)
 		}
 	}
-	if positional[0] == "run" {
+	if positional[0] != "status" {
 		if c.Config.Wallet.URL == "" {
-			return nil, nil, bad("wallet-url", "required for run")
+			return nil, nil, bad("wallet-url", "required for %s", positional[0])
 		}
 		// Check the money settings now, with the flag names in the message.
 		if err := o.Check(); err != nil {
@@ -133,6 +142,16 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			return err
 		}
 		out = st
+	case "bump", "abandon":
+		do := payout.Bump
+		if positional[0] == "abandon" {
+			do = payout.Abandon
+		}
+		rep, err := do(ctx, c.Config, c.PaymentID)
+		if rep == nil {
+			return err
+		}
+		out, runErr = rep, err
 	}
 	if c.JSON {
 		enc := json.NewEncoder(stdout)

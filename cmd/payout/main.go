@@ -4,8 +4,21 @@
 //
 // Usage:
 //
-//	payout run [--dry-run] [--json]   classify blocks, credit, pay
-//	payout status [--json]            blocks, balances and payments
+//	payout run [--dry-run] [--json]           classify blocks, credit, pay
+//	payout status [--json]                    blocks, balances, held-back balances and payments
+//	payout bump ID --fee-rate N [--json]      replace a stuck payment's transaction at N sat/vB
+//	payout abandon ID [--fee-rate N] [--json] give a stuck payment up safely
+//
+// bump replaces payment ID's transaction by one spending the same inputs
+// and paying the same recipients the same amounts at N sat/vB (above its
+// current rate; the fee comes out of the change). abandon broadcasts a
+// transaction that spends the payment's inputs back to the wallet; the
+// payment's outputs count as unpaid again (and are paid anew by a later
+// run) only once that conflict has --conflict-confirmations confirmations;
+// if one of the payment's own transactions confirms first, it is simply
+// paid. Both store the new transaction before broadcasting it, and
+// whichever transaction of a payment confirms settles it. Never set a
+// payment's state by hand.
 //
 // Every flag may also be set with the environment variable PAYOUT_<NAME>
 // (upper case, '-' as '_') or the key <name> in the TOML file given by

@@ -79,6 +79,12 @@ func TestConfigErrors(t *testing.T) {
 		{"run", "--db", "postgres://x/y", "--wallet-url", "h:1", "--min-payout", "10"}, // dust
 		{"run", "--db", "postgres://x/y", "--wallet-url", "h:1", "--network", "moon"},
 		{"pay", "--db", "postgres://x/y"},
+		{"bump", "--db", "postgres://x/y", "--wallet-url", "h:1"},         // no payment id
+		{"bump", "x", "--db", "postgres://x/y", "--wallet-url", "h:1"},    // not a number
+		{"abandon", "0", "--db", "postgres://x/y", "--wallet-url", "h:1"}, // not an id
+		{"abandon", "3", "--db", "postgres://x/y"},                        // no wallet
+		{"bump", "3", "--db", "postgres://x/y", "--wallet-url", "h:1", "--fee-rate", "-1"},
+		{"run", "--db", "postgres://x/y", "--wallet-url", "h:1", "--conflict-confirmations", "-1"},
 		{"status"}, // no database
 	} {
 		var out, errb bytes.Buffer

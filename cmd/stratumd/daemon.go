@@ -25,6 +25,7 @@ import (
 	"github.com/stratumd/stratumd/internal/chain/p2p"
 	"github.com/stratumd/stratumd/internal/chain/rpcsource"
 	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/payout"
 	"github.com/stratumd/stratumd/internal/pwworker"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/store/spool"
@@ -141,7 +142,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		defer node.Close()
 		d.source = node
 		infra = append(infra, infraPart{"node", node.Run})
-		watcher := &orphanWatcher{store: st, chain: node, log: log.With("part", "orphans"), interval: 2 * time.Second}
+		watcher := &payout.OrphanWatcher{Store: st, Chain: node, Logger: log.With("part", "orphans"), Interval: 2 * time.Second}
 		infra = append(infra, infraPart{"orphans", watcher.Run})
 		if h := int(node.BestHeight()); cfg.RegtestPremine > h {
 			log.Info("pre-mining in-process", "from", h, "to", cfg.RegtestPremine)

@@ -46,7 +46,7 @@ func BenchmarkSelectWindow10M(b *testing.B) {
 			var w Window
 			for b.Loop() {
 				var err error
-				if w, err = SelectWindow(ctx, st.Pool(), last, bc.target); err != nil {
+				if w, err = SelectWindow(ctx, st, last, bc.target); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,11 +1,15 @@
 // Package payout splits matured block rewards among miners with PPLNS and
 // pays balances through btcwallet. Its maths is pure and table-tested; its
 // payment steps run under an advisory lock and are safe to rerun at any point.
+// It speaks no SQL: the ledger is reached through the Ledger, LedgerRun,
+// ShareSource and StatusSource interfaces declared here, which package store
+// implements (StoreLedger adapts a *store.Store); the store's errors are
+// translated into this package's at that boundary.
 //
 // # A run
 //
-// Payer.Run (and Run, which builds one from a Config) does, under
-// pg_try_advisory_lock (a second run gets ErrLocked):
+// Payer.Run (and Run, which builds one from a Config) does, under the
+// store's payout lock (pg_try_advisory_lock; a second run gets ErrLocked):
 //
 //  1. Classify every block that is not final by asking the node for the best
 //     chain's hash at the block's height: the same hash is confirmed, or
@@ -14,7 +18,10 @@
 //     than the maturity, in case a reorganization brings it back).
 //  2. Credit every matured block in one transaction that inserts its
 //     block_splits row and credits and moves it to credited: exactly once.
-//  3. Move open payments on (planned → signed → broadcast → confirmed).
+//  3. Reconcile the wallet's locks with the ledger (see below), then move
+//     open payments on (planned → signed → broadcast → confirmed; an
+//     abandoning one to abandoned or confirmed; a broadcast one whose
+//     inputs were spent elsewhere to failed).
 //  4. Plan payments: balances at or above MinPayout whose user has a valid
 //     address (users.payout_address, or in open auth the user name itself),
 //     at most MaxOutputs per payment, recorded as planned with their outputs
@@ -47,29 +54,69 @@
 // built with txscript.PayToAddrScript: P2PKH, P2SH, P2WPKH, P2WSH and P2TR
 // recipients all work. The fee (FeeRate sat/vB × an upper bound of the
 // size) and any change are the pool's: every recipient gets exactly the
-// ledger's amount. After a crash: a planned payment has no stored
-// transaction, so nothing was sent, and it is built afresh; a signed one is
-// broadcast again with the same bytes (a node that has it already is not an
-// error); a broadcast one is checked with gettransaction and rebroadcast
-// with the same bytes if the wallet lost it. Nothing is ever paid twice: the
-// balances view subtracts the outputs of every payment that is not failed.
+// ledger's amount. Every input signals replace-by-fee (sequence
+// 0xfffffffd, BIP 125).
+//
+// A payment may have several transactions (payment_txs, each stored
+// before it is broadcast): its first, bumps and an abandon. They all spend
+// the same inputs, so at most one confirms, and whichever does settles the
+// payment; payments.txid is the current paying transaction (the newest
+// payment or bump, or the one that confirmed). After a crash: a planned
+// payment has no stored transaction, so nothing was sent, and it is built
+// afresh; a signed one is broadcast again with the same bytes (a node that
+// has it already is not an error); a broadcast or abandoning one is
+// checked with gettransaction, every one of its transactions, and its
+// newest transaction is sent again, the same bytes, if the wallet lost it.
+// Nothing is ever paid twice: the balances view counts the outputs of
+// every payment that is not abandoned or failed as paid or pending.
+//
+// A stuck payment (a fee too low to be mined) is handled by an operator:
+//
+//   - Payer.Bump (`payout bump ID --fee-rate N`) replaces its transaction
+//     by one spending the same inputs and paying the same recipients the
+//     same amounts at N sat/vB, above the current rate; the extra fee
+//     comes out of the change (ErrInsufficientFunds when there is no
+//     change, or too little: abandon it instead).
+//   - Payer.Abandon (`payout abandon ID`) broadcasts a transaction that
+//     spends its inputs back to the wallet at a rate above the payment's.
+//     The payment is abandoning: its outputs still count as pending, so
+//     nothing is paid anew. When that conflict has ConflictConfirmations
+//     confirmations the payment is abandoned and its outputs count as
+//     unpaid again (the same run plans them anew); if one of its paying
+//     transactions confirms first, it is confirmed, paid once.
+//
+// A payment whose inputs are spent on chain by a transaction that is none
+// of its own (the wallet spent them after a restart lost the locks, an
+// operator spent them) fails, its outputs unpaid again, only when that is
+// proven: the spend has ConflictConfirmations confirmations (counted from
+// the height a run first saw it, payments.conflict_seen_height), the
+// wallet has processed the node's best block and knows none of the
+// payment's transactions as confirmed, and no output of any of them is
+// unspent on chain. Never set a payment's state by hand: a payment marked
+// failed while one of its transactions can still confirm is paid twice.
 //
 // Wallet locks follow the ledger. The inputs a payment chooses are recorded
 // (payment_inputs, the payment still planned) before they are locked with
 // lockunspent, and locked before they are signed, so that the wallet's own
 // sends cannot take them. btcwallet keeps locks in memory only and never
-// drops the lock of a spent output, so a run never trusts them: at its
-// start (StepLocksReconciled) it locks exactly the inputs of the open
-// payments (signed, broadcast) and releases every other lock; during the
-// run it releases a payment's inputs when signing fails and once the
-// payment is confirmed. payout assumes it is the wallet's only locker;
-// with Options.KeepForeignLocks (--keep-foreign-locks) it releases only
-// locks of outputs some payment recorded.
+// drops the lock of a spent output, so no run trusts them: at its start
+// (StepLocksReconciled; bump and abandon do it too) it locks exactly the
+// inputs of the open payments (signed, broadcast, abandoning) and releases
+// every other lock; during the run it releases a payment's inputs when
+// signing fails and once the payment is settled (confirmed, abandoned,
+// failed). payout assumes it is the wallet's only locker; with
+// Options.KeepForeignLocks (--keep-foreign-locks) it releases only locks
+// of outputs some payment recorded.
 //
-// btcwallet's limits: signrawtransaction cannot sign segwit inputs, so the
-// pool's coinbase (stratumd --payout-address) must pay a P2PKH address of
-// the wallet (getnewaddress of the default account), and change goes to a
-// P2PKH address (getrawchangeaddress).
+// Options.StepHook sees every step boundary (the Step* constants). A normal
+// run that credits one block and makes one payment reports: classified,
+// credited, locks-reconciled, planned, inputs-recorded, built,
+// signed-not-stored, signed-stored, sent-not-marked, broadcast-marked,
+// payment-done; the run that confirms it: classified, locks-reconciled,
+// confirmed, unlocked, payment-done. A bump reports locks-reconciled,
+// bump-stored, bump-sent; an abandon locks-reconciled, abandon-stored,
+// abandon-sent. `payout` kills itself at the K-th one when
+// PAYOUT_TEST_KILL_STEP=K (test only).
 //
 // # JSON output
 //
@@ -90,9 +137,13 @@
 //
 // Amounts are satoshis (integers), difficulties numbers, hashes and txids
 // hex. "blocks", "credited", "payments" and "errors" are always arrays;
-// "skipped", "txid" and "error" are left out when empty. States: planned,
-// signed, broadcast, confirmed, failed. `payout status --json` prints a
-// Status: {"blocks": {"credited": 12, …}, "balances": [{"username", "credited",
+// "skipped", "txid", "error" and "transactions" are left out when empty. A
+// payment with more than one transaction lists them all, oldest first:
+// "transactions": [{"txid", "kind": "payment"|"bump"|"abandon", "fee",
+// "fee_rate"}]. States: planned, signed, broadcast, abandoning, confirmed,
+// abandoned, failed. `payout bump` and `payout abandon` print one such
+// payment object. `payout status --json` prints a Status:
+// {"blocks": {"credited": 12, …}, "balances": [{"username", "credited",
 // "paid", "pending", "balance"}], "payments": [{"id", "state", "txid",
 // "outputs", "total", "fee", "last_error", "updated_at"}]}. Fields may be
 // added; none is renamed or removed without a major version.
@@ -104,14 +155,13 @@
 //	SELECT username, amount, difficulty FROM credits WHERE block_id = (SELECT id FROM blocks WHERE hash = '…');
 //	-- one payment: what it pays, what it spends, its fee and transaction
 //	SELECT id, state, txid, total, fee, fee_rate, block_hash, encode(raw_tx, 'hex') FROM payments WHERE id = 7;
+//	SELECT txid, kind, fee, fee_rate, block_hash FROM payment_txs WHERE payment_id = 7 ORDER BY id;
 //	SELECT username, address, amount FROM payment_outputs WHERE payment_id = 7;
 //	SELECT txid, vout, amount FROM payment_inputs WHERE payment_id = 7;   -- Σ inputs = total + fee + change
 //	-- a user: credited − paid − pending = balance
 //	SELECT * FROM balances WHERE username = 'bc1q…';
 //
 // raw_tx can be decoded with any tool (bitcoin-cli decoderawtransaction,
-// btcctl) and its txid checked against the chain. An operator abandons a
-// payment whose transaction can never confirm (its inputs spent elsewhere)
-// with UPDATE payments SET state = 'failed' WHERE id = …; its outputs then
-// count as unpaid again and the next run pays them anew.
+// btcctl) and its txid checked against the chain. A payment that can never
+// confirm is given up with `payout abandon ID`, never by editing its state.
 package payout

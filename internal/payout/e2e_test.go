@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/btcdtest"
 	"github.com/stratumd/stratumd/internal/pgtest"
@@ -143,11 +145,7 @@ func (rp *realPool) locks(t *testing.T) map[wire.OutPoint]bool {
 // openInputs returns the inputs of the ledger's open payments.
 func (rp *realPool) openInputs(t *testing.T, ctx context.Context) map[wire.OutPoint]bool {
 	t.Helper()
-	in, err := inputsOf(ctx, rp.st.Pool(), openInputsSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in
+	return openInputs(t, rp.st)
 }
 
 func TestEndToEndRealWallet(t *testing.T) {
@@ -336,5 +334,273 @@ func TestLocksRealWallet(t *testing.T) {
 	}
 	if n := len(rp.locks(t)); n != 0 {
 		t.Fatalf("%d locks left after every payment confirmed", n)
+	}
+}
+
+// emptyBlocks mines n blocks that carry only a coinbase (paying an address
+// the wallet does not hold), so that what is in the mempool stays there,
+// and waits for the wallet to see them.
+func (rp *realPool) emptyBlocks(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	a, err := btcutil.DecodeAddress(btcdtest.MiningAddress(rp.params), rp.params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp.node.GenerateTo(a, n)
+	rp.synced(t, ctx)
+}
+
+// mempool returns the node's mempool txids.
+func (rp *realPool) mempool(t *testing.T) map[string]bool {
+	t.Helper()
+	hs, err := rp.node.Client().GetRawMempool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, h := range hs {
+		out[h.String()] = true
+	}
+	return out
+}
+
+// onChain reports whether the node's chain holds txid (btcdtest runs
+// btcd with --txindex) and the block's hash.
+func (rp *realPool) onChain(t *testing.T, txid string) bool {
+	t.Helper()
+	h, _ := chainhash.NewHashFromStr(txid)
+	res, err := rp.node.Client().GetRawTransactionVerbose(h)
+	return err == nil && res.BlockHash != ""
+}
+
+// balances reads the balances view.
+func (rp *realPool) balances(t *testing.T, ctx context.Context) map[string][3]int64 {
+	t.Helper()
+	rows, err := rp.st.Pool().Query(ctx, `SELECT username, paid, pending, balance FROM balances`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][3]int64{}
+	var u string
+	var paid, pending, bal int64
+	if _, err := pgx.ForEachRow(rows, []any{&u, &paid, &pending, &bal}, func() error {
+		out[u] = [3]int64{paid, pending, bal}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// paidOnChain sums, per recipient address, the outputs of txid on chain.
+func (rp *realPool) paidOnChain(t *testing.T, txid string, into map[string]int64) {
+	t.Helper()
+	h, _ := chainhash.NewHashFromStr(txid)
+	tx, err := rp.node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range tx.MsgTx().TxOut {
+		_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, rp.params)
+		if err != nil || len(addrs) != 1 {
+			t.Fatalf("output script: %v", err)
+		}
+		if a := addrs[0].EncodeAddress(); slices.Contains(rp.users, a) {
+			into[a] += o.Value
+		}
+	}
+}
+
+// TestStuckPaymentBumpedRealWallet: a payment broadcast at 1 sat/vB is
+// kept out of blocks (blocks with a coinbase only); payout bump replaces
+// it at 5 sat/vB (every input signals RBF; btcd accepts the replacement and
+// evicts the original); both transactions are recorded; the replacement
+// confirms and settles the payment; the original never confirms; each
+// recipient is paid exactly its balance once.
+func TestStuckPaymentBumpedRealWallet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rp := newRealPool(t, ctx)
+	rp.mine(t, ctx, 99) // two blocks mature (margin 1)
+	cfg := rp.cfg
+	cfg.Options.FeeRate = 1
+	rep, err := Run(ctx, cfg)
+	if err != nil || len(rep.Payments) != 1 || rep.Payments[0].State != "broadcast" {
+		t.Fatalf("run: %+v %v", rep, err)
+	}
+	pay := rep.Payments[0]
+	orig := pay.TxID
+	h, _ := chainhash.NewHashFromStr(orig)
+	raw, err := rp.node.Client().GetRawTransaction(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, in := range raw.MsgTx().TxIn {
+		if in.Sequence != 0xfffffffd {
+			t.Fatalf("input %d sequence %x: no RBF signal", i, in.Sequence)
+		}
+	}
+	// From now on the third block stays unmatured: one payment in play.
+	cfg.Options.MaturityMargin = 50
+	rp.emptyBlocks(t, ctx, 2)
+	if rep, err = Run(ctx, cfg); err != nil || rep.Payments[0].State != "broadcast" || !rp.mempool(t)[orig] {
+		t.Fatalf("stuck run: %+v %v", rep, err)
+	}
+
+	cfg.Options.FeeRate = 1 // not above the payment's own rate
+	if _, err := Bump(ctx, cfg, pay.ID); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bump at the same rate: %v", err)
+	}
+	cfg.Options.FeeRate = 5
+	bumped, err := Bump(ctx, cfg, pay.ID)
+	if err != nil {
+		t.Fatalf("bump: %v\n%s", err, rp.wallet.Log())
+	}
+	repl := bumped.TxID
+	if repl == orig || len(bumped.Txs) != 2 || bumped.Txs[1].Kind != "bump" || bumped.Fee <= pay.Fee {
+		t.Fatalf("bump report %+v (was %+v)", bumped, pay)
+	}
+	if mp := rp.mempool(t); !mp[repl] || mp[orig] {
+		t.Fatalf("mempool %v: want the replacement %s, not %s", mp, repl, orig)
+	}
+	var n int
+	if err := rp.st.Pool().QueryRow(ctx, `SELECT count(*) FROM payment_txs WHERE payment_id = $1`, pay.ID).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d transactions recorded (%v)", n, err)
+	}
+	if got, want := rp.locks(t), rp.openInputs(t, ctx); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("locks %v, open payments' inputs %v", got, want)
+	}
+
+	rp.mine(t, ctx, 1) // takes the mempool: the replacement
+	rep, err = Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var settled PaymentReport
+	for _, p := range rep.Payments {
+		if p.ID == pay.ID {
+			settled = p
+		}
+	}
+	if settled.State != "confirmed" || settled.TxID != repl {
+		t.Fatalf("after the replacement confirmed: %+v", settled)
+	}
+	if !rp.onChain(t, repl) || rp.onChain(t, orig) {
+		t.Fatalf("on chain: replacement %v, original %v", rp.onChain(t, repl), rp.onChain(t, orig))
+	}
+	var dbTxid, confirmedBy string
+	if err := rp.st.Pool().QueryRow(ctx, `SELECT p.txid, t.txid FROM payments p JOIN payment_txs t ON t.payment_id = p.id
+		WHERE p.id = $1 AND t.block_hash IS NOT NULL`, pay.ID).Scan(&dbTxid, &confirmedBy); err != nil || dbTxid != repl || confirmedBy != repl {
+		t.Fatalf("ledger says paid by %s, settled by %s (%v); want %s", dbTxid, confirmedBy, err, repl)
+	}
+	onChain := map[string]int64{}
+	rp.paidOnChain(t, repl, onChain)
+	bal := rp.balances(t, ctx)
+	for _, o := range pay.Outputs {
+		if onChain[o.Address] != o.Amount || bal[o.Username][0] != o.Amount {
+			t.Fatalf("%s: on chain %d, ledger paid %d, want %d", o.Username, onChain[o.Address], bal[o.Username][0], o.Amount)
+		}
+	}
+}
+
+// TestAbandonRealWallet: a payment stuck at 1 sat/vB is abandoned: a
+// conflicting transaction spending its inputs back to the wallet replaces
+// it in the mempool; until that conflict has ConflictConfirmations
+// confirmations the payment's outputs stay pending (nothing is paid anew);
+// then the payment is abandoned, its outputs count as unpaid, and the same
+// run pays them with a new payment, which confirms: each recipient is paid
+// its balance exactly once, the abandoned transaction never confirmed.
+func TestAbandonRealWallet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rp := newRealPool(t, ctx)
+	rp.mine(t, ctx, 99)
+	cfg := rp.cfg
+	cfg.Options.FeeRate = 1
+	cfg.Options.ConflictConfirmations = 3
+	rep, err := Run(ctx, cfg)
+	if err != nil || len(rep.Payments) != 1 || rep.Payments[0].State != "broadcast" {
+		t.Fatalf("run: %+v %v", rep, err)
+	}
+	pay := rep.Payments[0]
+	cfg.Options.MaturityMargin = 50 // the third block stays unmatured: one payment in play
+	rp.emptyBlocks(t, ctx, 1)
+	before := rp.balances(t, ctx)
+
+	ab, err := Abandon(ctx, cfg, pay.ID)
+	if err != nil {
+		t.Fatalf("abandon: %v\n%s", err, rp.wallet.Log())
+	}
+	if ab.State != "abandoning" || len(ab.Txs) != 2 || ab.Txs[1].Kind != "abandon" {
+		t.Fatalf("abandon report %+v", ab)
+	}
+	conflict := ab.Txs[1].TxID
+	if mp := rp.mempool(t); !mp[conflict] || mp[pay.TxID] {
+		t.Fatalf("mempool %v: want the abandon %s, not %s", mp, conflict, pay.TxID)
+	}
+	check := func(what string, wantState string, pending bool) {
+		t.Helper()
+		rep, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		var got PaymentReport
+		for _, p := range rep.Payments {
+			if p.ID == pay.ID {
+				got = p
+			}
+		}
+		if got.State != wantState {
+			t.Fatalf("%s: payment %+v, want %s", what, got, wantState)
+		}
+		bal := rp.balances(t, ctx)
+		for _, o := range pay.Outputs {
+			if pending && bal[o.Username] != before[o.Username] {
+				t.Fatalf("%s: %s balance %v, want still pending %v", what, o.Username, bal[o.Username], before[o.Username])
+			}
+		}
+		if pending && len(rep.Payments) != 1 {
+			t.Fatalf("%s: a new payment while the old one is pending: %+v", what, rep.Payments)
+		}
+	}
+	check("conflict in the mempool", "abandoning", true)
+	rp.mine(t, ctx, 1) // the abandon transaction confirms
+	check("conflict with 1 confirmation", "abandoning", true)
+	rp.emptyBlocks(t, ctx, 1)
+	check("conflict with 2 confirmations", "abandoning", true)
+	rp.emptyBlocks(t, ctx, 1)
+	rep, err = Run(ctx, cfg) // 3 confirmations: abandoned, and paid anew
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newPay PaymentReport
+	for _, p := range rep.Payments {
+		switch {
+		case p.ID == pay.ID && p.State != "abandoned":
+			t.Fatalf("after 3 confirmations: %+v", p)
+		case p.ID != pay.ID:
+			newPay = p
+		}
+	}
+	if newPay.State != "broadcast" || newPay.Total != pay.Total {
+		t.Fatalf("new payment %+v, want %d broadcast (report %+v)", newPay, pay.Total, rep)
+	}
+	if n := len(rp.locks(t)); n != len(rp.openInputs(t, ctx)) {
+		t.Fatalf("%d locks, %d open inputs", n, len(rp.openInputs(t, ctx)))
+	}
+	rp.mine(t, ctx, 1)
+	if _, err := Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if rp.onChain(t, pay.TxID) || !rp.onChain(t, conflict) || !rp.onChain(t, newPay.TxID) {
+		t.Fatalf("on chain: abandoned %v, conflict %v, new %v", rp.onChain(t, pay.TxID), rp.onChain(t, conflict), rp.onChain(t, newPay.TxID))
+	}
+	onChain := map[string]int64{}
+	rp.paidOnChain(t, newPay.TxID, onChain)
+	bal := rp.balances(t, ctx)
+	for _, o := range pay.Outputs {
+		if onChain[o.Address] != o.Amount || bal[o.Username][0] != o.Amount || bal[o.Username][1] != 0 {
+			t.Fatalf("%s: on chain %d, ledger %v, want paid %d once", o.Username, onChain[o.Address], bal[o.Username], o.Amount)
+		}
 	}
 }

@@ -1,13 +1,6 @@
 package payout
 
-import (
-	"context"
-	"errors"
-	"fmt"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-)
+import "errors"
 
 // Errors of this package; match them with errors.Is.
 var (
@@ -31,26 +24,3 @@ var (
 	// concurrent change); rerunning is safe.
 	ErrConflict = errors.New("payout: ledger changed underneath")
 )
-
-// dbErr wraps a driver error once, at the SQL boundary: ErrDatabase (or
-// ErrConflict on a unique or serialization failure) plus what was being done.
-// Context cancellation is passed through unchanged.
-func dbErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%s: %w: %w", op, ErrConflict, err)
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "23505", "40001", "40P01":
-			return fmt.Errorf("%s: %w: %w", op, ErrConflict, err)
-		}
-	}
-	return fmt.Errorf("%s: %w: %w", op, ErrDatabase, err)
-}

@@ -132,7 +132,7 @@ func TestSelectWindowSmall(t *testing.T) {
 		{13, map[string]float64{"b": 5, "a": 6, "c": 2}, true, 5, 1},
 		{100, map[string]float64{"b": 5, "a": 6, "c": 2}, false, 5, 1}, // young pool: all there is
 	} {
-		w, err := SelectWindow(ctx, st.Pool(), last, tc.target)
+		w, err := SelectWindow(ctx, st, last, tc.target)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,11 +147,11 @@ func TestSelectWindowSmall(t *testing.T) {
 			t.Errorf("target %v: oldest %+v, want seq %d", tc.target, w.Oldest, tc.oldest)
 		}
 	}
-	if _, err := SelectWindow(ctx, st.Pool(), last, 0); !errors.Is(err, ErrInvalid) {
+	if _, err := SelectWindow(ctx, st, last, 0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("target 0: %v", err)
 	}
 	// Nothing before the first share: an empty window, not an error.
-	w, err := SelectWindow(ctx, st.Pool(), store.SharePos{Time: t0.Add(-time.Hour), Seq: 1}, 10)
+	w, err := SelectWindow(ctx, st, store.SharePos{Time: t0.Add(-time.Hour), Seq: 1}, 10)
 	if err != nil || w.Shares != 0 || len(w.Weights) != 0 || w.Oldest != nil {
 		t.Fatalf("empty window: %+v %v", w, err)
 	}
@@ -186,7 +186,7 @@ func TestSelectWindowMatchesBruteForce(t *testing.T) {
 	} {
 		r := rows[tc.lastIdx]
 		last := store.SharePos{Time: r.at, Instance: r.inst, Seq: r.seq}
-		w, err := SelectWindow(ctx, st.Pool(), last, tc.target)
+		w, err := SelectWindow(ctx, st, last, tc.target)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +284,11 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) payer(t testing.TB) *Payer {
 	t.Helper()
-	p, err := NewPayer(f.st.Pool(), f.node, f.wallet, Options{Params: f.params, FeeBPS: 100, MinPayout: 100000,
+	f.node.chain = f.wallet
+	if f.wallet.height < f.node.best {
+		f.wallet.height = f.node.best
+	}
+	p, err := NewPayer(StoreLedger(f.st), f.node, f.wallet, Options{Params: f.params, FeeBPS: 100, MinPayout: 100000,
 		FeeRate: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -298,15 +302,30 @@ func (f *fixture) payer(t testing.TB) *Payer {
 func (f *fixture) check(t *testing.T, wantAllPaid bool) {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := f.st.Pool().Query(ctx, `SELECT p.state, coalesce(p.txid, ''), o.address, o.amount
+	// The paying transactions (first and bumps) of every payment.
+	paying := map[int64][]chainhash.Hash{}
+	rows, err := f.st.Pool().Query(ctx, `SELECT payment_id, txid FROM payment_txs WHERE kind <> 'abandon'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	var txid string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &txid}, func() error {
+		h, err := chainhash.NewHashFromStr(txid)
+		paying[id] = append(paying[id], *h)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = f.st.Pool().Query(ctx, `SELECT p.id, p.state, coalesce(p.txid, ''), o.address, o.amount
 		FROM payment_outputs o JOIN payments p ON p.id = o.payment_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ledger := map[string]int64{}
-	var state, txid, addr string
+	var state, addr string
 	var amt int64
-	if _, err := pgx.ForEachRow(rows, []any{&state, &txid, &addr, &amt}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &txid, &addr, &amt}, func() error {
 		h, _ := chainhash.NewHashFromStr(txid)
 		sent := false
 		if h != nil {
@@ -316,10 +335,22 @@ func (f *fixture) check(t *testing.T, wantAllPaid bool) {
 		if (state == "broadcast" || state == "confirmed") && !sent {
 			return fmt.Errorf("payment %s is %s but the wallet does not know it", txid, state)
 		}
-		if sent && state != "signed" && state != "broadcast" && state != "confirmed" {
+		if sent && state != "signed" && state != "broadcast" && state != "confirmed" && state != "abandoning" {
 			return fmt.Errorf("payment %s is %s but was sent", txid, state)
 		}
-		if sent {
+		live := 0
+		for _, h := range paying[id] {
+			if f.wallet.live(h) {
+				live++
+			}
+		}
+		if live > 1 {
+			return fmt.Errorf("payment %d has %d paying transactions in the mempool or in blocks", id, live)
+		}
+		if live == 1 {
+			if state == "abandoned" || state == "failed" {
+				return fmt.Errorf("payment %d is %s but pays", id, state)
+			}
 			a, err := btcutil.DecodeAddress(addr, f.params)
 			if err != nil {
 				return err
@@ -390,14 +421,33 @@ func (f *fixture) finish(t *testing.T) {
 	}
 }
 
+// openInputs reads the inputs of the open payments (signed, broadcast)
+// from the ledger.
+func openInputs(t testing.TB, st *store.Store) map[wire.OutPoint]bool {
+	t.Helper()
+	rows, err := st.Pool().Query(context.Background(), `SELECT i.txid, i.vout FROM payment_inputs i
+		JOIN payments p ON p.id = i.payment_id WHERE p.state IN ('signed', 'broadcast', 'abandoning')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[wire.OutPoint]bool{}
+	var txid string
+	var vout int64
+	if _, err := pgx.ForEachRow(rows, []any{&txid, &vout}, func() error {
+		h, err := chainhash.NewHashFromStr(txid)
+		out[wire.OutPoint{Hash: *h, Index: uint32(vout)}] = true
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // checkLocks asserts that, after a run that was not interrupted, the
 // wallet's locks are exactly the inputs of the open payments.
 func (f *fixture) checkLocks(t *testing.T) {
 	t.Helper()
-	want, err := inputsOf(context.Background(), f.st.Pool(), openInputsSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := openInputs(t, f.st)
 	got := f.wallet.lockedSet()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("wallet locks %v\nopen payments' inputs %v", got, want)
@@ -493,13 +543,13 @@ func TestRunOneAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, store.PayoutLockKey); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.payer(t).Run(ctx, false); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second run: %v, want ErrLocked", err)
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, store.PayoutLockKey); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.payer(t).Run(ctx, false); err != nil {
@@ -719,10 +769,7 @@ func TestRunForeignLocks(t *testing.T) {
 				t.Fatalf("foreign lock kept: %v, want %v", locks[foreign], keep)
 			}
 			delete(locks, foreign)
-			want, err := inputsOf(ctx, f.st.Pool(), openInputsSQL)
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := openInputs(t, f.st)
 			if fmt.Sprint(locks) != fmt.Sprint(want) {
 				t.Fatalf("locks %v, want %v", locks, want)
 			}

@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
-	"github.com/jackc/pgx/v5"
+
+	"github.com/stratumd/stratumd/internal/store"
 )
 
 // Wallet locks follow the ledger. btcwallet keeps its locks in memory (a
@@ -21,18 +23,16 @@ import (
 // planned) before they are locked, locked before they are signed, and
 // released when signing fails and when the payment is confirmed.
 
-// openInputsSQL selects the inputs of the open payments: signed ones
-// (which may have reached the network) and broadcast ones. A planned
-// payment's recorded inputs are only a reservation: it is built afresh.
-const openInputsSQL = `SELECT i.txid, i.vout FROM payment_inputs i JOIN payments p ON p.id = i.payment_id
-	WHERE p.state IN ('signed', 'broadcast')`
-
 // reconcileLocks makes the wallet's locks equal to the inputs of the open
 // payments. Locks of outputs no payment ever recorded are released too
 // unless Options.KeepForeignLocks is set (payout assumes by default that it
 // is the wallet's only locker).
-func (p *Payer) reconcileLocks(ctx context.Context, db querier) error {
-	want, err := inputsOf(ctx, db, openInputsSQL)
+func (p *Payer) reconcileLocks(ctx context.Context, lg LedgerRun) error {
+	open, err := lg.OpenInputs(ctx)
+	if err != nil {
+		return fromStore("reconcile locks", err)
+	}
+	want, err := outPoints(open)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,11 @@ func (p *Payer) reconcileLocks(ctx context.Context, db querier) error {
 	}
 	var ours map[wire.OutPoint]bool
 	if p.o.KeepForeignLocks {
-		if ours, err = inputsOf(ctx, db, `SELECT txid, vout FROM payment_inputs`); err != nil {
+		rec, err := lg.RecordedInputs(ctx)
+		if err != nil {
+			return fromStore("reconcile locks", err)
+		}
+		if ours, err = outPoints(rec); err != nil {
 			return err
 		}
 	}
@@ -76,26 +80,33 @@ func (p *Payer) reconcileLocks(ctx context.Context, db querier) error {
 	return p.step(StepLocksReconciled)
 }
 
-// inputsOf reads outpoints (txid, vout rows) of payment_inputs.
-func inputsOf(ctx context.Context, q querier, sql string, args ...any) (map[wire.OutPoint]bool, error) {
-	rows, err := q.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, dbErr("payment inputs", err)
-	}
-	out := map[wire.OutPoint]bool{}
-	var txid string
-	var vout int64
-	if _, err := pgx.ForEachRow(rows, []any{&txid, &vout}, func() error {
-		h, err := chainhash.NewHashFromStr(txid)
+// outPoints converts the ledger's inputs to a set of wallet outpoints.
+func outPoints(ins []store.PaymentInput) (map[wire.OutPoint]bool, error) {
+	out := make(map[wire.OutPoint]bool, len(ins))
+	for _, in := range ins {
+		h, err := chainhash.NewHashFromStr(in.TxID)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("payment input %s: %w: %w", in.TxID, ErrInvalid, err)
 		}
-		out[wire.OutPoint{Hash: *h, Index: uint32(vout)}] = true
-		return nil
-	}); err != nil {
-		return nil, dbErr("payment inputs", err)
+		out[wire.OutPoint{Hash: *h, Index: in.Vout}] = true
 	}
 	return out, nil
+}
+
+// releaseInputs releases a settled payment's inputs in the wallet.
+func (p *Payer) releaseInputs(ctx context.Context, lg LedgerRun, id int64) error {
+	ins, err := lg.PaymentInputs(ctx, id)
+	if err != nil {
+		return fromStore(fmt.Sprintf("payment %d: inputs", id), err)
+	}
+	set, err := outPoints(ins)
+	if err != nil {
+		return err
+	}
+	ops := slices.Collect(maps.Keys(set))
+	sortOutPoints(ops)
+	p.release(ctx, id, ops)
+	return p.step(StepUnlocked)
 }
 
 // release unlocks a payment's inputs after it settled or failed to sign.

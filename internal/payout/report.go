@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/stratumd/stratumd/internal/store"
 )
 
 // Report is what one run did (or, dry, would do). Its JSON form is the
@@ -45,11 +45,37 @@ type CreditedBlock struct {
 type PaymentReport struct {
 	ID      int64   `json:"id"`
 	State   string  `json:"state"`
-	TxID    string  `json:"txid,omitempty"`
+	TxID    string  `json:"txid,omitempty"` // the current paying transaction
 	Total   int64   `json:"total"`
 	Fee     int64   `json:"fee"`
 	Outputs []PayTo `json:"outputs"`
 	Error   string  `json:"error,omitempty"`
+	// Txs lists every transaction of a payment that has more than one
+	// (bumped or abandoned), oldest first.
+	Txs []PaymentTxReport `json:"transactions,omitempty"`
+}
+
+// PaymentTxReport is one transaction of a payment.
+type PaymentTxReport struct {
+	TxID    string `json:"txid"`
+	Kind    string `json:"kind"` // payment, bump or abandon
+	Fee     int64  `json:"fee"`
+	FeeRate int64  `json:"fee_rate"`
+}
+
+// WriteText writes one payment (payout bump, payout abandon) as a table.
+func (r *PaymentReport) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PAYMENT\tID\tSTATE\tOUTPUTS\tTOTAL\tFEE\tTXID")
+	fmt.Fprintf(tw, "\t%d\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.State, len(r.Outputs), r.Total, r.Fee, r.TxID)
+	fmt.Fprintln(tw, "TRANSACTIONS\tKIND\tFEE\tFEE RATE\tTXID")
+	for _, t := range r.Txs {
+		fmt.Fprintf(tw, "\t%s\t%d\t%d\t%s\n", t.Kind, t.Fee, t.FeeRate, t.TxID)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(tw, "ERROR\t%s\n", strings.ReplaceAll(r.Error, "\t", " "))
+	}
+	return tw.Flush()
 }
 
 // Skipped is a balance due that was not paid, and why.
@@ -119,43 +145,28 @@ type PaymentRow struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// StatusSource reads the ledger's state; *store.Store implements it.
+type StatusSource interface {
+	LedgerStatus(ctx context.Context) (store.LedgerStatus, error)
+}
+
 // ReadStatus reads the ledger's state.
-func ReadStatus(ctx context.Context, q querier) (*Status, error) {
-	st := &Status{Blocks: map[string]int64{}, Balances: []Balance{}, Payments: []PaymentRow{}}
-	rows, err := q.Query(ctx, `SELECT status, count(*) FROM blocks GROUP BY status`)
+func ReadStatus(ctx context.Context, src StatusSource) (*Status, error) {
+	ls, err := src.LedgerStatus(ctx)
 	if err != nil {
-		return nil, dbErr("status: blocks", err)
+		return nil, fromStore("status", err)
 	}
-	var s string
-	var n int64
-	if _, err := pgx.ForEachRow(rows, []any{&s, &n}, func() error { st.Blocks[s] = n; return nil }); err != nil {
-		return nil, dbErr("status: blocks", err)
+	st := &Status{Blocks: make(map[string]int64, len(ls.Blocks)), Balances: make([]Balance, len(ls.Balances)),
+		Payments: make([]PaymentRow, len(ls.Payments))}
+	for k, n := range ls.Blocks {
+		st.Blocks[string(k)] = n
 	}
-	rows, err = q.Query(ctx, `SELECT username, credited, paid, pending, balance FROM balances ORDER BY username`)
-	if err != nil {
-		return nil, dbErr("status: balances", err)
+	for i, b := range ls.Balances {
+		st.Balances[i] = Balance{Username: b.Username, Credited: b.Credited, Paid: b.Paid, Pending: b.Pending, Balance: b.Balance.Balance}
 	}
-	if st.Balances, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Balance, error) {
-		var b Balance
-		err := r.Scan(&b.Username, &b.Credited, &b.Paid, &b.Pending, &b.Balance)
-		return b, err
-	}); err != nil {
-		return nil, dbErr("status: balances", err)
-	}
-	rows, err = q.Query(ctx, `SELECT p.id, p.state, coalesce(p.txid, ''),
-			(SELECT count(*) FROM payment_outputs o WHERE o.payment_id = p.id), p.total, coalesce(p.fee, 0), p.last_error, p.updated_at
-		FROM payments p
-		WHERE p.state IN ('planned', 'signed', 'broadcast') OR p.id IN (SELECT id FROM payments ORDER BY id DESC LIMIT 20)
-		ORDER BY p.id`)
-	if err != nil {
-		return nil, dbErr("status: payments", err)
-	}
-	if st.Payments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (PaymentRow, error) {
-		var p PaymentRow
-		err := r.Scan(&p.ID, &p.State, &p.TxID, &p.Outputs, &p.Total, &p.Fee, &p.LastError, &p.UpdatedAt)
-		return p, err
-	}); err != nil {
-		return nil, dbErr("status: payments", err)
+	for i, p := range ls.Payments {
+		st.Payments[i] = PaymentRow{ID: p.ID, State: p.State, TxID: p.TxID, Outputs: p.Outputs, Total: p.Total, Fee: p.Fee,
+			LastError: p.LastError, UpdatedAt: p.UpdatedAt}
 	}
 	return st, nil
 }

@@ -29,17 +29,54 @@ type Config struct {
 // connects to the wallet and the node, and does one Payer.Run. It is what
 // `payout run` does; the end-to-end tests call it directly.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
+	var rep *Report
+	err := withPayer(ctx, cfg, func(p *Payer) error {
+		var err error
+		rep, err = p.Run(ctx, cfg.DryRun)
+		return err
+	})
+	return rep, err
+}
+
+// Bump does what `payout bump ID --fee-rate N` does: Payer.Bump with
+// feeRate cfg.Options.FeeRate.
+func Bump(ctx context.Context, cfg Config, id int64) (*PaymentReport, error) {
+	var rep *PaymentReport
+	err := withPayer(ctx, cfg, func(p *Payer) error {
+		var err error
+		rep, err = p.Bump(ctx, id, cfg.Options.FeeRate)
+		return err
+	})
+	return rep, err
+}
+
+// Abandon does what `payout abandon ID` does: Payer.Abandon with feeRate
+// cfg.Options.FeeRate (raised above the payment's own when lower).
+func Abandon(ctx context.Context, cfg Config, id int64) (*PaymentReport, error) {
+	var rep *PaymentReport
+	err := withPayer(ctx, cfg, func(p *Payer) error {
+		var err error
+		rep, err = p.Abandon(ctx, id, cfg.Options.FeeRate)
+		return err
+	})
+	return rep, err
+}
+
+// withPayer opens the database (refusing to run while migrations are
+// pending), connects to the wallet and the node, and calls fn with a
+// Payer over them.
+func withPayer(ctx context.Context, cfg Config, fn func(*Payer) error) error {
 	if err := cfg.Options.Check(); err != nil {
-		return nil, err
+		return err
 	}
 	st, err := openStore(ctx, cfg.DB)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer st.Close()
 	w, err := NewRPCWallet(cfg.Wallet, cfg.WalletPassphrase, cfg.Options.Params)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer w.Close()
 	nodeCfg := cfg.Node
@@ -48,14 +85,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	n, err := NewRPCNode(nodeCfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer n.Close()
-	p, err := NewPayer(st.Pool(), n, w, cfg.Options)
+	p, err := NewPayer(StoreLedger(st), n, w, cfg.Options)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return p.Run(ctx, cfg.DryRun)
+	return fn(p)
 }
 
 // ReadStatusDB opens the database (refusing to run while migrations are
@@ -66,7 +103,7 @@ func ReadStatusDB(ctx context.Context, url string) (*Status, error) {
 		return nil, err
 	}
 	defer st.Close()
-	return ReadStatus(ctx, st.Pool())
+	return ReadStatus(ctx, st)
 }
 
 func openStore(ctx context.Context, url string) (*store.Store, error) {

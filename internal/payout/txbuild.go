@@ -27,6 +27,16 @@ const (
 // minRelayFee is the relay fee floor (1 sat/vB) dust is judged against.
 const minRelayFee = btcutil.Amount(1000)
 
+// rbfSequence is the input sequence of every payment transaction: below
+// 0xfffffffe, so each signals replace-by-fee (BIP 125) and a stuck payment
+// can be bumped or abandoned; with lock time 0 it has no other effect.
+const rbfSequence = wire.MaxTxInSequenceNum - 2
+
+// incrementalRelayFee is what a replacement must pay on its own size on
+// top of the fees of what it replaces (BIP 125 rule 4; btcd's minimum
+// relay fee), in sat/vB.
+const incrementalRelayFee = 1
+
 // estimateSize returns an upper bound of the size in bytes of a transaction
 // with nIn P2PKH inputs and outputs of the given scripts.
 func estimateSize(nIn int, outScripts [][]byte) int64 {
@@ -114,7 +124,9 @@ func buildTx(outs []PayTo, addrs []btcutil.Address, utxos []Unspent, change btcu
 		}
 		b := built{inputs: cands[:nIn:nIn]}
 		for _, c := range b.inputs {
-			tx.AddTxIn(wire.NewTxIn(&c.OutPoint, nil, nil))
+			in := wire.NewTxIn(&c.OutPoint, nil, nil)
+			in.Sequence = rbfSequence
+			tx.AddTxIn(in)
 		}
 		feeChange := estimateSize(nIn, withChange) * feeRate
 		rest := in - total - feeChange
@@ -148,4 +160,93 @@ func parseTx(raw []byte) (*wire.MsgTx, error) {
 		return nil, fmt.Errorf("stored tx: %w: %w", ErrInvalid, err)
 	}
 	return &tx, nil
+}
+
+// replacement is an unsigned replacement of a payment's transaction.
+type replacement struct {
+	tx  *wire.MsgTx
+	fee int64
+}
+
+// bumpTx rebuilds cur (a payment's current transaction: recipients first,
+// then an optional change output) over the same inputs and recipients at
+// feeRate sat/vB, taking the extra fee out of the change. The fee is at
+// least feeRate × an upper bound of the size and at least cur's fee plus
+// the incremental relay fee on that size (BIP 125); when what is left of
+// the change would be dust, the change output is dropped and all of it
+// goes to the fee. nRecipients is the number of recipient outputs; inAmount
+// the sum of the inputs. ErrInsufficientFunds when the change cannot cover
+// the new fee (or there is none).
+func bumpTx(cur *wire.MsgTx, nRecipients int, inAmount, curFee, feeRate int64) (replacement, error) {
+	if len(cur.TxOut) != nRecipients && len(cur.TxOut) != nRecipients+1 {
+		return replacement{}, fmt.Errorf("bump: %d outputs for %d recipients: %w", len(cur.TxOut), nRecipients, ErrInvalid)
+	}
+	scripts := make([][]byte, len(cur.TxOut))
+	for i, o := range cur.TxOut {
+		scripts[i] = o.PkScript
+	}
+	size := estimateSize(len(cur.TxIn), scripts)
+	fee := max(feeRate*size, curFee+incrementalRelayFee*size)
+	if len(cur.TxOut) == nRecipients {
+		return replacement{}, fmt.Errorf("bump: the transaction has no change output to pay a higher fee from: %w", ErrInsufficientFunds)
+	}
+	tx := unsignedCopy(cur)
+	change := tx.TxOut[nRecipients]
+	left := change.Value - (fee - curFee)
+	switch {
+	case left < 0:
+		return replacement{}, fmt.Errorf("bump: change of %d sat cannot cover a fee of %d sat (now %d): %w",
+			change.Value, fee, curFee, ErrInsufficientFunds)
+	case left == 0 || mempool.IsDust(wire.NewTxOut(left, change.PkScript), minRelayFee):
+		tx.TxOut = tx.TxOut[:nRecipients]
+	default:
+		change.Value = left
+	}
+	var out int64
+	for _, o := range tx.TxOut {
+		out += o.Value
+	}
+	return replacement{tx: tx, fee: inAmount - out}, nil
+}
+
+// abandonTx builds the transaction that spends inputs (with their amounts)
+// back to the wallet's address to, at feeRate sat/vB and at least curFee
+// plus the incremental relay fee on its size (BIP 125), so that it
+// replaces a payment's transaction in the mempool.
+func abandonTx(inputs []Unspent, to btcutil.Address, curFee, feeRate int64) (replacement, error) {
+	pk, err := txscript.PayToAddrScript(to)
+	if err != nil {
+		return replacement{}, fmt.Errorf("abandon: output script: %w: %w", ErrInvalid, err)
+	}
+	size := estimateSize(len(inputs), [][]byte{pk})
+	fee := max(feeRate*size, curFee+incrementalRelayFee*size)
+	tx := wire.NewMsgTx(wire.TxVersion)
+	var in int64
+	for _, u := range inputs {
+		txin := wire.NewTxIn(&u.OutPoint, nil, nil)
+		txin.Sequence = rbfSequence
+		tx.AddTxIn(txin)
+		in += u.Amount
+	}
+	o := wire.NewTxOut(in-fee, pk)
+	if o.Value <= 0 || mempool.IsDust(o, minRelayFee) {
+		return replacement{}, fmt.Errorf("abandon: %d sat in, a fee of %d sat leaves dust: %w", in, fee, ErrInsufficientFunds)
+	}
+	tx.AddTxOut(o)
+	return replacement{tx: tx, fee: fee}, nil
+}
+
+// unsignedCopy is tx without its signatures.
+func unsignedCopy(tx *wire.MsgTx) *wire.MsgTx {
+	c := tx.Copy()
+	for _, in := range c.TxIn {
+		in.SignatureScript, in.Witness = nil, nil
+	}
+	return c
+}
+
+// feeRateOf is tx's fee rate in sat/vB given its fee; tx spends only
+// P2PKH inputs, so its virtual size is its size.
+func feeRateOf(tx *wire.MsgTx, fee int64) float64 {
+	return float64(fee) / float64(tx.SerializeSize())
 }

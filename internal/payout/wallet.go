@@ -61,8 +61,13 @@ type Wallet interface {
 	// Send broadcasts tx. A transaction the network already has is not an
 	// error (see isDuplicate).
 	Send(ctx context.Context, tx *wire.MsgTx) error
-	// Status reports what the wallet knows of txid.
+	// Status reports what the wallet knows of txid. btcwallet keeps a
+	// transaction a replacement evicted from the mempool as unmined
+	// (known, 0 confirmations) until a conflicting one confirms; then it
+	// forgets it.
 	Status(ctx context.Context, txid chainhash.Hash) (TxStatus, error)
+	// SyncedHeight is the height of the last block the wallet processed.
+	SyncedHeight(ctx context.Context) (int64, error)
 }
 
 // Node is the part of a full node (btcd, or Bitcoin Core) used to classify
@@ -72,6 +77,10 @@ type Node interface {
 	BestHeight(ctx context.Context) (int64, error)
 	// BlockHash is the hash of the best chain's block at height.
 	BlockHash(ctx context.Context, height int64) (chainhash.Hash, error)
+	// UnspentOutput returns the output op if it is unspent in the best
+	// chain (the mempool ignored), nil if it is spent there or unknown
+	// (gettxout with include_mempool false).
+	UnspentOutput(ctx context.Context, op wire.OutPoint) (*wire.TxOut, error)
 }
 
 // RPCConfig says how to reach a JSON-RPC server.
@@ -324,6 +333,19 @@ func (w *RPCWallet) Status(ctx context.Context, txid chainhash.Hash) (TxStatus, 
 	return TxStatus{Known: true, Confirmations: max(res.Confirmations, 0), BlockHash: res.BlockHash}, nil
 }
 
+// SyncedHeight implements Wallet with getbestblock, which btcwallet answers
+// from its own sync state.
+func (w *RPCWallet) SyncedHeight(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	_, h, err := w.c.GetBestBlock()
+	if err != nil {
+		return 0, fmt.Errorf("wallet getbestblock: %w: %w", ErrWallet, err)
+	}
+	return int64(h), nil
+}
+
 // RPCNode asks a btcd or Bitcoin Core node (or btcwallet, which forwards
 // chain calls to its btcd) about the best chain.
 type RPCNode struct {
@@ -371,4 +393,27 @@ func (n *RPCNode) BlockHash(ctx context.Context, height int64) (chainhash.Hash, 
 		return chainhash.Hash{}, fmt.Errorf("node getblockhash %d: %w", height, err)
 	}
 	return *h, nil
+}
+
+// UnspentOutput implements Node with gettxout (include_mempool false).
+func (n *RPCNode) UnspentOutput(ctx context.Context, op wire.OutPoint) (*wire.TxOut, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res, err := n.c.GetTxOut(&op.Hash, op.Index, false)
+	if err != nil {
+		return nil, fmt.Errorf("node gettxout %s: %w", op, err)
+	}
+	if res == nil {
+		return nil, nil
+	}
+	pk, err := hex.DecodeString(res.ScriptPubKey.Hex)
+	if err != nil {
+		return nil, fmt.Errorf("node gettxout %s: script: %w", op, err)
+	}
+	v, err := btcToSat(res.Value)
+	if err != nil {
+		return nil, fmt.Errorf("node gettxout %s: %w", op, err)
+	}
+	return wire.NewTxOut(v, pk), nil
 }

@@ -2,24 +2,14 @@ package payout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/stratumd/stratumd/internal/store"
 )
-
-// querier is what the window and ledger SQL need: a pool, a connection or a
-// transaction.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // Window is a block's PPLNS window: the last Target of share difficulty up to
 // and including the block's last share.
@@ -60,18 +50,16 @@ type bucket struct {
 // last is counted.
 //
 // The walk reads time chunks summed per user and per time bucket by
-// PostgreSQL, so that each share is read about once: chunk sizes follow the
-// observed share rate, and only the bucket holding the boundary is read
-// again (split into finer buckets, then row by row). Sums of integer-valued
-// difficulties are exact in float64 whatever the order. The queries run in
-// pgx's exec mode (unnamed statements), so that PostgreSQL plans each for
-// its actual time range: partitions pruned at plan time and a parallel scan
-// for big chunks; a cached generic plan is several times slower.
-func SelectWindow(ctx context.Context, q querier, last store.SharePos, target float64) (Window, error) {
+// PostgreSQL (src.ShareBuckets), so that each share is read about once:
+// chunk sizes follow the observed share rate, and only the bucket holding
+// the boundary is read again (split into finer buckets, then row by row,
+// src.WalkShares). Sums of integer-valued difficulties are exact in float64
+// whatever the order.
+func SelectWindow(ctx context.Context, src ShareSource, last store.SharePos, target float64) (Window, error) {
 	if !(target > 0) || math.IsInf(target, 0) {
 		return Window{}, fmt.Errorf("pplns window: target %v: %w", target, ErrInvalid)
 	}
-	wk := walker{q: q, last: last, target: target, sums: map[string]float64{}}
+	wk := walker{src: src, last: last, target: target, sums: map[string]float64{}}
 	wk.w.Target = target
 	hi := last.Time.Truncate(time.Microsecond).Add(time.Microsecond) // exclusive
 	span := initialSpan
@@ -85,15 +73,14 @@ func SelectWindow(ctx context.Context, q querier, last store.SharePos, target fl
 			break
 		}
 		// Is there anything older? Jump over gaps in one step.
-		var older time.Time
-		err = q.QueryRow(ctx, `SELECT time FROM shares WHERE time < $1 ORDER BY time DESC LIMIT 1`, lo).Scan(&older)
-		if err == pgx.ErrNoRows {
+		older, err := src.ShareTimeBefore(ctx, lo)
+		if errors.Is(err, store.ErrNotFound) {
 			wk.w.Counted = wk.acc
 			wk.w.Weights = weights(wk.sums)
-			return wk.w, wk.w.oldest(ctx, q, lo, last)
+			return wk.w, wk.w.oldest(ctx, src, lo, last)
 		}
 		if err != nil {
-			return Window{}, dbErr("pplns window: older shares", err)
+			return Window{}, fromStore("pplns window", err)
 		}
 		prev := span
 		if tot > 0 {
@@ -110,7 +97,7 @@ func SelectWindow(ctx context.Context, q querier, last store.SharePos, target fl
 }
 
 type walker struct {
-	q      querier
+	src    ShareSource
 	last   store.SharePos
 	target float64
 	acc    float64
@@ -124,31 +111,20 @@ type walker struct {
 func (wk *walker) walk(ctx context.Context, lo, hi time.Time) (done bool, added float64, err error) {
 	width := (hi.Sub(lo) + chunkBuckets - 1) / chunkBuckets
 	width = max(width.Truncate(time.Microsecond), time.Microsecond)
-	rows, err := wk.q.Query(ctx, `
-		SELECT date_bin($6 * interval '1 microsecond', time, $1), username, sum(difficulty), count(*) FROM shares
-		WHERE time >= $1 AND time < $2 AND time <= $3
-		  AND (time, instance_id, seq) <= ($3, $4, $5)
-		GROUP BY 1, 2`, pgx.QueryExecModeExec, lo, hi, wk.last.Time, int16(wk.last.Instance), int64(wk.last.Seq), width.Microseconds())
+	sums, err := wk.src.ShareBuckets(ctx, lo, hi, wk.last, width)
 	if err != nil {
-		return false, 0, dbErr("pplns window: sum chunk", err)
+		return false, 0, fromStore("pplns window", err)
 	}
 	byStart := map[time.Time]*bucket{}
-	var b time.Time
-	var u string
-	var d float64
-	var n int64
-	if _, err := pgx.ForEachRow(rows, []any{&b, &u, &d, &n}, func() error {
-		bk := byStart[b]
+	for _, sb := range sums {
+		bk := byStart[sb.Start]
 		if bk == nil {
-			bk = &bucket{start: b, users: map[string]float64{}}
-			byStart[b] = bk
+			bk = &bucket{start: sb.Start, users: map[string]float64{}}
+			byStart[sb.Start] = bk
 		}
-		bk.users[u] += d
-		bk.total += d
-		bk.n += n
-		return nil
-	}); err != nil {
-		return false, 0, dbErr("pplns window: sum chunk", err)
+		bk.users[sb.Username] += sb.Difficulty
+		bk.total += sb.Difficulty
+		bk.n += sb.Shares
 	}
 	buckets := make([]*bucket, 0, len(byStart))
 	for _, bk := range byStart {
@@ -183,52 +159,28 @@ func (wk *walker) walk(ctx context.Context, lo, hi time.Time) (done bool, added 
 
 // stream reads [lo, hi) row by row, newest first, up to the target.
 func (wk *walker) stream(ctx context.Context, lo, hi time.Time) error {
-	rows, err := wk.q.Query(ctx, `
-		SELECT time, instance_id, seq, username, difficulty FROM shares
-		WHERE time >= $1 AND time < $2 AND time <= $3
-		  AND (time, instance_id, seq) <= ($3, $4, $5)
-		ORDER BY time DESC, instance_id DESC, seq DESC`, pgx.QueryExecModeExec, lo, hi, wk.last.Time, int16(wk.last.Instance), int64(wk.last.Seq))
-	if err != nil {
-		return dbErr("pplns window: boundary", err)
-	}
-	defer rows.Close()
-	for rows.Next() && wk.acc < wk.target {
-		var pos store.SharePos
-		var inst int16
-		var seq int64
-		var u string
-		var d float64
-		if err := rows.Scan(&pos.Time, &inst, &seq, &u, &d); err != nil {
-			return dbErr("pplns window: scan boundary", err)
-		}
-		pos.Instance, pos.Seq = uint8(inst), uint64(seq)
-		part := min(d, wk.target-wk.acc)
-		wk.sums[u] += part
+	err := wk.src.WalkShares(ctx, lo, hi, wk.last, func(sh store.WindowShare) bool {
+		part := min(sh.Difficulty, wk.target-wk.acc)
+		wk.sums[sh.Username] += part
 		wk.acc += part
 		wk.w.Shares++
+		pos := sh.Pos
 		wk.w.Oldest = &pos
-	}
-	rows.Close()
-	return dbErr("pplns window: boundary", rows.Err())
+		return wk.acc < wk.target
+	})
+	return fromStore("pplns window", err)
 }
 
 // oldest sets w.Oldest to the oldest share at or after lo (a young pool's
 // first share).
-func (w *Window) oldest(ctx context.Context, q querier, lo time.Time, last store.SharePos) error {
+func (w *Window) oldest(ctx context.Context, src ShareSource, lo time.Time, last store.SharePos) error {
 	if w.Shares == 0 {
 		return nil
 	}
-	var pos store.SharePos
-	var inst int16
-	var seq int64
-	err := q.QueryRow(ctx, `SELECT time, instance_id, seq FROM shares
-		WHERE time >= $1 AND (time, instance_id, seq) <= ($2, $3, $4)
-		ORDER BY time, instance_id, seq LIMIT 1`,
-		lo, last.Time, int16(last.Instance), int64(last.Seq)).Scan(&pos.Time, &inst, &seq)
+	pos, err := src.FirstShareFrom(ctx, lo, last)
 	if err != nil {
-		return dbErr("pplns window: oldest share", err)
+		return fromStore("pplns window: oldest share", err)
 	}
-	pos.Instance, pos.Seq = uint8(inst), uint64(seq)
 	w.Oldest = &pos
 	return nil
 }

@@ -100,27 +100,7 @@ func (s *Store) InsertBlock(ctx context.Context, b Block) (Block, error) {
 // the statuses in from (empty: from any). ErrNotFound when there is no such
 // block, ErrConflict when it is in another status.
 func (s *Store) SetBlockStatus(ctx context.Context, hash string, status BlockStatus, reason string, from ...BlockStatus) error {
-	if !status.Valid() {
-		return fmt.Errorf("set block status: %q: %w", status, ErrInvalid)
-	}
-	fromText := make([]string, len(from))
-	for i, f := range from {
-		fromText[i] = string(f)
-	}
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE blocks SET status = $2, status_reason = $3, updated_at = now()
-		WHERE hash = $1 AND (cardinality($4::text[]) = 0 OR status = ANY($4))`,
-		hash, status, reason, fromText)
-	if err != nil {
-		return mapErr(fmt.Sprintf("set block %s %s", hash, status), err)
-	}
-	if tag.RowsAffected() == 1 {
-		return nil
-	}
-	if _, err := s.BlockByHash(ctx, hash); err != nil {
-		return err
-	}
-	return fmt.Errorf("set block %s %s: not in %v: %w", hash, status, from, ErrConflict)
+	return moveBlock(ctx, s.pool, hash, status, reason, from...)
 }
 
 // BlockByHash returns the block with hash. ErrNotFound when there is none.

@@ -115,7 +115,7 @@ type Balance struct {
 	Username string
 	Credited int64
 	Paid     int64 // by confirmed payments
-	Pending  int64 // by payments not confirmed (nor failed) yet
+	Pending  int64 // by payments not confirmed (nor given up: failed, abandoned) yet
 	Balance  int64
 }
 
@@ -131,7 +131,7 @@ func (s *Store) UserBalance(ctx context.Context, user string) (Balance, error) {
 // Payment is one payout transaction of the ledger with its outputs.
 type Payment struct {
 	ID        int64
-	State     string // planned, signed, broadcast, confirmed or failed
+	State     string // planned, signed, broadcast, abandoning, confirmed, abandoned or failed
 	Total     int64  // satoshis paid to users
 	FeeRate   int64  // sat/vB asked for
 	Fee       int64  // satoshis, 0 until signed
