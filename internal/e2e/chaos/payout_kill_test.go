@@ -509,11 +509,12 @@ func (rig *payoutRig) payout(ctx context.Context, t testing.TB, db string, env [
 	return r
 }
 
-// openPayments counts the ledger's payments by state: it only steers the
-// reruns (whether to mine a block first), it proves nothing.
+// openPayments counts the ledger's open payments by state (broadcast
+// counts the abandoning ones too: both wait for a block). It only steers
+// the reruns and checks that nothing is left open; it proves no payment.
 func openPayments(ctx context.Context, conn *pgx.Conn) (planned, signed, broadcast int, err error) {
 	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'planned'), count(*) FILTER (WHERE state = 'signed'),
-		count(*) FILTER (WHERE state = 'broadcast') FROM payments`).Scan(&planned, &signed, &broadcast)
+		count(*) FILTER (WHERE state IN ('broadcast', 'abandoning')) FROM payments`).Scan(&planned, &signed, &broadcast)
 	return
 }
 
