@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 
 	"github.com/stratumd/stratumd/internal/chain"
@@ -121,6 +122,9 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	spec, _ := lookupEnv(killStepEnv)
 	if c.Config.Options.StepHook, err = killStepHook(spec, kill); err != nil {
+		return err
+	}
+	if c.Config.Options.StepHook, err = pauseStepHook(lookupEnv, os.Stdin, stderr, c.Config.Options.StepHook); err != nil {
 		return err
 	}
 	var out interface{ WriteText(io.Writer) error }

@@ -41,6 +41,7 @@ const (
 // signrawtransaction can spend.
 type Wallet struct {
 	t       testing.TB
+	bin     string
 	DataDir string
 	RPCPort int
 	node    *Node
@@ -64,43 +65,48 @@ func StartWallet(t testing.TB, node *Node) *Wallet {
 	if err != nil {
 		t.Fatalf("btcdtest: %v", err)
 	}
-	w := &Wallet{t: t, DataDir: t.TempDir(), RPCPort: FreePort(t), node: node}
+	w := &Wallet{t: t, bin: filepath.Join(dir, "btcwallet"), DataDir: t.TempDir(), RPCPort: FreePort(t), node: node}
+	t.Cleanup(w.Stop)
+	w.start()
+	return w
+}
+
+// start runs btcwallet on w.DataDir (--createtemp creates the wallet the
+// first time and loads it afterwards) and waits until it has synced to the
+// node's tip.
+func (w *Wallet) start() {
+	w.t.Helper()
 	args := []string{
 		"--simnet", "--createtemp", "--appdata=" + w.DataDir, "--logdir=" + filepath.Join(w.DataDir, "logs"),
-		"--rpcconnect=" + node.RPCAddr(), "--noclienttls", "--btcdusername=" + RPCUser, "--btcdpassword=" + RPCPass,
+		"--rpcconnect=" + w.node.RPCAddr(), "--noclienttls", "--btcdusername=" + RPCUser, "--btcdpassword=" + RPCPass,
 		"--username=" + WalletUser, "--password=" + WalletPass, "--noservertls",
 		fmt.Sprintf("--rpclisten=127.0.0.1:%d", w.RPCPort), "--debuglevel=info",
 		"--configfile=" + filepath.Join(w.DataDir, "none.conf"),
 	}
-	cmd := exec.Command(filepath.Join(dir, "btcwallet"), args...)
+	cmd := exec.Command(w.bin, args...)
 	log := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("btcdtest: start btcwallet: %v", err)
+		w.t.Fatalf("btcdtest: start btcwallet: %v", err)
 	}
 	waited := make(chan struct{})
 	go func() { cmd.Wait(); close(waited) }()
-	w.mu.Lock()
-	w.cmd, w.log, w.waited = cmd, log, waited
-	w.mu.Unlock()
-	t.Cleanup(w.Stop)
 	c, err := rpcclient.New(w.ConnConfig(), nil)
 	if err != nil {
-		t.Fatalf("btcdtest: wallet rpc client: %v", err)
+		w.t.Fatalf("btcdtest: wallet rpc client: %v", err)
 	}
 	w.mu.Lock()
-	w.client = c
+	w.cmd, w.log, w.waited, w.client = cmd, log, waited, c
 	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	best, err := node.Client().GetBlockCount()
+	best, err := w.node.Client().GetBlockCount()
 	if err != nil {
-		t.Fatalf("btcdtest: node height: %v", err)
+		w.t.Fatalf("btcdtest: node height: %v", err)
 	}
 	if err := w.WaitSynced(ctx, best); err != nil {
-		t.Fatalf("%v\n%s", err, w.Log())
+		w.t.Fatalf("%v\n%s", err, w.Log())
 	}
-	return w
 }
 
 // ConnConfig is an HTTP-POST rpcclient configuration for the wallet.
@@ -167,8 +173,7 @@ func (w *Wallet) WaitSynced(ctx context.Context, height int64) error {
 	}
 }
 
-// Stop stops btcwallet (SIGINT) and waits for it. Idempotent.
-func (w *Wallet) Stop() {
+func (w *Wallet) halt(sig syscall.Signal) {
 	w.mu.Lock()
 	cmd, waited, c := w.cmd, w.waited, w.client
 	w.cmd, w.client = nil, nil
@@ -179,13 +184,29 @@ func (w *Wallet) Stop() {
 	if c != nil {
 		c.Shutdown()
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	select {
 	case <-waited:
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		<-waited
 	}
+}
+
+// Stop stops btcwallet (SIGINT) and waits for it. Idempotent.
+func (w *Wallet) Stop() { w.halt(syscall.SIGINT) }
+
+// Kill stops btcwallet with SIGKILL and waits for it to end. What it kept
+// in memory only is gone, such as the outputs locked with lockunspent.
+func (w *Wallet) Kill() { w.halt(syscall.SIGKILL) }
+
+// Restart starts btcwallet again (after Stop or Kill; a running one is
+// stopped first) on the same data directory, wallet and RPC port, and waits
+// until it has synced to the node's tip.
+func (w *Wallet) Restart() {
+	w.t.Helper()
+	w.Stop()
+	w.start()
 }
 
 // GenerateTo mines count blocks whose coinbase pays the block subsidy to

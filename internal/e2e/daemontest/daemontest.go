@@ -78,15 +78,21 @@ func Main(m *testing.M, prefix string, bin *string) int {
 
 // Build compiles ./cmd/stratumd into dir and returns the binary's path.
 func Build(ctx context.Context, dir string) (string, error) {
+	return BuildCommand(ctx, dir, "stratumd")
+}
+
+// BuildCommand compiles ./cmd/<name> (stratumd, payout, ...) into dir and
+// returns the binary's path.
+func BuildCommand(ctx context.Context, dir, name string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "stratumd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/stratumd")
+	out := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("daemontest: go build ./cmd/stratumd: %w\n%s", err, b)
+		return "", fmt.Errorf("daemontest: go build ./cmd/%s: %w\n%s", name, err, b)
 	}
 	return out, nil
 }
