@@ -324,6 +324,10 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 				i++
 			}
 			d.log.Warn("shares already stored, skipping them", "through", progress, "skipped", i)
+			// They were stored by an attempt whose answer was lost (its
+			// context ended during the commit): their blocks are stored
+			// too, and still need their dump and their follow-up.
+			d.blocksStored(ctx, shares[:i])
 			shares = shares[i:]
 			if len(shares) == 0 {
 				d.advance(progress)
@@ -344,19 +348,7 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 		d.nStored.Add(uint64(len(shares)))
 		d.nBatches.Add(1)
 		d.advance(shares[len(shares)-1].Seq)
-		if d.cfg.OnBlocks != nil {
-			var blocks []Block
-			for i := range shares {
-				if shares[i].Block != nil {
-					b := shares[i].BlockRow(shares[i].Seq)
-					b.Raw = nil
-					blocks = append(blocks, b)
-				}
-			}
-			if len(blocks) > 0 {
-				d.cfg.OnBlocks(ctx, blocks)
-			}
-		}
+		d.blocksStored(ctx, shares)
 		return nil
 	case refused && len(shares) == 1:
 		return d.setAside(ctx, shares[0].Seq, mustEncode(&shares[0].Share), err)
@@ -368,6 +360,25 @@ func (d *Drainer) store(ctx context.Context, shares []StoredShare) error {
 		return d.store(ctx, shares[half:])
 	}
 	return err
+}
+
+// blocksStored calls OnBlocks with the blocks rows (without their bytes) of
+// the block-solving shares among stored ones.
+func (d *Drainer) blocksStored(ctx context.Context, stored []StoredShare) {
+	if d.cfg.OnBlocks == nil {
+		return
+	}
+	var blocks []Block
+	for i := range stored {
+		if stored[i].Block != nil {
+			b := stored[i].BlockRow(stored[i].Seq)
+			b.Raw = nil
+			blocks = append(blocks, b)
+		}
+	}
+	if len(blocks) > 0 {
+		d.cfg.OnBlocks(ctx, blocks)
+	}
 }
 
 // timedStore is StoreShares, its duration recorded in the latency
