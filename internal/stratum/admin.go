@@ -5,13 +5,14 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 // handleAuthorizeAdmin checks the admin password against its hash. Every
 // attempt is logged, never with the password; failures are rate-limited
 // by the admission controller.
-func (c *session) handleAuthorizeAdmin(req Request) {
-	pw, err := DecodeAuthorizeAdmin(req.Params)
+func (c *session) handleAuthorizeAdmin(req wire.Request) {
+	pw, err := wire.DecodeAuthorizeAdmin(req.Params)
 	if err != nil {
 		c.invalidParams(req.ID, err)
 		return
@@ -20,16 +21,16 @@ func (c *session) handleAuthorizeAdmin(req Request) {
 	s := c.srv
 	if s.adminHash == "" {
 		log.Warn("stratum: admin login attempted; admin calls are off")
-		c.replyError(req.ID, CodeOther, "admin calls disabled")
+		c.replyError(req.ID, wire.CodeOther, "admin calls disabled")
 		return
 	}
 	if !s.adm.AdminAllowed(c.ip) {
 		log.Warn("stratum: admin login refused: too many failures")
-		c.replyError(req.ID, CodeOther, "too many attempts; try later")
+		c.replyError(req.ID, wire.CodeOther, "too many attempts; try later")
 		return
 	}
 	if err := s.adm.AcquireArgon(c.group.ctx); err != nil {
-		c.replyError(req.ID, CodeOther, "server shutting down")
+		c.replyError(req.ID, wire.CodeOther, "server shutting down")
 		return
 	}
 	ok, _, err := s.hasher.Verify(s.adminHash, pw)
@@ -37,7 +38,7 @@ func (c *session) handleAuthorizeAdmin(req Request) {
 	if err != nil || !ok {
 		s.adm.AdminFailed(c.ip)
 		log.Warn("stratum: admin login failed")
-		c.replyError(req.ID, CodeUnauthorized, "wrong admin password")
+		c.replyError(req.ID, wire.CodeUnauthorized, "wrong admin password")
 		return
 	}
 	c.admin = true
@@ -48,8 +49,8 @@ func (c *session) handleAuthorizeAdmin(req Request) {
 // handleAddUser creates a user with a password (stored hashed) and an
 // optional payout address, checked for the network, for an admin session.
 // The password is never logged.
-func (c *session) handleAddUser(req Request) {
-	p, err := DecodeAddUser(req.Params)
+func (c *session) handleAddUser(req wire.Request) {
+	p, err := wire.DecodeAddUser(req.Params)
 	if err != nil {
 		c.invalidParams(req.ID, err)
 		return
@@ -57,7 +58,7 @@ func (c *session) handleAddUser(req Request) {
 	log := c.logger().With("user", p.Username)
 	if !c.admin {
 		log.Warn("stratum: add_user refused: not an admin session")
-		c.replyError(req.ID, CodeUnauthorized, "admin only")
+		c.replyError(req.ID, wire.CodeUnauthorized, "admin only")
 		return
 	}
 	s := c.srv
@@ -65,18 +66,18 @@ func (c *session) handleAddUser(req Request) {
 		addr, err := chain.PayoutAddress(p.Address, s.cfg.Network)
 		if err != nil {
 			log.Info("stratum: add_user: invalid address", "err", err)
-			c.replyError(req.ID, CodeOther, err.Error())
+			c.replyError(req.ID, wire.CodeOther, err.Error())
 			return
 		}
 		p.Address = addr.EncodeAddress()
 	}
 	if !s.adm.AddUserAllowed() {
 		log.Warn("stratum: add_user refused: rate limit")
-		c.replyError(req.ID, CodeOther, "too many calls; try later")
+		c.replyError(req.ID, wire.CodeOther, "too many calls; try later")
 		return
 	}
 	if err := s.adm.AcquireArgon(c.group.ctx); err != nil {
-		c.replyError(req.ID, CodeOther, "server shutting down")
+		c.replyError(req.ID, wire.CodeOther, "server shutting down")
 		return
 	}
 	_, err = s.cfg.Users.CreateUser(c.group.ctx, store.NewUser{Name: p.Username, Password: p.Password, PayoutAddress: p.Address})
@@ -87,12 +88,12 @@ func (c *session) handleAddUser(req Request) {
 		c.replyTrue(req.ID)
 	case errors.Is(err, store.ErrExists):
 		log.Info("stratum: add_user: user exists")
-		c.replyError(req.ID, CodeOther, "user exists")
+		c.replyError(req.ID, wire.CodeOther, "user exists")
 	case errors.Is(err, store.ErrInvalid):
 		log.Info("stratum: add_user: invalid user", "err", err)
-		c.replyError(req.ID, CodeOther, "invalid user name or password")
+		c.replyError(req.ID, wire.CodeOther, "invalid user name or password")
 	default:
 		log.Error("stratum: add_user failed", "err", err)
-		c.replyError(req.ID, CodeOther, "could not create user")
+		c.replyError(req.ID, wire.CodeOther, "could not create user")
 	}
 }

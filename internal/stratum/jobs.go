@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 // Template retry backoff after an error.
@@ -168,9 +170,9 @@ func (s *Server) buildJob(ctx context.Context) error {
 		e.minTime = 0
 	}
 	branch := job.MerkleBranchHex()
-	coinb1, coinb2 := hexString(job.Coinb1), hexString(job.Coinb2)
-	e.notify = EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, false)
-	e.notifyClean = EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, true)
+	coinb1, coinb2 := hex.EncodeToString(job.Coinb1), hex.EncodeToString(job.Coinb2)
+	e.notify = wire.EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, false)
+	e.notifyClean = wire.EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, true)
 	e.idEnd = len(`{"id":null,"method":"mining.notify","params":["`) + len(id) // the id's closing quote
 
 	// Stale first: from here on, shares of the old tip get 21.
@@ -192,9 +194,6 @@ func (s *Server) buildJob(ctx context.Context) error {
 	}
 	return nil
 }
-
-// hexString is hex.EncodeToString without the import in the hot files.
-func hexString(b []byte) string { return string(appendHex(make([]byte, 0, 2*len(b)), b)) }
 
 // fanout writes e's notify line to every ready session with bounded
 // workers; a session whose write times out is closed. The snapshot takes

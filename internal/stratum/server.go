@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/wire"
+	btcwire "github.com/btcsuite/btcd/wire"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/admission"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 // Server defaults, used for zero fields of Config.
@@ -75,7 +76,7 @@ type BlockRecorder interface {
 // BlockResubmitter follows a found block until a node has it in its best
 // chain (*Resubmitter). Add must not block.
 type BlockResubmitter interface {
-	Add(b *wire.MsgBlock, height int32)
+	Add(b *btcwire.MsgBlock, height int32)
 }
 
 // ShareObserver hears of every accepted share (e.g. a hashrate estimator
@@ -382,14 +383,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Extranonce2Size == 0 {
 		cfg.Extranonce2Size = DefaultExtranonce2Size
 	}
-	if cfg.Extranonce2Size < 1 || cfg.Extranonce2Size > MaxExtranonce2Size {
-		return nil, fmt.Errorf("%w: extranonce2 size %d not in 1..%d", ErrConfig, cfg.Extranonce2Size, MaxExtranonce2Size)
+	if cfg.Extranonce2Size < 1 || cfg.Extranonce2Size > wire.MaxExtranonce2Size {
+		return nil, fmt.Errorf("%w: extranonce2 size %d not in 1..%d", ErrConfig, cfg.Extranonce2Size, wire.MaxExtranonce2Size)
 	}
 	if cfg.VersionMask == 0 {
 		cfg.VersionMask = DefaultVersionMask
 	}
 	if cfg.MaxLineLength <= 0 {
-		cfg.MaxLineLength = DefaultMaxLineLength
+		cfg.MaxLineLength = wire.DefaultMaxLineLength
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
@@ -729,7 +730,7 @@ func (s *Server) shutdownGroup(g *serveGroup) {
 	if len(list) == 0 {
 		return
 	}
-	line := EncodeReconnect("", 0, 0)
+	line := wire.EncodeReconnect("", 0, 0)
 	s.forEach(list, func(c *session) {
 		_ = c.write(line, min(s.cfg.WriteTimeout, time.Second))
 		c.close()

@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 const (
@@ -41,7 +43,7 @@ type worker struct {
 }
 
 // session is one miner connection. Its reader goroutine (run) owns the
-// LineReader and the fields marked "reader"; mu guards the difficulty and
+// wire.LineReader and the fields marked "reader"; mu guards the difficulty and
 // job state shared with the job manager's fan-out; wmu serializes writes.
 // Lock order: mu before wmu.
 type session struct {
@@ -50,7 +52,7 @@ type session struct {
 	conn  net.Conn
 	raw   syscall.RawConn // conn's socket for deadline-free writes; nil: none
 	ip    string
-	lr    *LineReader
+	lr    *wire.LineReader
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -91,7 +93,7 @@ func newSession(s *Server, g *serveGroup, conn net.Conn, ip string) *session {
 		conn:  conn,
 		raw:   rawSocket(conn),
 		ip:    ip,
-		lr:    NewLineReader(conn, s.cfg.MaxLineLength),
+		lr:    wire.NewLineReader(conn, s.cfg.MaxLineLength),
 	}
 }
 
@@ -158,7 +160,7 @@ func (c *session) loop(handshake bool) (handOff bool) {
 func (c *session) readFailed(err error) {
 	var ne net.Error
 	switch {
-	case errors.Is(err, ErrLineTooLong):
+	case errors.Is(err, wire.ErrLineTooLong):
 		c.malformed("line too long")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 	case !c.srv.log.Enabled(context.Background(), slog.LevelDebug):
@@ -175,7 +177,7 @@ func (c *session) readFailed(err error) {
 
 // handleLine decodes and dispatches one line; false closes the session.
 func (c *session) handleLine(line []byte) bool {
-	req, err := DecodeRequest(line)
+	req, err := wire.DecodeRequest(line)
 	if err != nil {
 		c.malformed(err.Error())
 		return false
@@ -196,7 +198,7 @@ func (c *session) handleLine(line []byte) bool {
 // (banning it past BanMalformed) and lets the caller disconnect.
 func (c *session) malformed(why string) {
 	c.srv.st.malformed.Add(1)
-	_ = c.write(EncodeError(nil, CodeOther, "malformed request"), c.srv.cfg.WriteTimeout)
+	_ = c.write(wire.EncodeError(nil, wire.CodeOther, "malformed request"), c.srv.cfg.WriteTimeout)
 	banned := c.srv.adm.Malformed(c.ip)
 	if banned {
 		c.srv.st.bans.Add(1)
@@ -205,26 +207,26 @@ func (c *session) malformed(why string) {
 }
 
 // dispatch runs one request; false closes the session.
-func (c *session) dispatch(req Request) bool {
+func (c *session) dispatch(req wire.Request) bool {
 	switch req.Method {
-	case MethodSubscribe:
+	case wire.MethodSubscribe:
 		c.handleSubscribe(req)
-	case MethodAuthorize:
+	case wire.MethodAuthorize:
 		c.handleAuthorize(req)
-	case MethodConfigure:
+	case wire.MethodConfigure:
 		c.handleConfigure(req)
-	case MethodSuggestDifficulty:
+	case wire.MethodSuggestDifficulty:
 		c.handleSuggestDifficulty(req)
-	case MethodExtranonceSubscribe:
+	case wire.MethodExtranonceSubscribe:
 		c.replyTrue(req.ID)
-	case MethodSubmit:
+	case wire.MethodSubmit:
 		return c.handleSubmit(req)
-	case MethodAuthorizeAdmin:
+	case wire.MethodAuthorizeAdmin:
 		c.handleAuthorizeAdmin(req)
-	case MethodAddUser:
+	case wire.MethodAddUser:
 		c.handleAddUser(req)
 	default:
-		c.replyError(req.ID, CodeOther, "unsupported method")
+		c.replyError(req.ID, wire.CodeOther, "unsupported method")
 	}
 	return !c.closed.Load()
 }
@@ -232,35 +234,35 @@ func (c *session) dispatch(req Request) bool {
 func (c *session) reply(b []byte) { _ = c.write(b, c.srv.cfg.WriteTimeout) }
 
 func (c *session) replyTrue(id json.RawMessage) {
-	b, _ := EncodeResult(id, true)
+	b, _ := wire.EncodeResult(id, true)
 	c.reply(b)
 }
 
 func (c *session) replyError(id json.RawMessage, code int, msg string) {
-	c.reply(EncodeError(id, code, msg))
+	c.reply(wire.EncodeError(id, code, msg))
 }
 
 // invalidParams answers params that do not fit the method. They count as
 // an invalid submission for the ban rule.
 func (c *session) invalidParams(id json.RawMessage, err error) bool {
-	c.replyError(id, CodeOther, err.Error())
+	c.replyError(id, wire.CodeOther, err.Error())
 	return c.countSubmit(true)
 }
 
-func (c *session) handleSubscribe(req Request) {
-	if _, err := DecodeSubscribe(req.Params); err != nil {
+func (c *session) handleSubscribe(req wire.Request) {
+	if _, err := wire.DecodeSubscribe(req.Params); err != nil {
 		c.invalidParams(req.ID, err)
 		return
 	}
 	if c.srv.jobs.notSynced.Load() {
-		c.replyError(req.ID, CodeOther, "node not synced: the pool's node is still syncing the block chain; try again later")
+		c.replyError(req.ID, wire.CodeOther, "node not synced: the pool's node is still syncing the block chain; try again later")
 		c.close()
 		return
 	}
 	if !c.subscribed {
 		n, ok := c.srv.allocExtranonce1()
 		if !ok {
-			c.replyError(req.ID, CodeOther, "server full")
+			c.replyError(req.ID, wire.CodeOther, "server full")
 			return
 		}
 		c.en1Num = n
@@ -268,13 +270,13 @@ func (c *session) handleSubscribe(req Request) {
 		c.subscribed = true
 		c.srv.st.subscribed.Add(1)
 	}
-	sub := hexString(c.en1[:])
-	c.reply(EncodeSubscribeResult(req.ID, sub, c.en1[:], c.srv.cfg.Extranonce2Size))
+	sub := hex.EncodeToString(c.en1[:])
+	c.reply(wire.EncodeSubscribeResult(req.ID, sub, c.en1[:], c.srv.cfg.Extranonce2Size))
 	c.maybeReady()
 }
 
-func (c *session) handleAuthorize(req Request) {
-	p, err := DecodeAuthorize(req.Params)
+func (c *session) handleAuthorize(req wire.Request) {
+	p, err := wire.DecodeAuthorize(req.Params)
 	if err != nil {
 		c.invalidParams(req.ID, err)
 		return
@@ -286,7 +288,7 @@ func (c *session) handleAuthorize(req Request) {
 		}
 	}
 	if len(c.workers) >= maxWorkers {
-		c.replyError(req.ID, CodeOther, "too many workers")
+		c.replyError(req.ID, wire.CodeOther, "too many workers")
 		return
 	}
 	user, wname, _ := strings.Cut(p.User, ".")
@@ -297,7 +299,7 @@ func (c *session) handleAuthorize(req Request) {
 			level = slog.LevelDebug
 		}
 		c.logger().Log(c.group.ctx, level, "stratum: authorize refused", "user", p.User, "err", err)
-		c.replyError(req.ID, CodeUnauthorized, authMessage(err))
+		c.replyError(req.ID, wire.CodeUnauthorized, authMessage(err))
 		return
 	}
 	c.workers = append(c.workers, worker{name: p.User, user: p.User[:len(user)], worker: wname})
@@ -358,7 +360,7 @@ func (c *session) sendDifficultyLocked() {
 	if c.sentDiff == c.diff {
 		return
 	}
-	b, err := EncodeSetDifficulty(c.diff)
+	b, err := wire.EncodeSetDifficulty(c.diff)
 	if err != nil {
 		return
 	}
@@ -431,13 +433,13 @@ func (c *session) tick(now time.Time) {
 	}
 }
 
-func (c *session) handleConfigure(req Request) {
-	p, err := DecodeConfigure(req.Params)
+func (c *session) handleConfigure(req wire.Request) {
+	p, err := wire.DecodeConfigure(req.Params)
 	if err != nil {
 		c.invalidParams(req.ID, err)
 		return
 	}
-	var res ConfigureResult
+	var res wire.ConfigureResult
 	if p.HasVersionRolling {
 		mask := p.VersionRollingMask & c.srv.cfg.VersionMask
 		res.AnswerVersionRolling = true
@@ -450,12 +452,12 @@ func (c *session) handleConfigure(req Request) {
 		}
 	}
 	for _, ext := range p.Extensions {
-		if ext == ExtMinimumDifficulty {
+		if ext == wire.ExtMinimumDifficulty {
 			res.AnswerMinimumDifficulty = true
 		}
 	}
 	res.MinimumDifficulty = p.HasMinimumDifficulty
-	c.reply(EncodeConfigureResult(req.ID, res))
+	c.reply(wire.EncodeConfigureResult(req.ID, res))
 	if p.HasMinimumDifficulty {
 		lim := c.srv.limits.Load()
 		c.mu.Lock()
@@ -479,8 +481,8 @@ func onesCount(x uint32) int {
 // handleSuggestDifficulty takes the miner's hint, clamped to the limits
 // (and its configure minimum): before the session's first difficulty it
 // is the start difficulty; afterwards the session retargets to it at once.
-func (c *session) handleSuggestDifficulty(req Request) {
-	d, err := DecodeSuggestDifficulty(req.Params)
+func (c *session) handleSuggestDifficulty(req wire.Request) {
+	d, err := wire.DecodeSuggestDifficulty(req.Params)
 	if err != nil {
 		c.invalidParams(req.ID, err)
 		return
