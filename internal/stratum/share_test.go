@@ -3,6 +3,7 @@ package stratum
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -229,12 +230,14 @@ func TestInvalidSubmitsBan(t *testing.T) {
 	}
 }
 
+// mustRequest encodes a request line (without its terminator) as
+// client.call does, for a test that reads the replies itself.
 func mustRequest(t *testing.T, method string, params []any) []byte {
-	b, err := wire.EncodeRequest([]byte("77"), method, params)
+	b, err := json.Marshal(map[string]any{"id": 77, "method": method, "params": params})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b[:len(b)-1]
+	return b
 }
 
 // spooledBlock returns the one spooled share that carries a block.

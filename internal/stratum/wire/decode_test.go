@@ -465,7 +465,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		decodeAll(t, req.Params)
 
 		// decode → encode → decode agrees.
-		enc, err := EncodeRequest(req.ID, req.Method, req.Params)
+		enc, err := encodeRequest(req.ID, req.Method, req.Params)
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
@@ -499,7 +499,7 @@ func FuzzDecodeSubmit(f *testing.F) {
 			}
 			return
 		}
-		line := EncodeSubmit(json.RawMessage("1"), p)
+		line := encodeSubmit(json.RawMessage("1"), p)
 		req, err := DecodeRequest(bytes.TrimSuffix(line, []byte("\n")))
 		if err != nil {
 			t.Fatalf("decode %q: %v", line, err)

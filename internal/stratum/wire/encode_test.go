@@ -58,13 +58,13 @@ func TestEncodeReplies(t *testing.T) {
 		{func() ([]byte, error) { return EncodeReconnect("", 0, 0), nil }, `{"id":null,"method":"client.reconnect","params":[]}`},
 		{func() ([]byte, error) { return EncodeReconnect("pool.example.com", 3333, 5), nil }, `{"id":null,"method":"client.reconnect","params":["pool.example.com","3333",5]}`},
 		{func() ([]byte, error) {
-			return EncodeSubmit(json.RawMessage("4"), SubmitParams{Worker: "w", JobID: "j", Extranonce2: []byte{0, 1}, NTime: 0x6650e3a2, Nonce: 1, VersionBits: 0x2000, HasVersionBits: true}), nil
+			return encodeSubmit(json.RawMessage("4"), SubmitParams{Worker: "w", JobID: "j", Extranonce2: []byte{0, 1}, NTime: 0x6650e3a2, Nonce: 1, VersionBits: 0x2000, HasVersionBits: true}), nil
 		}, `{"id":4,"method":"mining.submit","params":["w","j","0001","6650e3a2","00000001","00002000"]}`},
 		{func() ([]byte, error) {
-			return EncodeRequest(json.RawMessage("1"), MethodSubscribe, []string{"stratumd-test/1"})
+			return encodeRequest(json.RawMessage("1"), MethodSubscribe, []string{"stratumd-test/1"})
 		},
 			`{"id":1,"method":"mining.subscribe","params":["stratumd-test/1"]}`},
-		{func() ([]byte, error) { return EncodeRequest(json.RawMessage("1"), MethodExtranonceSubscribe, nil) },
+		{func() ([]byte, error) { return encodeRequest(json.RawMessage("1"), MethodExtranonceSubscribe, nil) },
 			`{"id":1,"method":"mining.extranonce.subscribe","params":[]}`},
 	}
 	for i, tc := range cases {
@@ -84,8 +84,8 @@ func TestEncodeReplies(t *testing.T) {
 	if _, err := EncodeResult(json.RawMessage("1"), json.RawMessage("{")); err == nil {
 		t.Error("EncodeResult of invalid raw JSON succeeded")
 	}
-	if _, err := EncodeRequest(json.RawMessage("1"), "x", map[string]int{}); err == nil {
-		t.Error("EncodeRequest with object params succeeded")
+	if _, err := encodeRequest(json.RawMessage("1"), "x", map[string]int{}); err == nil {
+		t.Error("encodeRequest with object params succeeded")
 	}
 }
 
