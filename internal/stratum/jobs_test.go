@@ -160,9 +160,8 @@ func TestRefusedWhileNotSynced(t *testing.T) {
 }
 
 func TestAliasLine(t *testing.T) {
-	e := &jobEntry{}
+	e := &jobEntry{job: &chain.Job{ID: "1a"}}
 	e.notify = wire.EncodeNotify("1a", "p", "c1", "c2", nil, "v", "b", "t", false)
-	e.idEnd = len(`{"id":null,"method":"mining.notify","params":["`) + 2
 	got := string(e.aliasLine(12))
 	want := string(wire.EncodeNotify("1a.12", "p", "c1", "c2", nil, "v", "b", "t", false))
 	if got != want {

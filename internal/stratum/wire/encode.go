@@ -184,6 +184,27 @@ func EncodeNotify(jobID, prevHash, coinb1Hex, coinb2Hex string, branch []string,
 	return endNotification(dst)
 }
 
+// notifyPrefix is how EncodeNotify starts every line, up to its job id.
+const notifyPrefix = `{"id":null,"method":"mining.notify","params":["`
+
+// NotifyAlias returns a copy of notify, a line EncodeNotify built for job
+// id jobID, with job id jobID+suffix; everything else, clean_jobs
+// included, is copied, not encoded again. It is how a pool sends a job
+// again under another id. jobID and suffix must need no JSON escaping (hex
+// and decimal ids do not); NotifyAlias returns nil when notify does not
+// hold jobID where EncodeNotify writes it.
+func NotifyAlias(notify []byte, jobID, suffix string) []byte {
+	end := len(notifyPrefix) + len(jobID)
+	if len(notify) <= end || string(notify[:len(notifyPrefix)]) != notifyPrefix ||
+		string(notify[len(notifyPrefix):end]) != jobID || notify[end] != '"' {
+		return nil
+	}
+	out := make([]byte, 0, len(notify)+len(suffix))
+	out = append(out, notify[:end]...)
+	out = append(out, suffix...)
+	return append(out, notify[end:]...)
+}
+
 // AppendDifficulty appends d as a plain JSON number: integral values as
 // integers ("1024", never "1.024e+03") and fractional values in decimal
 // without an exponent ("0.0009765625"), the shortest that reads back as d.

@@ -174,3 +174,24 @@ func BenchmarkEncodeNotify(b *testing.B) {
 		EncodeNotify("1a2b", prev, coinb1, coinb2, branch, "20000000", "1703a30c", "6650e3a2", true)
 	}
 }
+
+func TestNotifyAlias(t *testing.T) {
+	branch := []string{"aa", "bb"}
+	for _, clean := range []bool{false, true} {
+		line := EncodeNotify("1a2b", "p", "c1", "c2", branch, "v", "b", "t", clean)
+		got := NotifyAlias(line, "1a2b", ".12")
+		want := EncodeNotify("1a2b.12", "p", "c1", "c2", branch, "v", "b", "t", clean)
+		if !bytes.Equal(got, want) {
+			t.Errorf("clean %v: alias\n%s\nwant\n%s", clean, got, want)
+		}
+	}
+	line := EncodeNotify("1a2b", "p", "c1", "c2", nil, "v", "b", "t", false)
+	for _, id := range []string{"1a2", "1a2b3", "ffff", ""} {
+		if got := NotifyAlias(line, id, ".1"); got != nil {
+			t.Errorf("id %q: got %s, want nil", id, got)
+		}
+	}
+	if got := NotifyAlias(EncodeSetVersionMask(1), "1a2b", ".1"); got != nil {
+		t.Errorf("not a notify: got %s, want nil", got)
+	}
+}
