@@ -1,23 +1,32 @@
-// Package stratum implements the pool's Stratum v1 protocol: the line-JSON
-// codec, the bounded per-connection line reader, variable difficulty, and
-// the server: sessions, jobs, share validation, blocks, bans and admin calls;
-// and the two components that follow a found block after its share: the
-// Resubmitter and the Recorder of share dumps. Admission and abuse control
-// (bans, per-address connection caps and rates, the failed-authorization
-// cache and limit, the admin-call limits, the argon2 slots) is one component
-// of its own, package admission: the server holds one Controller on the
-// server clock, and the accept loop and the sessions ask it questions.
+// Package stratum is the pool's Stratum v1 server: sessions, jobs, share
+// validation, variable difficulty, found blocks, bans and admin calls; and
+// the two components that follow a found block after its share: the
+// Resubmitter and the Recorder of share dumps.
 //
-// The codec (codec.go, messages.go) does no I/O: DecodeRequest turns one line
-// into a Request, the DecodeXxx functions turn a method's params into typed
-// structs with every field's type, hex encoding, length and range checked, and
-// the EncodeXxx functions build complete '\n'-terminated lines. Decoding is
-// total: any input yields a value or an error wrapping one of the package's
-// sentinel errors, never a panic, so the codec can be fuzzed on its own.
+// It holds no framing. The protocol (method and error-code constants, the
+// typed params, the bounded line reader, the decoders and the
+// server→client encoders) is package wire, which both the server and its
+// tests use; a session reads, decodes and writes only through it.
+// Admission and abuse control (bans, per-address connection caps and
+// rates, the failed-authorization cache and limit, the admin-call limits,
+// the argon2 slots) is package admission: the server holds one Controller
+// on the server clock, and the accept loop and the sessions ask it
+// questions.
 //
-// LineReader reads one miner connection line by line with the maximum line
-// length enforced while reading and a small buffer that grows only for the
-// lines that need it.
+// By file: server.go (Config, New, Serve, Stats, the accept loop and the
+// tracked sessions), session.go (one connection: its reader loop and its
+// writes), auth.go and admin.go (authorization and the admin calls),
+// jobs.go (the job manager
+// and the notify fan-out), share.go (the share checks), vardiff.go,
+// blockfound.go (a share that is a block), resubmit.go, recorder.go, and
+// rawwrite_*.go (deadline-free socket writes, which are I/O and so stay
+// here).
+//
+// It imports wire, admission, internal/chain (templates, jobs, blocks),
+// internal/store (users, shares and blocks, behind the small interfaces of
+// server.go) and internal/proxyproto. It must not import internal/payout,
+// internal/httpapi, internal/miner or stratumtest, nor anything else that
+// imports it.
 //
 // Vardiff retargets one connection's share difficulty toward a target time
 // per share on an injected clock.
