@@ -274,6 +274,12 @@ type Stats struct {
 	Bans           uint64
 	Malformed      uint64 // malformed lines (each closed its connection)
 	Panics         uint64 // sessions dropped by a recovered panic
+	// SessionsClosed counts ended sessions by the one reason each ended
+	// for: hung-up, idle-timeout, handshake-timeout, read-error,
+	// write-timeout, write-error, shutdown, line-too-long, malformed,
+	// invalid-shares, not-synced, panic. Malformed is line-too-long plus
+	// malformed, WriteTimeouts is write-timeout, Panics is panic.
+	SessionsClosed map[string]uint64
 	Jobs           uint64 // jobs built
 	TemplateErrors uint64
 	// LastFanout and MaxFanout are the time from the first to the last
@@ -350,6 +356,7 @@ type counters struct {
 	rejected                                    [numReasons]atomic.Uint64
 	blocks, blocksRejected, bans, malformed     atomic.Uint64
 	panics, jobs, templateErrors, writeTimeouts atomic.Uint64
+	closed                                      [numCloseReasons]atomic.Uint64
 	lastFanout, maxFanout                       atomic.Int64
 	fanouts                                     atomic.Uint64
 	fanoutStart, fanoutFirstWrite               atomic.Int64 // Unix nanoseconds
@@ -496,6 +503,7 @@ func (s *Server) Stats() Stats {
 		Bans:             s.st.bans.Load(),
 		Malformed:        s.st.malformed.Load(),
 		Panics:           s.st.panics.Load(),
+		SessionsClosed:   make(map[string]uint64, numCloseReasons),
 		Jobs:             s.st.jobs.Load(),
 		TemplateErrors:   s.st.templateErrors.Load(),
 		LastFanout:       time.Duration(s.st.lastFanout.Load()),
@@ -514,6 +522,9 @@ func (s *Server) Stats() Stats {
 	}
 	for r := reason(0); r < numReasons; r++ {
 		st.SharesRejected[r.String()] = s.st.rejected[r].Load()
+	}
+	for r := closeReason(0); r < numCloseReasons; r++ {
+		st.SessionsClosed[r.String()] = s.st.closed[r].Load()
 	}
 	return st
 }
@@ -733,7 +744,7 @@ func (s *Server) shutdownGroup(g *serveGroup) {
 	line := wire.EncodeReconnect("", 0, 0)
 	s.forEach(list, func(c *session) {
 		_ = c.write(line, min(s.cfg.WriteTimeout, time.Second))
-		c.close()
+		c.stop(endSession(closeShutdown, nil))
 	})
 	s.log.Info("stratum: listener stopped; sessions sent client.reconnect", "sessions", len(list))
 }

@@ -206,8 +206,8 @@ func (c *session) pruneSeenLocked() {
 
 // handleSubmit checks a share; an accepted one that meets the network
 // target is handed to the chain source first; then the share is spooled
-// durably and only then acknowledged. False closes the session.
-func (c *session) handleSubmit(req wire.Request) bool {
+// durably and only then acknowledged. An error ends the session.
+func (c *session) handleSubmit(req wire.Request) error {
 	if !c.subscribed {
 		return c.reject(req.ID, reasonNotSubscribed)
 	}
@@ -243,6 +243,7 @@ func (c *session) handleSubmit(req wire.Request) bool {
 	if fb != nil {
 		share.Block = fb.spooled()
 	}
+	var werr error // the reply's write
 	_, err = c.srv.cfg.Shares.Write(c.group.ctx, &share)
 	if err != nil {
 		c.mu.Lock()
@@ -251,13 +252,13 @@ func (c *session) handleSubmit(req wire.Request) bool {
 		c.logger().Error("stratum: SHARE NOT RECORDED; miner told so", "user", cs.w.user, "job", cs.e.job.ID, "err", err)
 		c.srv.st.rejected[reasonNotRecorded].Add(1)
 		code, msg := reasonNotRecorded.code()
-		c.replyError(req.ID, code, msg)
+		werr = c.replyError(req.ID, code, msg)
 	} else {
 		c.srv.st.accepted.Add(1)
 		if o := c.srv.cfg.Observer; o != nil {
 			o.ObserveShare(cs.w.user, cs.w.worker, cs.diff, now)
 		}
-		c.replyTrue(req.ID)
+		werr = c.replyTrue(req.ID)
 	}
 	if fb != nil {
 		c.srv.foundBlockDone(c.group, fb, share, err)
@@ -271,39 +272,42 @@ func (c *session) handleSubmit(req wire.Request) bool {
 		}
 		c.mu.Unlock()
 	}
-	return c.countSubmit(false)
+	if err := c.countSubmit(false); err != nil {
+		return err
+	}
+	return werr
 }
 
-// reject answers a rejected submit and applies the ban rule.
-func (c *session) reject(id []byte, r reason) bool {
+// reject answers a rejected submit and applies the ban rule, which may end
+// the session even when the reply could not be written.
+func (c *session) reject(id []byte, r reason) error {
 	c.srv.st.rejected[r].Add(1)
 	code, msg := r.code()
-	c.replyError(id, code, msg)
+	werr := c.replyError(id, code, msg)
 	// Stale shares follow every new tip; they are no sign of abuse.
-	return c.countSubmit(r != reasonStale)
+	if err := c.countSubmit(r != reasonStale); err != nil {
+		return err
+	}
+	return werr
 }
 
 // countSubmit feeds the ban rule: when more than BanThreshold of at least
-// BanMinSubmits recent submits were invalid, the address is banned and the
-// session closed (false). The window halves once it holds twice
-// BanMinSubmits, so it follows recent behaviour.
-func (c *session) countSubmit(invalid bool) bool {
+// BanMinSubmits recent submits were invalid, the session ends for
+// closeInvalidShares, and its exit bans the address for BanDuration. The
+// window halves once it holds twice BanMinSubmits, so it follows recent
+// behaviour.
+func (c *session) countSubmit(invalid bool) error {
 	lim := c.srv.limits.Load()
 	c.submits++
 	if invalid {
 		c.invalid++
 	}
 	if c.submits >= lim.BanMinSubmits && float64(c.invalid) > lim.BanThreshold*float64(c.submits) {
-		c.srv.adm.Ban(c.ip, c.srv.now().Add(lim.BanDuration))
-		c.srv.st.bans.Add(1)
-		c.logger().Warn("stratum: too many invalid submissions; address banned",
-			"invalid", c.invalid, "submits", c.submits, "for", lim.BanDuration)
-		c.close()
-		return false
+		return endSession(closeInvalidShares, nil)
 	}
 	if c.submits >= 2*lim.BanMinSubmits {
 		c.submits /= 2
 		c.invalid /= 2
 	}
-	return true
+	return nil
 }
