@@ -33,13 +33,13 @@
 //
 // # An independent codec, on purpose
 //
-// The package must not import internal/stratum or internal/store (nor
-// anything that imports them). It reads the pool's lines with its own
-// bounded reader (linereader.go), decodes replies and notifications with
-// encoding/json into its own types (reader.go, events.go, job.go), and
-// writes requests in cpuminer's byte layout (request.go, submit.go). This
-// duplicates the server's codec deliberately: the end-to-end tests put
-// this client against the real server, and if both ends shared one codec a
+// The package must not import internal/stratum, internal/stratum/wire (the
+// server's codec) or internal/store (nor anything that imports them). It
+// reads the pool's lines with its own bounded reader (linereader.go),
+// decodes replies and notifications with encoding/json into its own types
+// (reader.go, events.go, job.go), and writes requests in cpuminer's byte
+// layout (request.go, submit.go). This duplicates the server's codec
+// deliberately: the end-to-end tests put this client against the real server, and if both ends shared one codec a
 // bug in it (a byte order, a word-swapped prevhash, the version-bits param,
 // the shape of the error member) would be made and unmade on each side and
 // pass every test, to fail with the first real miner. Two codecs written
@@ -70,5 +70,5 @@
 // from a scripted peer in the test files that writes the server's own
 // encodings and checks submits with chain.Job.Hash; lines no pool should
 // send (ErrProtocol) are written by hand. These imports of internal/stratum
-// are the tests' alone.
+// and internal/stratum/wire are the tests' alone.
 package miner

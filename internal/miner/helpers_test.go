@@ -12,13 +12,13 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/wire"
+	btcwire "github.com/btcsuite/btcd/wire"
 	"go.uber.org/goleak"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
-	"github.com/stratumd/stratumd/internal/stratum"
 	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -29,18 +29,18 @@ func TestMain(m *testing.M) {
 const hardBits = 0x1d00ffff
 
 // witnessTx is a fake segwit transaction; its outpoint need not exist.
-func witnessTx(seed byte) *wire.MsgTx {
-	tx := wire.NewMsgTx(2)
-	in := wire.NewTxIn(wire.NewOutPoint(&chainhash.Hash{seed, 1}, 0), nil, nil)
-	in.Witness = wire.TxWitness{bytes.Repeat([]byte{seed}, 72), bytes.Repeat([]byte{2}, 33)}
+func witnessTx(seed byte) *btcwire.MsgTx {
+	tx := btcwire.NewMsgTx(2)
+	in := btcwire.NewTxIn(btcwire.NewOutPoint(&chainhash.Hash{seed, 1}, 0), nil, nil)
+	in.Witness = btcwire.TxWitness{bytes.Repeat([]byte{seed}, 72), bytes.Repeat([]byte{2}, 33)}
 	tx.AddTxIn(in)
-	tx.AddTxOut(wire.NewTxOut(10_000, append([]byte{0x00, 0x14}, bytes.Repeat([]byte{seed}, 20)...)))
+	tx.AddTxOut(btcwire.NewTxOut(10_000, append([]byte{0x00, 0x14}, bytes.Repeat([]byte{seed}, 20)...)))
 	return tx
 }
 
 // witnessTxs returns n fake segwit transactions.
-func witnessTxs(n int) []*wire.MsgTx {
-	txs := make([]*wire.MsgTx, n)
+func witnessTxs(n int) []*btcwire.MsgTx {
+	txs := make([]*btcwire.MsgTx, n)
 	for i := range txs {
 		txs[i] = witnessTx(byte(i + 1))
 	}
@@ -83,13 +83,13 @@ func (c *recordConn) Write(b []byte) (int, error) {
 }
 
 // requests decodes the lines written so far with the server's codec.
-func (c *recordConn) requests(t *testing.T) []stratum.Request {
+func (c *recordConn) requests(t *testing.T) []wire.Request {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []stratum.Request
+	var out []wire.Request
 	for line := range strings.Lines(c.out.String()) {
-		req, err := stratum.DecodeRequest([]byte(strings.TrimSuffix(line, "\n")))
+		req, err := wire.DecodeRequest([]byte(strings.TrimSuffix(line, "\n")))
 		if err != nil {
 			t.Fatalf("request %q: %v", line, err)
 		}
@@ -99,7 +99,7 @@ func (c *recordConn) requests(t *testing.T) []stratum.Request {
 }
 
 // methods returns the methods of requests, in order.
-func methods(reqs []stratum.Request) []string {
+func methods(reqs []wire.Request) []string {
 	out := make([]string, len(reqs))
 	for i, r := range reqs {
 		out[i] = r.Method
@@ -214,7 +214,7 @@ func dialPeer(t *testing.T, ctx context.Context, opts Options, shake func(*peer)
 
 // expect reads the Miner's next request, which must be method, and
 // returns it.
-func (p *peer) expect(method string) stratum.Request {
+func (p *peer) expect(method string) wire.Request {
 	p.t.Helper()
 	if err := p.conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		p.t.Fatal(err)
@@ -223,7 +223,7 @@ func (p *peer) expect(method string) stratum.Request {
 	if err != nil {
 		p.t.Fatalf("peer: waiting for %s: %v", method, err)
 	}
-	req, err := stratum.DecodeRequest(line)
+	req, err := wire.DecodeRequest(line)
 	if err != nil || req.Method != method {
 		p.t.Fatalf("peer: got %q (%v), want %s", line, err, method)
 	}
@@ -241,9 +241,9 @@ func (p *peer) send(lines ...[]byte) {
 }
 
 // sendTrue answers req with result true.
-func (p *peer) sendTrue(req stratum.Request) {
+func (p *peer) sendTrue(req wire.Request) {
 	p.t.Helper()
-	line, err := stratum.EncodeResult(req.ID, true)
+	line, err := wire.EncodeResult(req.ID, true)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func peerJob(t *testing.T, id string, txs int) *chain.Job {
 
 // notify is job's mining.notify line.
 func notify(job *chain.Job, clean bool) []byte {
-	return stratum.EncodeNotify(job.ID, job.PrevHashStratum, hex.EncodeToString(job.Coinb1),
+	return wire.EncodeNotify(job.ID, job.PrevHashStratum, hex.EncodeToString(job.Coinb1),
 		hex.EncodeToString(job.Coinb2), job.MerkleBranchHex(), job.VersionHex, job.BitsHex, job.NTimeHex, clean)
 }
 
@@ -289,10 +289,10 @@ func notify(job *chain.Job, clean bool) []byte {
 // mining.authorize with true, then sends peerDifficulty and job.
 func (p *peer) handshake(en1 []byte, job *chain.Job) {
 	p.t.Helper()
-	req := p.expect(stratum.MethodSubscribe)
-	p.send(stratum.EncodeSubscribeResult(req.ID, "1", en1, 4))
-	p.sendTrue(p.expect(stratum.MethodAuthorize))
-	diff, err := stratum.EncodeSetDifficulty(peerDifficulty)
+	req := p.expect(wire.MethodSubscribe)
+	p.send(wire.EncodeSubscribeResult(req.ID, "1", en1, 4))
+	p.sendTrue(p.expect(wire.MethodAuthorize))
+	diff, err := wire.EncodeSetDifficulty(peerDifficulty)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -318,8 +318,8 @@ func (p *peer) mine(ctx context.Context, m *Miner, n int, job *chain.Job, en1 []
 		if err := m.SubmitAsync(s, func(r Result, err error) { ch <- out{r, err} }); err != nil {
 			p.t.Fatal(err)
 		}
-		req := p.expect(stratum.MethodSubmit)
-		sp, err := stratum.DecodeSubmit(req.Params)
+		req := p.expect(wire.MethodSubmit)
+		sp, err := wire.DecodeSubmit(req.Params)
 		if err != nil {
 			p.t.Fatal(err)
 		}
@@ -331,11 +331,11 @@ func (p *peer) mine(ctx context.Context, m *Miner, n int, job *chain.Job, en1 []
 		target := chain.NewTarget(chain.DifficultyToTarget(peerDifficulty))
 		switch {
 		case sp.JobID != job.ID:
-			p.send(stratum.EncodeError(req.ID, stratum.CodeJobNotFound, "job not found"))
+			p.send(wire.EncodeError(req.ID, wire.CodeJobNotFound, "job not found"))
 		case sp.VersionBits&^mask != 0:
-			p.send(stratum.EncodeError(req.ID, stratum.CodeOther, "invalid version bits"))
+			p.send(wire.EncodeError(req.ID, wire.CodeOther, "invalid version bits"))
 		case !target.Meets(&h):
-			p.send(stratum.EncodeError(req.ID, stratum.CodeLowDifficulty, "low difficulty share"))
+			p.send(wire.EncodeError(req.ID, wire.CodeLowDifficulty, "low difficulty share"))
 		default:
 			p.sendTrue(req)
 		}

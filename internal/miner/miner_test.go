@@ -11,6 +11,7 @@ import (
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/stratum"
 	"github.com/stratumd/stratumd/internal/stratum/stratumtest"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 func TestMineCPUMiner(t *testing.T) {
@@ -164,8 +165,8 @@ func TestSetVersionMask(t *testing.T) {
 	m, p := dialPeer(t, ctx, Options{
 		User: "u", Workers: []string{"bitaxe"}, UserAgent: UserAgentBitaxe, VersionRolling: true, Pipeline: true,
 	}, func(p *peer) {
-		req := p.expect(stratum.MethodConfigure)
-		p.send(stratum.EncodeConfigureResult(req.ID, stratum.ConfigureResult{
+		req := p.expect(wire.MethodConfigure)
+		p.send(wire.EncodeConfigureResult(req.ID, wire.ConfigureResult{
 			AnswerVersionRolling: true, VersionRolling: true, VersionRollingMask: 0x00ffe000,
 		}))
 		p.handshake(en1, job)
@@ -179,7 +180,7 @@ func TestSetVersionMask(t *testing.T) {
 		}
 	}
 
-	p.send(stratum.EncodeSetVersionMask(0x0000e000))
+	p.send(wire.EncodeSetVersionMask(0x0000e000))
 	if _, err := m.WaitEvent(ctx, func(e Event) bool { return e.Method == "mining.set_version_mask" }); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestCleanJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Accepted || r.Error == nil || r.Error.Code != stratum.CodeJobNotFound {
+	if r.Accepted || r.Error == nil || r.Error.Code != wire.CodeJobNotFound {
 		t.Fatalf("stale share: accepted %v error %v", r.Accepted, r.Error)
 	}
 	results, err := m.Mine(ctx, 2)
@@ -348,15 +349,15 @@ func TestCraftedShares(t *testing.T) {
 		code  int
 	}{
 		{"good", func() Share { return good }, 0},
-		{"duplicate", func() Share { return good }, stratum.CodeDuplicate},
-		{"low difficulty", func() Share { return low }, stratum.CodeLowDifficulty},
-		{"bad ntime", func() Share { s := good; s.NTime += 3 * 3600; return s }, stratum.CodeOther},
-		{"ntime before mintime", func() Share { s := good; s.NTime = 1000; return s }, stratum.CodeOther},
-		{"bad version", func() Share { s := good; s.VersionBits = 0x80000000; return s }, stratum.CodeOther},
-		{"short extranonce2", func() Share { s := good; s.Extranonce2 = s.Extranonce2[1:]; return s }, stratum.CodeOther},
+		{"duplicate", func() Share { return good }, wire.CodeDuplicate},
+		{"low difficulty", func() Share { return low }, wire.CodeLowDifficulty},
+		{"bad ntime", func() Share { s := good; s.NTime += 3 * 3600; return s }, wire.CodeOther},
+		{"ntime before mintime", func() Share { s := good; s.NTime = 1000; return s }, wire.CodeOther},
+		{"bad version", func() Share { s := good; s.VersionBits = 0x80000000; return s }, wire.CodeOther},
+		{"short extranonce2", func() Share { s := good; s.Extranonce2 = s.Extranonce2[1:]; return s }, wire.CodeOther},
 		// The server's ids are at most 8 hex digits with instance id 0.
-		{"unknown job", func() Share { s := good; s.JobID = "ffffffffffff"; return s }, stratum.CodeJobNotFound},
-		{"unauthorized worker", func() Share { s := good; s.Worker = user + ".other"; return s }, stratum.CodeUnauthorized},
+		{"unknown job", func() Share { s := good; s.JobID = "ffffffffffff"; return s }, wire.CodeJobNotFound},
+		{"unauthorized worker", func() Share { s := good; s.Worker = user + ".other"; return s }, wire.CodeUnauthorized},
 	}
 	for _, tc := range cases {
 		r, err := m.Submit(ctx, tc.share())
@@ -384,7 +385,7 @@ func TestCraftedShares(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Error == nil || r.Error.Code != stratum.CodeJobNotFound {
+	if r.Error == nil || r.Error.Code != wire.CodeJobNotFound {
 		t.Fatalf("stale: %v", r.Error)
 	}
 
@@ -411,12 +412,12 @@ func TestExtranonceChange(t *testing.T) {
 	job := peerJob(t, "1", 2)
 	m, p := dialPeer(t, ctx, Options{User: "u", ExtranonceSubscribe: true}, func(p *peer) {
 		p.handshake(oldEn1, job)
-		p.sendTrue(p.expect(stratum.MethodExtranonceSubscribe))
+		p.sendTrue(p.expect(wire.MethodExtranonceSubscribe))
 	})
 	if en1, _ := m.Extranonce1(); !bytes.Equal(en1, oldEn1) {
 		t.Fatalf("extranonce1 %x", en1)
 	}
-	p.send(stratum.EncodeSetExtranonce(newEn1, 4), notify(job, true))
+	p.send(wire.EncodeSetExtranonce(newEn1, 4), notify(job, true))
 	ev, err := m.WaitEvent(ctx, func(e Event) bool { return e.Method == "mining.set_extranonce" })
 	if err != nil {
 		t.Fatal(err)
@@ -447,7 +448,7 @@ func TestReconnectEvent(t *testing.T) {
 	// event of its own: written by a scripted peer with the server's
 	// encoder.
 	m, server := pipeMiner(t, Options{User: "u"})
-	if _, err := server.Write(stratum.EncodeReconnect("127.0.0.1", 3334, 5)); err != nil {
+	if _, err := server.Write(wire.EncodeReconnect("127.0.0.1", 3334, 5)); err != nil {
 		t.Fatal(err)
 	}
 	rc, err := m.WaitReconnect(ctx)
@@ -477,7 +478,7 @@ func TestUnauthorized(t *testing.T) {
 	p := startPool(t, stratumtest.Config{}, hardBits, 0)
 	_, err := Dial(ctx, p.Addr, Options{User: "u", Password: "wrong"})
 	var rpcErr *RPCError
-	if !errors.Is(err, ErrUnauthorized) || !errors.As(err, &rpcErr) || rpcErr.Code != stratum.CodeUnauthorized {
+	if !errors.Is(err, ErrUnauthorized) || !errors.As(err, &rpcErr) || rpcErr.Code != wire.CodeUnauthorized {
 		t.Fatalf("err %v", err)
 	}
 	m := dial(t, ctx, p.Addr, Options{User: stratumtest.Address(8), Password: "secret"})

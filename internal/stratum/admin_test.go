@@ -8,6 +8,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/admission"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 func TestAdminCalls(t *testing.T) {
@@ -16,28 +17,28 @@ func TestAdminCalls(t *testing.T) {
 		c.Auth = AuthPassword
 	}})
 	c := h.dial()
-	if r := c.call(MethodAddUser, "carol", "pw"); r.errCode() != CodeUnauthorized {
+	if r := c.call(wire.MethodAddUser, "carol", "pw"); r.errCode() != wire.CodeUnauthorized {
 		t.Errorf("add_user without admin: %s", r.raw)
 	}
-	if r := c.call(MethodAuthorizeAdmin, "wrong"); r.errCode() != CodeUnauthorized {
+	if r := c.call(wire.MethodAuthorizeAdmin, "wrong"); r.errCode() != wire.CodeUnauthorized {
 		t.Errorf("wrong admin password: %s", r.raw)
 	}
-	if r := c.call(MethodAuthorizeAdmin, "hunter2"); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAuthorizeAdmin, "hunter2"); string(r.Result) != "true" {
 		t.Fatalf("admin login: %s", r.raw)
 	}
-	if r := c.call(MethodAddUser, "carol", "pw"); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAddUser, "carol", "pw"); string(r.Result) != "true" {
 		t.Fatalf("add_user: %s", r.raw)
 	}
-	if r := c.call(MethodAddUser, "carol", "pw2"); r.errCode() != CodeOther {
+	if r := c.call(wire.MethodAddUser, "carol", "pw2"); r.errCode() != wire.CodeOther {
 		t.Errorf("add_user twice: %s", r.raw)
 	}
-	if r := c.call(MethodAddUser, "bad.name", "pw"); r.errCode() != CodeOther {
+	if r := c.call(wire.MethodAddUser, "bad.name", "pw"); r.errCode() != wire.CodeOther {
 		t.Errorf("invalid name: %s", r.raw)
 	}
 	// The new user can mine.
 	m := h.dial()
-	m.call(MethodSubscribe)
-	if r := m.call(MethodAuthorize, "carol.rig", "pw"); string(r.Result) != "true" {
+	m.call(wire.MethodSubscribe)
+	if r := m.call(wire.MethodAuthorize, "carol.rig", "pw"); string(r.Result) != "true" {
 		t.Errorf("new user: %s", r.raw)
 	}
 	h.users.mu.Lock()
@@ -52,16 +53,16 @@ func TestAdminRateLimit(t *testing.T) {
 	h := startHarness(t, harnessOpts{noRun: true, config: func(c *Config) { c.AdminPassword = "hunter2" }})
 	c := h.dial()
 	for i := range admission.AdminFailuresPerIP {
-		if r := c.call(MethodAuthorizeAdmin, "guess"); r.errCode() != CodeUnauthorized {
+		if r := c.call(wire.MethodAuthorizeAdmin, "guess"); r.errCode() != wire.CodeUnauthorized {
 			t.Fatalf("attempt %d: %s", i, r.raw)
 		}
 	}
 	// Refused without checking, even with the right password.
-	if r := c.call(MethodAuthorizeAdmin, "hunter2"); r.errCode() != CodeOther {
+	if r := c.call(wire.MethodAuthorizeAdmin, "hunter2"); r.errCode() != wire.CodeOther {
 		t.Errorf("after %d failures: %s", admission.AdminFailuresPerIP, r.raw)
 	}
 	h.clock.Advance(admission.AdminWindow + time.Second)
-	if r := c.call(MethodAuthorizeAdmin, "hunter2"); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAuthorizeAdmin, "hunter2"); string(r.Result) != "true" {
 		t.Errorf("after the window: %s", r.raw)
 	}
 }
@@ -69,10 +70,10 @@ func TestAdminRateLimit(t *testing.T) {
 func TestAdminDisabled(t *testing.T) {
 	h := startHarness(t, harnessOpts{noRun: true})
 	c := h.dial()
-	if r := c.call(MethodAuthorizeAdmin, "anything"); r.errCode() != CodeOther {
+	if r := c.call(wire.MethodAuthorizeAdmin, "anything"); r.errCode() != wire.CodeOther {
 		t.Errorf("admin with no password configured: %s", r.raw)
 	}
-	if r := c.call(MethodAddUser, "dave", "pw"); r.errCode() != CodeUnauthorized {
+	if r := c.call(wire.MethodAddUser, "dave", "pw"); r.errCode() != wire.CodeUnauthorized {
 		t.Errorf("add_user: %s", r.raw)
 	}
 }
@@ -93,10 +94,10 @@ func TestAdminAddUserAddress(t *testing.T) {
 	}
 	c := h.dial()
 	// Not an admin: refused as such, whatever the address.
-	if r := c.call(MethodAddUser, "carol", "pw", "garbage"); r.errCode() != CodeUnauthorized {
+	if r := c.call(wire.MethodAddUser, "carol", "pw", "garbage"); r.errCode() != wire.CodeUnauthorized {
 		t.Errorf("add_user with an address without admin: %s", r.raw)
 	}
-	if r := c.call(MethodAuthorizeAdmin, "hunter2"); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAuthorizeAdmin, "hunter2"); string(r.Result) != "true" {
 		t.Fatalf("admin login: %s", r.raw)
 	}
 	for _, tc := range []struct {
@@ -108,11 +109,11 @@ func TestAdminAddUserAddress(t *testing.T) {
 		{"tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", "it is a testnet3/signet address"},
 		{"garbage", "not a regtest payout address"},
 		{"bcrt1q" + strings.Repeat("q", 90), "longer than 90"},
-		{"bcrt1q" + strings.Repeat("q", MaxAddressLen), "address: longer than"},
+		{"bcrt1q" + strings.Repeat("q", wire.MaxAddressLen), "address: longer than"},
 		{42, "address: want a string"},
 	} {
-		r := c.call(MethodAddUser, "carol", "pw", tc.addr)
-		if r.errCode() != CodeOther || !strings.Contains(string(r.Error), tc.want) {
+		r := c.call(wire.MethodAddUser, "carol", "pw", tc.addr)
+		if r.errCode() != wire.CodeOther || !strings.Contains(string(r.Error), tc.want) {
 			t.Errorf("add_user address %.30v: %s; want error 20 saying %q", tc.addr, r.raw, tc.want)
 		}
 	}
@@ -129,7 +130,7 @@ func TestAdminAddUserAddress(t *testing.T) {
 		{"erin", nil, ""},
 		{"fred", "", ""},
 	} {
-		if r := c.call(MethodAddUser, tc.name, "pw", tc.addr); string(r.Result) != "true" {
+		if r := c.call(wire.MethodAddUser, tc.name, "pw", tc.addr); string(r.Result) != "true" {
 			t.Fatalf("add_user %s %v: %s", tc.name, tc.addr, r.raw)
 		}
 		all := created()

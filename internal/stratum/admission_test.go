@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 	"github.com/stratumd/stratumd/internal/testutil"
 )
 
@@ -36,10 +37,10 @@ func TestConnRateRefusedAtAccept(t *testing.T) {
 		c.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	}})
 	c1, c2 := h.dial(), h.dial()
-	if r := c1.call(MethodSubscribe); r.errCode() != 0 {
+	if r := c1.call(wire.MethodSubscribe); r.errCode() != 0 {
 		t.Fatalf("first connection: %s", r.raw)
 	}
-	if r := c2.call(MethodSubscribe); r.errCode() != 0 {
+	if r := c2.call(wire.MethodSubscribe); r.errCode() != 0 {
 		t.Fatalf("second connection: %s", r.raw)
 	}
 	for range 3 {
@@ -57,7 +58,7 @@ func TestConnRateRefusedAtAccept(t *testing.T) {
 	}
 	h.clock.Advance(time.Second) // one token
 	c := h.dial()
-	if r := c.call(MethodSubscribe); r.errCode() != 0 {
+	if r := c.call(wire.MethodSubscribe); r.errCode() != 0 {
 		t.Fatalf("after the rate refilled: %s", r.raw)
 	}
 }

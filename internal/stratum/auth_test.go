@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/stratum/admission"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 	"github.com/stratumd/stratumd/internal/testutil"
 )
 
@@ -195,22 +196,22 @@ func TestAuthorizeLimitedReply(t *testing.T) {
 	h := startHarness(t, harnessOpts{config: func(c *Config) { c.Auth = AuthPassword }})
 	h.users.passwords["alice"] = "pw"
 	c := h.dial()
-	c.call(MethodSubscribe)
+	c.call(wire.MethodSubscribe)
 	for i := range admission.AuthFailuresPerIP {
-		r := c.call(MethodAuthorize, "alice.w", fmt.Sprint("guess", i))
-		if r.errCode() != CodeUnauthorized || !strings.Contains(string(r.Error), "unknown user or wrong password") {
+		r := c.call(wire.MethodAuthorize, "alice.w", fmt.Sprint("guess", i))
+		if r.errCode() != wire.CodeUnauthorized || !strings.Contains(string(r.Error), "unknown user or wrong password") {
 			t.Fatalf("guess %d: %s", i, r.raw)
 		}
 	}
-	r := c.call(MethodAuthorize, "alice.w", "pw")
-	if r.errCode() != CodeUnauthorized || !strings.Contains(string(r.Error), "too many failed authorizations; try later") {
+	r := c.call(wire.MethodAuthorize, "alice.w", "pw")
+	if r.errCode() != wire.CodeUnauthorized || !strings.Contains(string(r.Error), "too many failed authorizations; try later") {
 		t.Fatalf("over the limit: %s", r.raw)
 	}
 	if n := h.users.verifyCount(); n != admission.AuthFailuresPerIP {
 		t.Errorf("%d verifications, want %d", n, admission.AuthFailuresPerIP)
 	}
 	h.clock.Advance(admission.AuthFailWindow)
-	if r := c.call(MethodAuthorize, "alice.w", "pw"); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAuthorize, "alice.w", "pw"); string(r.Result) != "true" {
 		t.Fatalf("after the window: %s", r.raw)
 	}
 }

@@ -10,10 +10,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/wire"
+	btcwire "github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 const (
@@ -30,8 +31,8 @@ type foundBlock struct {
 	hash   chainhash.Hash
 	user   string
 	worker string
-	block  *wire.MsgBlock // nil when it could not be assembled
-	raw    []byte         // block serialized (witness included); nil likewise
+	block  *btcwire.MsgBlock // nil when it could not be assembled
+	raw    []byte            // block serialized (witness included); nil likewise
 	res    chain.SubmitResult
 	err    error // the block could not be assembled or handed over
 }
@@ -39,7 +40,7 @@ type foundBlock struct {
 // submitBlock assembles the block of an accepted share and hands it to the
 // chain source at once, before anything else is done with the share; then
 // it serializes the block, which travels with the share.
-func (c *session) submitBlock(cs *checkedShare, p *SubmitParams, now time.Time) *foundBlock {
+func (c *session) submitBlock(cs *checkedShare, p *wire.SubmitParams, now time.Time) *foundBlock {
 	fb := &foundBlock{e: cs.e, hash: cs.hash, user: cs.w.user, worker: cs.w.worker}
 	blk, err := cs.e.job.Block(c.en1[:], p.Extranonce2, p.NTime, p.Nonce, cs.version)
 	if err == nil {

@@ -1,23 +1,33 @@
-// Package stratum implements the pool's Stratum v1 protocol: the line-JSON
-// codec, the bounded per-connection line reader, variable difficulty, and
-// the server: sessions, jobs, share validation, blocks, bans and admin calls;
-// and the two components that follow a found block after its share: the
-// Resubmitter and the Recorder of share dumps. Admission and abuse control
-// (bans, per-address connection caps and rates, the failed-authorization
-// cache and limit, the admin-call limits, the argon2 slots) is one component
-// of its own, package admission: the server holds one Controller on the
-// server clock, and the accept loop and the sessions ask it questions.
+// Package stratum is the pool's Stratum v1 server: sessions, jobs, share
+// validation, variable difficulty, found blocks, bans and admin calls; and
+// the two components that follow a found block after its share: the
+// Resubmitter and the Recorder of share dumps.
 //
-// The codec (codec.go, messages.go) does no I/O: DecodeRequest turns one line
-// into a Request, the DecodeXxx functions turn a method's params into typed
-// structs with every field's type, hex encoding, length and range checked, and
-// the EncodeXxx functions build complete '\n'-terminated lines. Decoding is
-// total: any input yields a value or an error wrapping one of the package's
-// sentinel errors, never a panic, so the codec can be fuzzed on its own.
+// It holds no framing. The protocol (method and error-code constants, the
+// typed params, the bounded line reader, the decoders and the
+// server→client encoders) is package wire, which both the server and its
+// tests use; a session reads, decodes and writes only through it.
+// Admission and abuse control (bans, per-address connection caps and
+// rates, the failed-authorization cache and limit, the admin-call limits,
+// the argon2 slots) is package admission: the server holds one Controller
+// on the server clock, and the accept loop and the sessions ask it
+// questions.
 //
-// LineReader reads one miner connection line by line with the maximum line
-// length enforced while reading and a small buffer that grows only for the
-// lines that need it.
+// By file: server.go (Config, New, Serve, Stats, the accept loop and the
+// tracked sessions), session.go (one connection: its reader loop, its
+// handlers and its writes), close.go (why and where a session ends),
+// auth.go and admin.go (authorization and the admin calls),
+// jobs.go (the job manager
+// and the notify fan-out), share.go (the share checks), vardiff.go,
+// blockfound.go (a share that is a block), resubmit.go, recorder.go, and
+// rawwrite_*.go (deadline-free socket writes, which are I/O and so stay
+// here).
+//
+// It imports wire, admission, internal/chain (templates, jobs, blocks),
+// internal/store (users, shares and blocks, behind the small interfaces of
+// server.go) and internal/proxyproto. It must not import internal/payout,
+// internal/httpapi, internal/miner or stratumtest, nor anything else that
+// imports it.
 //
 // Vardiff retargets one connection's share difficulty toward a target time
 // per share on an injected clock.
@@ -30,21 +40,40 @@
 // reader; once the session is subscribed and authorized the read loop moves
 // to a fresh goroutine, so that the stack the handshake grew is released
 // while the miner idles. Writes go through a per-session mutex with a
-// write deadline. A
-// panic in a session is recovered, logged with its stack and counted, and
-// drops that miner only. When Serve's context ends, every session of that
+// write deadline. When Serve's context ends, every session of that
 // listener gets client.reconnect (empty params) and is closed.
 //
 // The job manager builds a job at once, then one on every new tip (sent with
 // clean_jobs=true, and only then) and, while the mempool changes, at most
 // one per Config.JobInterval (clean_jobs=false). Each job's mining.notify
 // line is built once and written to every ready session by a bounded set of
-// workers; a session whose write times out is closed, so a slow reader
+// workers; a session whose write times out is ended, so a slow reader
 // delays the others by at most WriteTimeout. Job ids are short hex numbers
 // carrying the instance id, unique for the process.
 //
 // Extranonce1 is 4 bytes: Config.InstanceID, then 3 bytes unique among the
 // instance's live sessions.
+//
+// # How a session ends
+//
+// A session has one exit. The reader loop switches on the request's
+// method; every handler returns an error, nil to go on, and the loop
+// returns the first error to its exit (session.end), the one place that
+// closes the connection, charges the address, counts and logs the end
+// (once) and forgets the session. The error carries a close reason:
+// hung-up, idle-timeout, handshake-timeout, read-error (the connection
+// ended under the session), write-timeout, write-error (a write failed),
+// shutdown (the listener stopped), line-too-long, malformed (each counted
+// in Malformed and charged against BanMalformed), invalid-shares (the
+// address is banned), not-synced, panic (a handler's panic, recovered by
+// the loop, logged with its stack and counted; it drops that miner only).
+// A write that fails on another goroutine (the notify fan-out, the vardiff
+// tick, shutdown) records its reason and closes the connection, and the
+// reader's exit then ends the session for that reason; a reason the
+// session decided on a line it read stands over a write failure, which is
+// then only its last reply not arriving. Stats.SessionsClosed counts the
+// ends by reason; the everyday ones (hang-ups, timeouts, shutdown) are
+// logged at debug level only.
 //
 // # Difficulty
 //

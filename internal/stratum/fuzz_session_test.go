@@ -58,13 +58,16 @@ func FuzzSessionLine(f *testing.F) {
 		srv.mu.Lock()
 		srv.sessions[c] = struct{}{}
 		srv.mu.Unlock()
+		var err error
 		for range 2 {
-			if !c.handleLine(line) {
+			if err = c.handleLine(line); err != nil {
 				break
 			}
 		}
-		c.close()
-		srv.removeSession(c)
+		if err == nil {
+			err = endSession(closeHungUp, nil) // as if the miner left
+		}
+		c.end(err)
 		b.Close()
 		<-done
 		g.wg.Wait()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/sessions/*.golden")
@@ -134,7 +135,7 @@ func runTranscript(t *testing.T, path string) string {
 			}
 			if m.Method == "" && string(m.ID) == string(req.ID) {
 				replied = true
-				authorized = authorized || (req.Method == MethodAuthorize && strings.Contains(got, `"result":true`))
+				authorized = authorized || (req.Method == wire.MethodAuthorize && strings.Contains(got, `"result":true`))
 			}
 			// A miner works only once it has a job: after its first
 			// successful authorize, wait for the notify that follows the

@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 // Template retry backoff after an error.
@@ -26,7 +28,6 @@ type jobEntry struct {
 	gen         uint64 // tip generation the job belongs to
 	notify      []byte // clean_jobs=false
 	notifyClean []byte // clean_jobs=true
-	idEnd       int    // offset just after the job id in both lines
 	minTime     uint32
 	version     uint32
 	height      int32
@@ -36,11 +37,7 @@ type jobEntry struct {
 // aliasLine returns the job's notify line with job id "<id>.<n>" and
 // clean_jobs=false: how a retargeted session gets the current job again.
 func (e *jobEntry) aliasLine(n uint32) []byte {
-	out := make([]byte, 0, len(e.notify)+11)
-	out = append(out, e.notify[:e.idEnd]...)
-	out = append(out, '.')
-	out = strconv.AppendUint(out, uint64(n), 10)
-	return append(out, e.notify[e.idEnd:]...)
+	return wire.NotifyAlias(e.notify, e.job.ID, "."+strconv.FormatUint(uint64(n), 10))
 }
 
 // jobManager holds the current job and tip generation.
@@ -168,10 +165,9 @@ func (s *Server) buildJob(ctx context.Context) error {
 		e.minTime = 0
 	}
 	branch := job.MerkleBranchHex()
-	coinb1, coinb2 := hexString(job.Coinb1), hexString(job.Coinb2)
-	e.notify = EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, false)
-	e.notifyClean = EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, true)
-	e.idEnd = len(`{"id":null,"method":"mining.notify","params":["`) + len(id) // the id's closing quote
+	coinb1, coinb2 := hex.EncodeToString(job.Coinb1), hex.EncodeToString(job.Coinb2)
+	e.notify = wire.EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, false)
+	e.notifyClean = wire.EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, true)
 
 	// Stale first: from here on, shares of the old tip get 21.
 	if newTip {
@@ -192,9 +188,6 @@ func (s *Server) buildJob(ctx context.Context) error {
 	}
 	return nil
 }
-
-// hexString is hex.EncodeToString without the import in the hot files.
-func hexString(b []byte) string { return string(appendHex(make([]byte, 0, 2*len(b)), b)) }
 
 // fanout writes e's notify line to every ready session with bounded
 // workers; a session whose write times out is closed. The snapshot takes

@@ -11,17 +11,18 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/wire"
+	btcwire "github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 // tx returns a distinct non-coinbase transaction.
-func testTx(n uint32) *wire.MsgTx {
-	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(&wire.TxIn{PreviousOutPoint: wire.OutPoint{Index: n}, Sequence: wire.MaxTxInSequenceNum})
-	tx.AddTxOut(wire.NewTxOut(1000, []byte{0x51}))
+func testTx(n uint32) *btcwire.MsgTx {
+	tx := btcwire.NewMsgTx(2)
+	tx.AddTxIn(&btcwire.TxIn{PreviousOutPoint: btcwire.OutPoint{Index: n}, Sequence: btcwire.MaxTxInSequenceNum})
+	tx.AddTxOut(btcwire.NewTxOut(1000, []byte{0x51}))
 	return tx
 }
 
@@ -37,7 +38,7 @@ func TestCleanJobsOnlyOnNewTip(t *testing.T) {
 	h.clock.Advance(2 * time.Second)
 	h.src.AddTx(testTx(1))
 	e := h.waitJob()
-	m := c.expect(MethodNotify)
+	m := c.expect(wire.MethodNotify)
 	if c.clean || c.jobID == first || c.jobID != e.job.ID {
 		t.Errorf("mempool job: %s", m.raw)
 	}
@@ -49,7 +50,7 @@ func TestCleanJobsOnlyOnNewTip(t *testing.T) {
 
 	h.src.Advance()
 	h.waitJob()
-	m = c.expect(MethodNotify)
+	m = c.expect(wire.MethodNotify)
 	if !c.clean {
 		t.Errorf("new tip job not clean: %s", m.raw)
 	}
@@ -73,7 +74,7 @@ func TestJobIntervalThrottlesMempoolJobs(t *testing.T) {
 	// A new tip is never throttled; it proves the updates were consumed.
 	h.src.Advance()
 	h.waitJob()
-	c.expect(MethodNotify)
+	c.expect(wire.MethodNotify)
 	if !c.clean {
 		t.Fatal("expected the new tip's job")
 	}
@@ -85,7 +86,7 @@ func TestJobIntervalThrottlesMempoolJobs(t *testing.T) {
 	h.clock.Advance(31 * time.Second)
 	h.src.AddTx(testTx(99))
 	h.waitJob()
-	c.expect(MethodNotify)
+	c.expect(wire.MethodNotify)
 	if c.clean {
 		t.Error("mempool job sent clean")
 	}
@@ -111,13 +112,13 @@ func TestNoTemplateYet(t *testing.T) {
 	fail.Store(true)
 	h := startHarness(t, harnessOpts{srcHook: failingTemplates(&fail, errors.New("template unavailable")), skipFirstJob: true})
 	c := h.dial()
-	c.call(MethodSubscribe)
+	c.call(wire.MethodSubscribe)
 	w := regtestAddress(t, 1) + ".w"
-	if r := c.call(MethodAuthorize, w, ""); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAuthorize, w, ""); string(r.Result) != "true" {
 		t.Fatalf("authorize without a template: %s", r.raw)
 	}
-	c.expect(MethodSetDifficulty)
-	if r := c.call(MethodSubmit, submitArgs(w, "1", make([]byte, 8), 0, 0)...); r.errCode() != CodeJobNotFound {
+	c.expect(wire.MethodSetDifficulty)
+	if r := c.call(wire.MethodSubmit, submitArgs(w, "1", make([]byte, 8), 0, 0)...); r.errCode() != wire.CodeJobNotFound {
 		t.Errorf("submit without a job: %s", r.raw)
 	}
 	for h.srv.Stats().TemplateErrors == 0 {
@@ -125,7 +126,7 @@ func TestNoTemplateYet(t *testing.T) {
 	}
 	fail.Store(false)
 	h.waitJob() // the retry with backoff
-	c.expect(MethodNotify)
+	c.expect(wire.MethodNotify)
 	if !c.clean {
 		t.Error("first job not clean")
 	}
@@ -144,8 +145,8 @@ func TestRefusedWhileNotSynced(t *testing.T) {
 		time.Sleep(time.Millisecond) // the job manager's first attempt
 	}
 	c := h.dial()
-	r := c.call(MethodSubscribe)
-	if r.errCode() != CodeOther || !strings.Contains(string(r.raw), "not synced") {
+	r := c.call(wire.MethodSubscribe)
+	if r.errCode() != wire.CodeOther || !strings.Contains(string(r.raw), "not synced") {
 		t.Fatalf("subscribe while syncing: %s", r.raw)
 	}
 	c.waitClosed()
@@ -159,11 +160,10 @@ func TestRefusedWhileNotSynced(t *testing.T) {
 }
 
 func TestAliasLine(t *testing.T) {
-	e := &jobEntry{}
-	e.notify = EncodeNotify("1a", "p", "c1", "c2", nil, "v", "b", "t", false)
-	e.idEnd = len(`{"id":null,"method":"mining.notify","params":["`) + 2
+	e := &jobEntry{job: &chain.Job{ID: "1a"}}
+	e.notify = wire.EncodeNotify("1a", "p", "c1", "c2", nil, "v", "b", "t", false)
 	got := string(e.aliasLine(12))
-	want := string(EncodeNotify("1a.12", "p", "c1", "c2", nil, "v", "b", "t", false))
+	want := string(wire.EncodeNotify("1a.12", "p", "c1", "c2", nil, "v", "b", "t", false))
 	if got != want {
 		t.Errorf("alias line\n%s\nwant\n%s", got, want)
 	}

@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/wire"
+	btcwire "github.com/btcsuite/btcd/wire"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/admission"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 // Server defaults, used for zero fields of Config.
@@ -75,7 +76,7 @@ type BlockRecorder interface {
 // BlockResubmitter follows a found block until a node has it in its best
 // chain (*Resubmitter). Add must not block.
 type BlockResubmitter interface {
-	Add(b *wire.MsgBlock, height int32)
+	Add(b *btcwire.MsgBlock, height int32)
 }
 
 // ShareObserver hears of every accepted share (e.g. a hashrate estimator
@@ -273,6 +274,12 @@ type Stats struct {
 	Bans           uint64
 	Malformed      uint64 // malformed lines (each closed its connection)
 	Panics         uint64 // sessions dropped by a recovered panic
+	// SessionsClosed counts ended sessions by the one reason each ended
+	// for: hung-up, idle-timeout, handshake-timeout, read-error,
+	// write-timeout, write-error, shutdown, line-too-long, malformed,
+	// invalid-shares, not-synced, panic. Malformed is line-too-long plus
+	// malformed, WriteTimeouts is write-timeout, Panics is panic.
+	SessionsClosed map[string]uint64
 	Jobs           uint64 // jobs built
 	TemplateErrors uint64
 	// LastFanout and MaxFanout are the time from the first to the last
@@ -349,6 +356,7 @@ type counters struct {
 	rejected                                    [numReasons]atomic.Uint64
 	blocks, blocksRejected, bans, malformed     atomic.Uint64
 	panics, jobs, templateErrors, writeTimeouts atomic.Uint64
+	closed                                      [numCloseReasons]atomic.Uint64
 	lastFanout, maxFanout                       atomic.Int64
 	fanouts                                     atomic.Uint64
 	fanoutStart, fanoutFirstWrite               atomic.Int64 // Unix nanoseconds
@@ -382,14 +390,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Extranonce2Size == 0 {
 		cfg.Extranonce2Size = DefaultExtranonce2Size
 	}
-	if cfg.Extranonce2Size < 1 || cfg.Extranonce2Size > MaxExtranonce2Size {
-		return nil, fmt.Errorf("%w: extranonce2 size %d not in 1..%d", ErrConfig, cfg.Extranonce2Size, MaxExtranonce2Size)
+	if cfg.Extranonce2Size < 1 || cfg.Extranonce2Size > wire.MaxExtranonce2Size {
+		return nil, fmt.Errorf("%w: extranonce2 size %d not in 1..%d", ErrConfig, cfg.Extranonce2Size, wire.MaxExtranonce2Size)
 	}
 	if cfg.VersionMask == 0 {
 		cfg.VersionMask = DefaultVersionMask
 	}
 	if cfg.MaxLineLength <= 0 {
-		cfg.MaxLineLength = DefaultMaxLineLength
+		cfg.MaxLineLength = wire.DefaultMaxLineLength
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
@@ -495,6 +503,7 @@ func (s *Server) Stats() Stats {
 		Bans:             s.st.bans.Load(),
 		Malformed:        s.st.malformed.Load(),
 		Panics:           s.st.panics.Load(),
+		SessionsClosed:   make(map[string]uint64, numCloseReasons),
 		Jobs:             s.st.jobs.Load(),
 		TemplateErrors:   s.st.templateErrors.Load(),
 		LastFanout:       time.Duration(s.st.lastFanout.Load()),
@@ -513,6 +522,9 @@ func (s *Server) Stats() Stats {
 	}
 	for r := reason(0); r < numReasons; r++ {
 		st.SharesRejected[r.String()] = s.st.rejected[r].Load()
+	}
+	for r := closeReason(0); r < numCloseReasons; r++ {
+		st.SessionsClosed[r.String()] = s.st.closed[r].Load()
 	}
 	return st
 }
@@ -729,10 +741,10 @@ func (s *Server) shutdownGroup(g *serveGroup) {
 	if len(list) == 0 {
 		return
 	}
-	line := EncodeReconnect("", 0, 0)
+	line := wire.EncodeReconnect("", 0, 0)
 	s.forEach(list, func(c *session) {
 		_ = c.write(line, min(s.cfg.WriteTimeout, time.Second))
-		c.close()
+		c.stop(endSession(closeShutdown, nil))
 	})
 	s.log.Info("stratum: listener stopped; sessions sent client.reconnect", "sessions", len(list))
 }

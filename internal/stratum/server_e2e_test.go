@@ -18,7 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
-	"github.com/btcsuite/btcd/wire"
+	btcwire "github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/miner"
@@ -26,6 +26,7 @@ import (
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/store/spool"
 	"github.com/stratumd/stratumd/internal/stratum"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 // TestEndToEndRealStore drives the server with the in-repo CPU miner over
@@ -132,7 +133,7 @@ func TestEndToEndRealStore(t *testing.T) {
 			t.Errorf("%s: accepted %v error %v, want code %d", name, r.Accepted, r.Error, code)
 		}
 	}
-	expect("duplicate", accepted[0].Share, stratum.CodeDuplicate)
+	expect("duplicate", accepted[0].Share, wire.CodeDuplicate)
 
 	job := m.CurrentJob()
 	low := accepted[1].Share
@@ -143,13 +144,13 @@ func TestEndToEndRealStore(t *testing.T) {
 			break
 		}
 	}
-	expect("low difficulty", low, stratum.CodeLowDifficulty)
+	expect("low difficulty", low, wire.CodeLowDifficulty)
 	badTime := accepted[1].Share
 	badTime.NTime += 3 * 3600
-	expect("ntime", badTime, stratum.CodeOther)
+	expect("ntime", badTime, wire.CodeOther)
 	badVersion := accepted[1].Share
 	badVersion.VersionBits, badVersion.HasVersionBits = 0xe0000000, true
-	expect("version bits", badVersion, stratum.CodeOther)
+	expect("version bits", badVersion, wire.CodeOther)
 
 	// Stale: found on the old tip, submitted after the new one.
 	old, err := m.FindShare(ctx)
@@ -160,7 +161,7 @@ func TestEndToEndRealStore(t *testing.T) {
 	if _, err := m.WaitEvent(ctx, func(e miner.Event) bool { return e.Job != nil && e.Job.Clean && e.Job.ID != old.JobID }); err != nil {
 		t.Fatal(err)
 	}
-	expect("stale", old, stratum.CodeJobNotFound)
+	expect("stale", old, wire.CodeJobNotFound)
 
 	// The accepted shares reach PostgreSQL with user, worker and difficulty.
 	if err := drainer.WaitStored(ctx, sp.Durable()); err != nil {
@@ -231,7 +232,7 @@ func TestEndToEndRealStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stored wire.MsgBlock
+	var stored btcwire.MsgBlock
 	if err := stored.Deserialize(bytes.NewReader(raw)); err != nil || stored.BlockHash() != block.Hash ||
 		len(stored.Transactions) != len(sub[0].Transactions) {
 		t.Fatalf("stored block bytes: %v", err)

@@ -18,12 +18,13 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
-	"github.com/btcsuite/btcd/wire"
+	btcwire "github.com/btcsuite/btcd/wire"
 	"go.uber.org/goleak"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -196,11 +197,11 @@ type fakeResubmitter struct {
 }
 
 type resubmitted struct {
-	block  *wire.MsgBlock
+	block  *btcwire.MsgBlock
 	height int32
 }
 
-func (f *fakeResubmitter) Add(b *wire.MsgBlock, height int32) {
+func (f *fakeResubmitter) Add(b *btcwire.MsgBlock, height int32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.added = append(f.added, resubmitted{b, height})
@@ -470,9 +471,9 @@ func (c *client) tryRead(d time.Duration) (*msg, error) {
 // observe tracks difficulty and job from notifications.
 func (c *client) observe(m *msg) {
 	switch m.Method {
-	case MethodSetDifficulty:
+	case wire.MethodSetDifficulty:
 		json.Unmarshal(m.Params[0], &c.diff)
-	case MethodNotify:
+	case wire.MethodNotify:
 		json.Unmarshal(m.Params[0], &c.jobID)
 		json.Unmarshal(m.Params[8], &c.clean)
 	}
@@ -530,7 +531,7 @@ func (c *client) expect(method string) *msg {
 // handshake subscribes and authorizes user and waits for the first job.
 func (c *client) handshake(user string) {
 	c.t.Helper()
-	r := c.call(MethodSubscribe, "test/1.0")
+	r := c.call(wire.MethodSubscribe, "test/1.0")
 	var res []json.RawMessage
 	if err := json.Unmarshal(r.Result, &res); err != nil || len(res) != 3 {
 		c.t.Fatalf("subscribe result %s", r.raw)
@@ -539,11 +540,11 @@ func (c *client) handshake(user string) {
 	json.Unmarshal(res[1], &en1)
 	c.en1, _ = hex.DecodeString(en1)
 	json.Unmarshal(res[2], &c.en2n)
-	if r := c.call(MethodAuthorize, user, "x"); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAuthorize, user, "x"); string(r.Result) != "true" {
 		c.t.Fatalf("authorize: %s", r.raw)
 	}
-	c.expect(MethodSetDifficulty)
-	c.expect(MethodNotify)
+	c.expect(wire.MethodSetDifficulty)
+	c.expect(wire.MethodNotify)
 }
 
 // submitParams returns mining.submit params.
@@ -685,11 +686,11 @@ func TestGracefulShutdownSendsReconnect(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
 	c1, c2 := h.dial(), h.dial()
 	c1.handshake(regtestAddress(t, 1) + ".a")
-	c2.call(MethodSubscribe) // mid-handshake sessions get it too
+	c2.call(wire.MethodSubscribe) // mid-handshake sessions get it too
 	h.cancel()
 	for _, c := range []*client{c1, c2} {
 		got := c.waitClosed()
-		if len(got) == 0 || got[len(got)-1].Method != MethodReconnect || len(got[len(got)-1].Params) != 0 {
+		if len(got) == 0 || got[len(got)-1].Method != wire.MethodReconnect || len(got[len(got)-1].Params) != 0 {
 			t.Fatalf("last lines before close: %v", got)
 		}
 	}

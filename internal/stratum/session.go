@@ -1,10 +1,9 @@
 package stratum
 
 import (
-	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 const (
@@ -41,20 +41,21 @@ type worker struct {
 }
 
 // session is one miner connection. Its reader goroutine (run) owns the
-// LineReader and the fields marked "reader"; mu guards the difficulty and
-// job state shared with the job manager's fan-out; wmu serializes writes.
-// Lock order: mu before wmu.
+// wire.LineReader and the fields marked "reader"; mu guards the difficulty
+// and job state shared with the job manager's fan-out; wmu serializes
+// writes. Lock order: mu before wmu. The session ends in one place, end,
+// on its reader (close.go).
 type session struct {
 	srv   *Server
 	group *serveGroup
 	conn  net.Conn
 	raw   syscall.RawConn // conn's socket for deadline-free writes; nil: none
 	ip    string
-	lr    *LineReader
+	lr    *wire.LineReader
 
 	closeOnce sync.Once
-	closed    atomic.Bool
-	ready     atomic.Bool // subscribed and authorized: gets notifies
+	cause     atomic.Pointer[error] // why the session ends, once known (stop, end)
+	ready     atomic.Bool           // subscribed and authorized: gets notifies
 
 	wmu sync.Mutex
 
@@ -91,7 +92,7 @@ func newSession(s *Server, g *serveGroup, conn net.Conn, ip string) *session {
 		conn:  conn,
 		raw:   rawSocket(conn),
 		ip:    ip,
-		lr:    NewLineReader(conn, s.cfg.MaxLineLength),
+		lr:    wire.NewLineReader(conn, s.cfg.MaxLineLength),
 	}
 }
 
@@ -100,38 +101,36 @@ func (c *session) logger() *slog.Logger {
 	return c.srv.log.With("remote", c.conn.RemoteAddr().String())
 }
 
-// run is the session's reader loop; it returns when the connection ends
-// or, once the handshake is done, hands the loop to a fresh goroutine
-// (tracked in the session's serve group) and returns. The handshake grows
-// the goroutine's stack (authorization reaches the database) and a grown
-// stack never shrinks back below 4 KiB while it waits in a read; the fresh
-// goroutine starts at the minimum size, so an idle miner's reader costs
-// half the stack. A panic drops this session only: it is logged with its
-// stack, counted, and the connection closed.
+// run is the session's reader. It reads and handles lines until one of
+// them, or the connection, ends the session, and then ends it (end: the one
+// place that closes, counts, logs and forgets a session). Once the
+// handshake is done it hands the loop to a fresh goroutine (tracked in the
+// session's serve group) and returns: the handshake grows the goroutine's
+// stack (authorization reaches the database) and a grown stack never
+// shrinks back below 4 KiB while it waits in a read; the fresh goroutine
+// starts at the minimum size, so an idle miner's reader costs half the
+// stack.
 func (c *session) run() {
-	if c.loop(true) {
-		c.group.wg.Add(1) // the count is positive: our caller's Done is still to come
-		go func() {
-			defer c.group.wg.Done()
-			c.loop(false)
-		}()
+	if err := c.readLoop(true); err != nil {
+		c.end(err)
+		return
 	}
+	c.group.wg.Add(1) // the count is positive: our caller's Done is still to come
+	go func() {
+		defer c.group.wg.Done()
+		c.end(c.readLoop(false))
+	}()
 }
 
-// loop reads and handles lines until the connection ends, then closes the
-// session and removes it from the server. With handshake set it sets the
-// handshake deadline first and returns true, leaving the session open,
-// as soon as the handshake is done.
-func (c *session) loop(handshake bool) (handOff bool) {
+// readLoop reads and handles lines until the session must end, and
+// returns why. With handshake set it sets the handshake deadline first
+// and returns nil as soon as the handshake is done. A panic in a handler
+// is recovered here and returned as the reason (closePanic), so that it
+// drops this session only.
+func (c *session) readLoop(handshake bool) (err error) {
 	defer func() {
-		if r := recover(); r != nil {
-			handOff = false
-			c.srv.st.panics.Add(1)
-			c.logger().Error("stratum: session panicked; dropped", "panic", r, "stack", string(debug.Stack()))
-		}
-		if !handOff {
-			c.close()
-			c.srv.removeSession(c)
+		if v := recover(); v != nil {
+			err = endSession(closePanic, &panicked{value: v, stack: debug.Stack()})
 		}
 	}()
 	if handshake {
@@ -140,154 +139,120 @@ func (c *session) loop(handshake bool) (handOff bool) {
 	for {
 		line, err := c.lr.ReadLine()
 		if err != nil {
-			c.readFailed(err)
-			return false
+			return c.readEnd(err)
 		}
-		if !c.handleLine(line) {
-			return false
+		if err := c.handleLine(line); err != nil {
+			return err
 		}
 		if handshake && c.handshakeDone {
-			return true
+			return nil
 		}
 	}
 }
 
-// readFailed handles the error that ends the reader loop. Only a line too
-// long is logged at the default level: a flood of connections that time
-// out or drop costs no log work unless debug logging is on.
-func (c *session) readFailed(err error) {
-	var ne net.Error
-	switch {
-	case errors.Is(err, ErrLineTooLong):
-		c.malformed("line too long")
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-	case !c.srv.log.Enabled(context.Background(), slog.LevelDebug):
-	case errors.As(err, &ne) && ne.Timeout():
-		if c.handshakeDone {
-			c.logger().Debug("stratum: idle session closed")
-		} else {
-			c.logger().Debug("stratum: handshake timeout")
-		}
-	default:
-		c.logger().Debug("stratum: read failed", "err", err)
-	}
-}
-
-// handleLine decodes and dispatches one line; false closes the session.
-func (c *session) handleLine(line []byte) bool {
-	req, err := DecodeRequest(line)
+// handleLine decodes and dispatches one line; an error ends the session.
+func (c *session) handleLine(line []byte) error {
+	req, err := wire.DecodeRequest(line)
 	if err != nil {
-		c.malformed(err.Error())
-		return false
+		return c.malformed(closeMalformed, err)
 	}
 	if h := c.srv.hookDispatch; h != nil {
 		h(req.Method)
 	}
-	if !c.dispatch(req) {
-		return false
+	if err := c.dispatch(req); err != nil {
+		return err
 	}
 	if c.handshakeDone {
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 	}
-	return true
+	return nil
 }
 
-// malformed answers a malformed line, counts it against the address
-// (banning it past BanMalformed) and lets the caller disconnect.
-func (c *session) malformed(why string) {
-	c.srv.st.malformed.Add(1)
-	_ = c.write(EncodeError(nil, CodeOther, "malformed request"), c.srv.cfg.WriteTimeout)
-	banned := c.srv.adm.Malformed(c.ip)
-	if banned {
-		c.srv.st.bans.Add(1)
-	}
-	c.logger().Info("stratum: malformed line; disconnecting", "why", why, "banned", banned)
-}
-
-// dispatch runs one request; false closes the session.
-func (c *session) dispatch(req Request) bool {
+// dispatch runs one request; an error ends the session.
+func (c *session) dispatch(req wire.Request) error {
 	switch req.Method {
-	case MethodSubscribe:
-		c.handleSubscribe(req)
-	case MethodAuthorize:
-		c.handleAuthorize(req)
-	case MethodConfigure:
-		c.handleConfigure(req)
-	case MethodSuggestDifficulty:
-		c.handleSuggestDifficulty(req)
-	case MethodExtranonceSubscribe:
-		c.replyTrue(req.ID)
-	case MethodSubmit:
+	case wire.MethodSubscribe:
+		return c.handleSubscribe(req)
+	case wire.MethodAuthorize:
+		return c.handleAuthorize(req)
+	case wire.MethodConfigure:
+		return c.handleConfigure(req)
+	case wire.MethodSuggestDifficulty:
+		return c.handleSuggestDifficulty(req)
+	case wire.MethodExtranonceSubscribe:
+		return c.replyTrue(req.ID)
+	case wire.MethodSubmit:
 		return c.handleSubmit(req)
-	case MethodAuthorizeAdmin:
-		c.handleAuthorizeAdmin(req)
-	case MethodAddUser:
-		c.handleAddUser(req)
+	case wire.MethodAuthorizeAdmin:
+		return c.handleAuthorizeAdmin(req)
+	case wire.MethodAddUser:
+		return c.handleAddUser(req)
 	default:
-		c.replyError(req.ID, CodeOther, "unsupported method")
+		return c.replyError(req.ID, wire.CodeOther, "unsupported method")
 	}
-	return !c.closed.Load()
 }
 
-func (c *session) reply(b []byte) { _ = c.write(b, c.srv.cfg.WriteTimeout) }
+// reply writes a reply line; its error (a failed write) ends the session.
+func (c *session) reply(b []byte) error { return c.write(b, c.srv.cfg.WriteTimeout) }
 
-func (c *session) replyTrue(id json.RawMessage) {
-	b, _ := EncodeResult(id, true)
-	c.reply(b)
+func (c *session) replyTrue(id json.RawMessage) error {
+	b, _ := wire.EncodeResult(id, true)
+	return c.reply(b)
 }
 
-func (c *session) replyError(id json.RawMessage, code int, msg string) {
-	c.reply(EncodeError(id, code, msg))
+func (c *session) replyError(id json.RawMessage, code int, msg string) error {
+	return c.reply(wire.EncodeError(id, code, msg))
 }
 
 // invalidParams answers params that do not fit the method. They count as
-// an invalid submission for the ban rule.
-func (c *session) invalidParams(id json.RawMessage, err error) bool {
-	c.replyError(id, CodeOther, err.Error())
-	return c.countSubmit(true)
+// an invalid submission for the ban rule, which may end the session even
+// when the reply could not be written.
+func (c *session) invalidParams(id json.RawMessage, err error) error {
+	werr := c.replyError(id, wire.CodeOther, err.Error())
+	if err := c.countSubmit(true); err != nil {
+		return err
+	}
+	return werr
 }
 
-func (c *session) handleSubscribe(req Request) {
-	if _, err := DecodeSubscribe(req.Params); err != nil {
-		c.invalidParams(req.ID, err)
-		return
+func (c *session) handleSubscribe(req wire.Request) error {
+	if _, err := wire.DecodeSubscribe(req.Params); err != nil {
+		return c.invalidParams(req.ID, err)
 	}
 	if c.srv.jobs.notSynced.Load() {
-		c.replyError(req.ID, CodeOther, "node not synced: the pool's node is still syncing the block chain; try again later")
-		c.close()
-		return
+		_ = c.replyError(req.ID, wire.CodeOther, "node not synced: the pool's node is still syncing the block chain; try again later")
+		return endSession(closeNotSynced, nil)
 	}
 	if !c.subscribed {
 		n, ok := c.srv.allocExtranonce1()
 		if !ok {
-			c.replyError(req.ID, CodeOther, "server full")
-			return
+			return c.replyError(req.ID, wire.CodeOther, "server full")
 		}
 		c.en1Num = n
 		c.en1 = [Extranonce1Size]byte{c.srv.cfg.InstanceID, byte(n >> 16), byte(n >> 8), byte(n)}
 		c.subscribed = true
 		c.srv.st.subscribed.Add(1)
 	}
-	sub := hexString(c.en1[:])
-	c.reply(EncodeSubscribeResult(req.ID, sub, c.en1[:], c.srv.cfg.Extranonce2Size))
+	sub := hex.EncodeToString(c.en1[:])
+	if err := c.reply(wire.EncodeSubscribeResult(req.ID, sub, c.en1[:], c.srv.cfg.Extranonce2Size)); err != nil {
+		return err
+	}
 	c.maybeReady()
+	return nil
 }
 
-func (c *session) handleAuthorize(req Request) {
-	p, err := DecodeAuthorize(req.Params)
+func (c *session) handleAuthorize(req wire.Request) error {
+	p, err := wire.DecodeAuthorize(req.Params)
 	if err != nil {
-		c.invalidParams(req.ID, err)
-		return
+		return c.invalidParams(req.ID, err)
 	}
 	for _, w := range c.workers {
 		if w.name == p.User {
-			c.replyTrue(req.ID)
-			return
+			return c.replyTrue(req.ID)
 		}
 	}
 	if len(c.workers) >= maxWorkers {
-		c.replyError(req.ID, CodeOther, "too many workers")
-		return
+		return c.replyError(req.ID, wire.CodeOther, "too many workers")
 	}
 	user, wname, _ := strings.Cut(p.User, ".")
 	if err := c.srv.authorize(c.group.ctx, c.ip, user, p.Password); err != nil {
@@ -297,20 +262,23 @@ func (c *session) handleAuthorize(req Request) {
 			level = slog.LevelDebug
 		}
 		c.logger().Log(c.group.ctx, level, "stratum: authorize refused", "user", p.User, "err", err)
-		c.replyError(req.ID, CodeUnauthorized, authMessage(err))
-		return
+		return c.replyError(req.ID, wire.CodeUnauthorized, authMessage(err))
 	}
 	c.workers = append(c.workers, worker{name: p.User, user: p.User[:len(user)], worker: wname})
 	if len(c.workers) == 1 {
 		c.srv.st.authorized.Add(1)
 	}
 	c.logger().Debug("stratum: authorized", "user", user, "worker", wname)
-	c.replyTrue(req.ID)
+	if err := c.replyTrue(req.ID); err != nil {
+		return err
+	}
 	c.maybeReady()
+	return nil
 }
 
 // maybeReady completes the handshake once the session is subscribed and
-// authorized: it gets its difficulty and the current job.
+// authorized: it gets its difficulty and the current job. A failed write
+// is recorded by write and ends the session at the reader's next read.
 func (c *session) maybeReady() {
 	if c.handshakeDone || !c.subscribed || len(c.workers) == 0 {
 		return
@@ -358,7 +326,7 @@ func (c *session) sendDifficultyLocked() {
 	if c.sentDiff == c.diff {
 		return
 	}
-	b, err := EncodeSetDifficulty(c.diff)
+	b, err := wire.EncodeSetDifficulty(c.diff)
 	if err != nil {
 		return
 	}
@@ -375,7 +343,7 @@ func (c *session) sendJob(e *jobEntry) bool {
 }
 
 func (c *session) sendJobLocked(e *jobEntry) bool {
-	if c.closed.Load() || c.lastJob == e || (c.lastJob != nil && e.num < c.lastJob.num) {
+	if c.stopping() || c.lastJob == e || (c.lastJob != nil && e.num < c.lastJob.num) {
 		return false
 	}
 	clean := c.lastJob == nil || c.lastJob.gen != e.gen
@@ -412,7 +380,7 @@ func (c *session) retargetLocked(d float64) {
 	}
 	c.setDiffLocked(d)
 	c.sendDifficultyLocked()
-	if e := c.lastJob; e != nil && !c.closed.Load() {
+	if e := c.lastJob; e != nil && !c.stopping() {
 		c.aliasNext++
 		c.recordLocked(e, c.aliasNext)
 		_ = c.write(e.aliasLine(c.aliasNext), c.srv.cfg.WriteTimeout)
@@ -423,7 +391,7 @@ func (c *session) retargetLocked(d float64) {
 func (c *session) tick(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.vd == nil || c.closed.Load() {
+	if c.vd == nil || c.stopping() {
 		return
 	}
 	if d, changed := c.vd.OnTick(now); changed {
@@ -431,13 +399,12 @@ func (c *session) tick(now time.Time) {
 	}
 }
 
-func (c *session) handleConfigure(req Request) {
-	p, err := DecodeConfigure(req.Params)
+func (c *session) handleConfigure(req wire.Request) error {
+	p, err := wire.DecodeConfigure(req.Params)
 	if err != nil {
-		c.invalidParams(req.ID, err)
-		return
+		return c.invalidParams(req.ID, err)
 	}
-	var res ConfigureResult
+	var res wire.ConfigureResult
 	if p.HasVersionRolling {
 		mask := p.VersionRollingMask & c.srv.cfg.VersionMask
 		res.AnswerVersionRolling = true
@@ -450,12 +417,14 @@ func (c *session) handleConfigure(req Request) {
 		}
 	}
 	for _, ext := range p.Extensions {
-		if ext == ExtMinimumDifficulty {
+		if ext == wire.ExtMinimumDifficulty {
 			res.AnswerMinimumDifficulty = true
 		}
 	}
 	res.MinimumDifficulty = p.HasMinimumDifficulty
-	c.reply(EncodeConfigureResult(req.ID, res))
+	if err := c.reply(wire.EncodeConfigureResult(req.ID, res)); err != nil {
+		return err
+	}
 	if p.HasMinimumDifficulty {
 		lim := c.srv.limits.Load()
 		c.mu.Lock()
@@ -466,6 +435,7 @@ func (c *session) handleConfigure(req Request) {
 			c.retargetLocked(c.vd.Difficulty())
 		}
 	}
+	return nil
 }
 
 func onesCount(x uint32) int {
@@ -479,34 +449,39 @@ func onesCount(x uint32) int {
 // handleSuggestDifficulty takes the miner's hint, clamped to the limits
 // (and its configure minimum): before the session's first difficulty it
 // is the start difficulty; afterwards the session retargets to it at once.
-func (c *session) handleSuggestDifficulty(req Request) {
-	d, err := DecodeSuggestDifficulty(req.Params)
+func (c *session) handleSuggestDifficulty(req wire.Request) error {
+	d, err := wire.DecodeSuggestDifficulty(req.Params)
 	if err != nil {
-		c.invalidParams(req.ID, err)
-		return
+		return c.invalidParams(req.ID, err)
 	}
 	lim := c.srv.limits.Load()
-	c.replyTrue(req.ID)
+	if err := c.replyTrue(req.ID); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d = c.clampLocked(lim, d)
 	if c.vd == nil {
 		c.suggested = d
-		return
+		return nil
 	}
 	c.vd = NewVardiff(c.vardiffConfig(lim), d, c.srv.now())
 	c.retargetLocked(c.vd.Difficulty())
+	return nil
 }
 
-// write writes b with a deadline of timeout. A failed write closes the
-// session (the reader then stops). Most writes fit the socket's send buffer
-// at once: those are made without setting a deadline (tryWrite), and only
-// the rest of a line that did not fit waits, with the deadline.
+// write writes b with a deadline of timeout. A write that fails, on any
+// goroutine, stops the session (stop: the reason is recorded, the
+// connection closed, so the reader ends it) and returns the reason; once
+// the session is stopping nothing is written and write returns the
+// recorded reason. Most writes fit the socket's send buffer at once: those
+// are made without setting a deadline (tryWrite), and only the rest of a
+// line that did not fit waits, with the deadline.
 func (c *session) write(b []byte, timeout time.Duration) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closed.Load() {
-		return net.ErrClosed
+	if p := c.cause.Load(); p != nil {
+		return *p
 	}
 	if c.raw != nil {
 		b = b[tryWrite(c.raw, b):]
@@ -516,25 +491,15 @@ func (c *session) write(b []byte, timeout time.Duration) error {
 	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := c.conn.Write(b); err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			c.srv.st.writeTimeouts.Add(1)
-			c.logger().Info("stratum: write timed out; closing session")
+		r := closeWriteError
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			r = closeWriteTimeout
 		}
-		c.close()
-		return err
+		end := endSession(r, err)
+		c.stop(end)
+		return end
 	}
 	return nil
-}
-
-// close closes the connection once; the reader loop then ends and the
-// server forgets the session.
-func (c *session) close() {
-	c.closeOnce.Do(func() {
-		c.closed.Store(true)
-		c.ready.Store(false)
-		c.conn.Close()
-	})
 }
 
 // release undoes the session's counters; called once by removeSession.

@@ -1,6 +1,8 @@
 package stratum
 
 import (
+	"github.com/stratumd/stratumd/internal/stratum/wire"
+
 	"encoding/json"
 	"net"
 	"strings"
@@ -12,15 +14,15 @@ import (
 func TestSubscribeResultShape(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
 	c1, c2 := h.dial(), h.dial()
-	r1 := c1.call(MethodSubscribe, "cpuminer/2.5.1")
-	r2 := c2.call(MethodSubscribe)
+	r1 := c1.call(wire.MethodSubscribe, "cpuminer/2.5.1")
+	r2 := c2.call(wire.MethodSubscribe)
 	var res []json.RawMessage
 	if err := json.Unmarshal(r1.Result, &res); err != nil || len(res) != 3 {
 		t.Fatalf("result %s", r1.raw)
 	}
 	var subs [][]string
 	if err := json.Unmarshal(res[0], &subs); err != nil || len(subs) != 2 ||
-		subs[0][0] != MethodSetDifficulty || subs[1][0] != MethodNotify {
+		subs[0][0] != wire.MethodSetDifficulty || subs[1][0] != wire.MethodNotify {
 		t.Errorf("subscriptions %s", res[0])
 	}
 	var en1 string
@@ -37,14 +39,14 @@ func TestSubscribeResultShape(t *testing.T) {
 	if en1b == en1 || !strings.HasPrefix(en1b, "01") {
 		t.Errorf("second extranonce1 %q, first %q", en1b, en1)
 	}
-	if r := c1.call(MethodExtranonceSubscribe); string(r.Result) != "true" {
+	if r := c1.call(wire.MethodExtranonceSubscribe); string(r.Result) != "true" {
 		t.Errorf("extranonce.subscribe: %s", r.raw)
 	}
-	if r := c1.call("mining.get_transactions"); r.errCode() != CodeOther {
+	if r := c1.call("mining.get_transactions"); r.errCode() != wire.CodeOther {
 		t.Errorf("unknown method: %s", r.raw)
 	}
 	// Still connected after an unknown method.
-	if r := c1.call(MethodSubscribe); r.errCode() != 0 {
+	if r := c1.call(wire.MethodSubscribe); r.errCode() != 0 {
 		t.Errorf("resubscribe: %s", r.raw)
 	}
 }
@@ -80,13 +82,13 @@ func TestConfigureVersionRolling(t *testing.T) {
 		{"e0000000", `{"version-rolling":false}`},
 	} {
 		c := h.dial()
-		r := c.call(MethodConfigure, []string{"version-rolling"}, map[string]any{"version-rolling.mask": tc.mask, "version-rolling.min-bit-count": 2})
+		r := c.call(wire.MethodConfigure, []string{"version-rolling"}, map[string]any{"version-rolling.mask": tc.mask, "version-rolling.min-bit-count": 2})
 		if string(r.Result) != tc.want {
 			t.Errorf("mask %s: %s, want %s", tc.mask, r.Result, tc.want)
 		}
 	}
 	c := h.dial()
-	r := c.call(MethodConfigure, []string{"version-rolling", "minimum-difficulty", "subscribe-extranonce"},
+	r := c.call(wire.MethodConfigure, []string{"version-rolling", "minimum-difficulty", "subscribe-extranonce"},
 		map[string]any{"version-rolling.mask": "1fffe000", "minimum-difficulty.value": 0.5})
 	if string(r.Result) != `{"version-rolling":true,"version-rolling.mask":"1fffe000","minimum-difficulty":true}` {
 		t.Errorf("configure: %s", r.Result)
@@ -112,16 +114,16 @@ func TestSuggestDifficultyClamped(t *testing.T) {
 		{[]float64{2}, 2},
 	} {
 		c := h.dial()
-		c.call(MethodSubscribe)
-		if r := c.call(MethodSuggestDifficulty, tc.suggest); string(r.Result) != "true" {
+		c.call(wire.MethodSubscribe)
+		if r := c.call(wire.MethodSuggestDifficulty, tc.suggest); string(r.Result) != "true" {
 			t.Fatalf("suggest %v: %s", tc.suggest, r.raw)
 		}
-		c.call(MethodAuthorize, regtestAddress(t, 1)+".w", "")
-		d := c.expect(MethodSetDifficulty)
+		c.call(wire.MethodAuthorize, regtestAddress(t, 1)+".w", "")
+		d := c.expect(wire.MethodSetDifficulty)
 		if c.diff != tc.want {
 			t.Errorf("suggest %v: set_difficulty %s, want %v", tc.suggest, d.raw, tc.want)
 		}
-		if m := c.expect(MethodNotify); !c.clean {
+		if m := c.expect(wire.MethodNotify); !c.clean {
 			t.Errorf("first job not clean: %s", m.raw)
 		}
 	}
@@ -130,9 +132,9 @@ func TestSuggestDifficultyClamped(t *testing.T) {
 	c := h.dial()
 	c.handshake(regtestAddress(t, 1) + ".w")
 	first := c.jobID
-	c.call(MethodSuggestDifficulty, 8)
-	c.expect(MethodSetDifficulty)
-	c.expect(MethodNotify)
+	c.call(wire.MethodSuggestDifficulty, 8)
+	c.expect(wire.MethodSetDifficulty)
+	c.expect(wire.MethodNotify)
 	if c.diff != 8 || c.jobID != first+".1" || c.clean {
 		t.Errorf("after retarget: diff %v job %q clean %v", c.diff, c.jobID, c.clean)
 	}
@@ -141,20 +143,20 @@ func TestSuggestDifficultyClamped(t *testing.T) {
 func TestAuthorizeOpen(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
 	c := h.dial()
-	c.call(MethodSubscribe)
+	c.call(wire.MethodSubscribe)
 	mainnet := "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"
 	for _, user := range []string{mainnet + ".w", "alice.w", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"} {
-		if r := c.call(MethodAuthorize, user, "x"); r.errCode() != CodeUnauthorized {
+		if r := c.call(wire.MethodAuthorize, user, "x"); r.errCode() != wire.CodeUnauthorized {
 			t.Errorf("%s: %s", user, r.raw)
 		}
 	}
 	addr := regtestAddress(t, 7)
-	if r := c.call(MethodAuthorize, addr+".rig1", "x"); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAuthorize, addr+".rig1", "x"); string(r.Result) != "true" {
 		t.Fatalf("regtest address refused: %s", r.raw)
 	}
-	c.expect(MethodSetDifficulty)
-	c.expect(MethodNotify)
-	if r := c.call(MethodAuthorize, addr+".rig2", ""); string(r.Result) != "true" {
+	c.expect(wire.MethodSetDifficulty)
+	c.expect(wire.MethodNotify)
+	if r := c.call(wire.MethodAuthorize, addr+".rig2", ""); string(r.Result) != "true" {
 		t.Fatalf("second worker: %s", r.raw)
 	}
 	h.users.mu.Lock()
@@ -169,27 +171,27 @@ func TestAuthorizePassword(t *testing.T) {
 	h := startHarness(t, harnessOpts{config: func(c *Config) { c.Auth = AuthPassword }})
 	h.users.passwords["alice"] = "pw"
 	c := h.dial()
-	c.call(MethodSubscribe)
+	c.call(wire.MethodSubscribe)
 	for _, tc := range [][2]string{{"bob.w", "pw"}, {"alice.w", "wrong"}, {"alice", ""}} {
-		if r := c.call(MethodAuthorize, tc[0], tc[1]); r.errCode() != CodeUnauthorized {
+		if r := c.call(wire.MethodAuthorize, tc[0], tc[1]); r.errCode() != wire.CodeUnauthorized {
 			t.Errorf("%v: %s", tc, r.raw)
 		}
 	}
-	if r := c.call(MethodAuthorize, "alice.w1", "pw"); string(r.Result) != "true" {
+	if r := c.call(wire.MethodAuthorize, "alice.w1", "pw"); string(r.Result) != "true" {
 		t.Fatalf("alice: %s", r.raw)
 	}
 	before := h.users.verifyCount()
 	for range 5 {
 		c2 := h.dial()
-		c2.call(MethodSubscribe)
-		if r := c2.call(MethodAuthorize, "alice.w2", "pw"); string(r.Result) != "true" {
+		c2.call(wire.MethodSubscribe)
+		if r := c2.call(wire.MethodAuthorize, "alice.w2", "pw"); string(r.Result) != "true" {
 			t.Fatalf("alice again: %s", r.raw)
 		}
 	}
 	if n := h.users.verifyCount(); n != before {
 		t.Errorf("verifications after the first: %d, want cached", n-before)
 	}
-	if r := c.call(MethodAuthorize, "alice.w3", "other"); r.errCode() != CodeUnauthorized {
+	if r := c.call(wire.MethodAuthorize, "alice.w3", "other"); r.errCode() != wire.CodeUnauthorized {
 		t.Errorf("other password accepted from cache: %s", r.raw)
 	}
 }
@@ -198,21 +200,21 @@ func TestOrderErrors(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
 	c := h.dial()
 	args := submitArgs("w", "1", make([]byte, 8), 0, 0)
-	if r := c.call(MethodSubmit, args...); r.errCode() != CodeNotSubscribed {
+	if r := c.call(wire.MethodSubmit, args...); r.errCode() != wire.CodeNotSubscribed {
 		t.Errorf("submit before subscribe: %s", r.raw)
 	}
-	c.call(MethodSubscribe)
-	if r := c.call(MethodSubmit, args...); r.errCode() != CodeUnauthorized {
+	c.call(wire.MethodSubscribe)
+	if r := c.call(wire.MethodSubmit, args...); r.errCode() != wire.CodeUnauthorized {
 		t.Errorf("submit before authorize: %s", r.raw)
 	}
 	// Authorize before subscribe works too.
 	c2 := h.dial()
-	if r := c2.call(MethodAuthorize, regtestAddress(t, 1)+".w", ""); string(r.Result) != "true" {
+	if r := c2.call(wire.MethodAuthorize, regtestAddress(t, 1)+".w", ""); string(r.Result) != "true" {
 		t.Fatalf("authorize first: %s", r.raw)
 	}
-	c2.call(MethodSubscribe)
-	c2.expect(MethodSetDifficulty)
-	c2.expect(MethodNotify)
+	c2.call(wire.MethodSubscribe)
+	c2.expect(wire.MethodSetDifficulty)
+	c2.expect(wire.MethodNotify)
 }
 
 func TestMalformedDisconnects(t *testing.T) {
@@ -226,7 +228,7 @@ func TestMalformedDisconnects(t *testing.T) {
 		c := h.dial()
 		c.sendLine(line)
 		got := c.waitClosed()
-		if len(got) != 1 || got[0].errCode() != CodeOther {
+		if len(got) != 1 || got[0].errCode() != wire.CodeOther {
 			t.Errorf("%.40q: got %v before close", line, got)
 		}
 	}
@@ -251,7 +253,7 @@ func TestMalformedBan(t *testing.T) {
 	}
 	h.clock.Advance(DefaultBanDuration + time.Second)
 	c = h.dial()
-	if r := c.call(MethodSubscribe); r.errCode() != 0 {
+	if r := c.call(wire.MethodSubscribe); r.errCode() != 0 {
 		t.Errorf("after the ban expired: %s", r.raw)
 	}
 	st := h.srv.Stats()
@@ -263,8 +265,8 @@ func TestMalformedBan(t *testing.T) {
 func TestPerIPCap(t *testing.T) {
 	h := startHarness(t, harnessOpts{config: func(c *Config) { c.MaxConnsPerIP = 2 }})
 	c1, c2 := h.dial(), h.dial()
-	c1.call(MethodSubscribe)
-	c2.call(MethodSubscribe)
+	c1.call(wire.MethodSubscribe)
+	c2.call(wire.MethodSubscribe)
 	c3 := h.dial()
 	if got := c3.waitClosed(); len(got) != 0 {
 		t.Errorf("third connection got %v", got)
@@ -290,7 +292,7 @@ func TestPerIPCap(t *testing.T) {
 func TestHandshakeTimeout(t *testing.T) {
 	h := startHarness(t, harnessOpts{config: func(c *Config) { c.HandshakeTimeout = 200 * time.Millisecond }})
 	c := h.dial()
-	c.call(MethodSubscribe)
+	c.call(wire.MethodSubscribe)
 	start := time.Now()
 	c.waitClosed()
 	if d := time.Since(start); d > 5*time.Second {
@@ -306,11 +308,11 @@ func TestPanicDropsOnlyThatSession(t *testing.T) {
 		}
 	}
 	good, bad := h.dial(), h.dial()
-	good.call(MethodSubscribe)
-	bad.call(MethodSubscribe)
+	good.call(wire.MethodSubscribe)
+	bad.call(wire.MethodSubscribe)
 	bad.sendLine(`{"id":9,"method":"test.panic","params":[]}`)
 	bad.waitClosed()
-	if r := good.call(MethodExtranonceSubscribe); string(r.Result) != "true" {
+	if r := good.call(wire.MethodExtranonceSubscribe); string(r.Result) != "true" {
 		t.Errorf("other session: %s", r.raw)
 	}
 	if st := h.srv.Stats(); st.Panics != 1 {

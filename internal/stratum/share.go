@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 const (
@@ -57,34 +58,34 @@ func (r reason) String() string {
 func (r reason) code() (int, string) {
 	switch r {
 	case reasonStale:
-		return CodeJobNotFound, "job not found"
+		return wire.CodeJobNotFound, "job not found"
 	case reasonUnauthorized:
-		return CodeUnauthorized, "unauthorized worker"
+		return wire.CodeUnauthorized, "unauthorized worker"
 	case reasonNotSubscribed:
-		return CodeNotSubscribed, "not subscribed"
+		return wire.CodeNotSubscribed, "not subscribed"
 	case reasonExtranonce2:
-		return CodeOther, "wrong extranonce2 size"
+		return wire.CodeOther, "wrong extranonce2 size"
 	case reasonNTime:
-		return CodeOther, "ntime out of range"
+		return wire.CodeOther, "ntime out of range"
 	case reasonVersionBits:
-		return CodeOther, "invalid version bits"
+		return wire.CodeOther, "invalid version bits"
 	case reasonDuplicate:
-		return CodeDuplicate, "duplicate share"
+		return wire.CodeDuplicate, "duplicate share"
 	case reasonLowDifficulty:
-		return CodeLowDifficulty, "low difficulty share"
+		return wire.CodeLowDifficulty, "low difficulty share"
 	case reasonNotRecorded:
-		return CodeOther, "share not recorded"
+		return wire.CodeOther, "share not recorded"
 	case reasonTooManyShares:
-		return CodeOther, "too many shares for this job"
+		return wire.CodeOther, "too many shares for this job"
 	default:
-		return CodeOther, "invalid params"
+		return wire.CodeOther, "invalid params"
 	}
 }
 
 // shareKey identifies a share for duplicate detection within a session
 // (whose extranonce1 is fixed): job number, extranonce2 (zero-padded to
-// MaxExtranonce2Size), ntime, nonce and final version.
-type shareKey [4 + MaxExtranonce2Size + 12]byte
+// wire.MaxExtranonce2Size), ntime, nonce and final version.
+type shareKey [4 + wire.MaxExtranonce2Size + 12]byte
 
 // checkedShare is a share that passed every check.
 type checkedShare struct {
@@ -99,7 +100,7 @@ type checkedShare struct {
 // checkShare runs the share checks in their documented order on a decoded
 // submit of a subscribed, authorized session. It records an accepted share
 // in the duplicate set.
-func (c *session) checkShare(p *SubmitParams, now time.Time, cs *checkedShare) reason {
+func (c *session) checkShare(p *wire.SubmitParams, now time.Time, cs *checkedShare) reason {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -135,11 +136,11 @@ func (c *session) checkShare(p *SubmitParams, now time.Time, cs *checkedShare) r
 
 	k := &cs.key
 	binary.LittleEndian.PutUint32(k[0:], sj.e.num)
-	n := copy(k[4:4+MaxExtranonce2Size], p.Extranonce2)
-	clear(k[4+n : 4+MaxExtranonce2Size])
-	binary.LittleEndian.PutUint32(k[4+MaxExtranonce2Size:], p.NTime)
-	binary.LittleEndian.PutUint32(k[8+MaxExtranonce2Size:], p.Nonce)
-	binary.LittleEndian.PutUint32(k[12+MaxExtranonce2Size:], version)
+	n := copy(k[4:4+wire.MaxExtranonce2Size], p.Extranonce2)
+	clear(k[4+n : 4+wire.MaxExtranonce2Size])
+	binary.LittleEndian.PutUint32(k[4+wire.MaxExtranonce2Size:], p.NTime)
+	binary.LittleEndian.PutUint32(k[8+wire.MaxExtranonce2Size:], p.Nonce)
+	binary.LittleEndian.PutUint32(k[12+wire.MaxExtranonce2Size:], version)
 	if _, dup := c.seen[*k]; dup {
 		return reasonDuplicate
 	}
@@ -205,15 +206,15 @@ func (c *session) pruneSeenLocked() {
 
 // handleSubmit checks a share; an accepted one that meets the network
 // target is handed to the chain source first; then the share is spooled
-// durably and only then acknowledged. False closes the session.
-func (c *session) handleSubmit(req Request) bool {
+// durably and only then acknowledged. An error ends the session.
+func (c *session) handleSubmit(req wire.Request) error {
 	if !c.subscribed {
 		return c.reject(req.ID, reasonNotSubscribed)
 	}
 	if len(c.workers) == 0 {
 		return c.reject(req.ID, reasonUnauthorized)
 	}
-	p, err := DecodeSubmit(req.Params)
+	p, err := wire.DecodeSubmit(req.Params)
 	if err != nil {
 		c.srv.st.rejected[reasonInvalidParams].Add(1)
 		return c.invalidParams(req.ID, err)
@@ -242,6 +243,7 @@ func (c *session) handleSubmit(req Request) bool {
 	if fb != nil {
 		share.Block = fb.spooled()
 	}
+	var werr error // the reply's write
 	_, err = c.srv.cfg.Shares.Write(c.group.ctx, &share)
 	if err != nil {
 		c.mu.Lock()
@@ -250,13 +252,13 @@ func (c *session) handleSubmit(req Request) bool {
 		c.logger().Error("stratum: SHARE NOT RECORDED; miner told so", "user", cs.w.user, "job", cs.e.job.ID, "err", err)
 		c.srv.st.rejected[reasonNotRecorded].Add(1)
 		code, msg := reasonNotRecorded.code()
-		c.replyError(req.ID, code, msg)
+		werr = c.replyError(req.ID, code, msg)
 	} else {
 		c.srv.st.accepted.Add(1)
 		if o := c.srv.cfg.Observer; o != nil {
 			o.ObserveShare(cs.w.user, cs.w.worker, cs.diff, now)
 		}
-		c.replyTrue(req.ID)
+		werr = c.replyTrue(req.ID)
 	}
 	if fb != nil {
 		c.srv.foundBlockDone(c.group, fb, share, err)
@@ -270,39 +272,42 @@ func (c *session) handleSubmit(req Request) bool {
 		}
 		c.mu.Unlock()
 	}
-	return c.countSubmit(false)
+	if err := c.countSubmit(false); err != nil {
+		return err
+	}
+	return werr
 }
 
-// reject answers a rejected submit and applies the ban rule.
-func (c *session) reject(id []byte, r reason) bool {
+// reject answers a rejected submit and applies the ban rule, which may end
+// the session even when the reply could not be written.
+func (c *session) reject(id []byte, r reason) error {
 	c.srv.st.rejected[r].Add(1)
 	code, msg := r.code()
-	c.replyError(id, code, msg)
+	werr := c.replyError(id, code, msg)
 	// Stale shares follow every new tip; they are no sign of abuse.
-	return c.countSubmit(r != reasonStale)
+	if err := c.countSubmit(r != reasonStale); err != nil {
+		return err
+	}
+	return werr
 }
 
 // countSubmit feeds the ban rule: when more than BanThreshold of at least
-// BanMinSubmits recent submits were invalid, the address is banned and the
-// session closed (false). The window halves once it holds twice
-// BanMinSubmits, so it follows recent behaviour.
-func (c *session) countSubmit(invalid bool) bool {
+// BanMinSubmits recent submits were invalid, the session ends for
+// closeInvalidShares, and its exit bans the address for BanDuration. The
+// window halves once it holds twice BanMinSubmits, so it follows recent
+// behaviour.
+func (c *session) countSubmit(invalid bool) error {
 	lim := c.srv.limits.Load()
 	c.submits++
 	if invalid {
 		c.invalid++
 	}
 	if c.submits >= lim.BanMinSubmits && float64(c.invalid) > lim.BanThreshold*float64(c.submits) {
-		c.srv.adm.Ban(c.ip, c.srv.now().Add(lim.BanDuration))
-		c.srv.st.bans.Add(1)
-		c.logger().Warn("stratum: too many invalid submissions; address banned",
-			"invalid", c.invalid, "submits", c.submits, "for", lim.BanDuration)
-		c.close()
-		return false
+		return endSession(closeInvalidShares, nil)
 	}
 	if c.submits >= 2*lim.BanMinSubmits {
 		c.submits /= 2
 		c.invalid /= 2
 	}
-	return true
+	return nil
 }

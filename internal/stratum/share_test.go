@@ -3,17 +3,19 @@ package stratum
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/wire"
+	btcwire "github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
 // hardBits makes blocks rare (network difficulty 2^-12) so that shares at
@@ -23,33 +25,33 @@ const hardBits = 0x1e0fffff
 func TestShareRejections(t *testing.T) {
 	h := startHarness(t, harnessOpts{bits: hardBits})
 	c := h.dial()
-	c.call(MethodConfigure, []string{"version-rolling"}, map[string]any{"version-rolling.mask": "00ffe000"})
+	c.call(wire.MethodConfigure, []string{"version-rolling"}, map[string]any{"version-rolling.mask": "00ffe000"})
 	worker := regtestAddress(t, 3) + ".rig"
 	c.handshake(worker)
 	e := h.srv.currentJob()
 	diff := c.diff
 	good := h.mine(c, e, diff, false, 0, 0)
-	submit := func(args ...any) *msg { return c.call(MethodSubmit, args...) }
+	submit := func(args ...any) *msg { return c.call(wire.MethodSubmit, args...) }
 
 	cases := []struct {
 		name string
 		args []any
 		code int
 	}{
-		{"unknown job", submitArgs(worker, "ffff", good.en2, good.ntime, good.nonce), CodeJobNotFound},
-		{"bad alias", submitArgs(worker, e.job.ID+".7", good.en2, good.ntime, good.nonce), CodeJobNotFound},
-		{"other worker", submitArgs(regtestAddress(t, 3)+".other", e.job.ID, good.en2, good.ntime, good.nonce), CodeUnauthorized},
-		{"short en2", submitArgs(worker, e.job.ID, good.en2[:4], good.ntime, good.nonce), CodeOther},
-		{"ntime before mintime", submitArgs(worker, e.job.ID, good.en2, e.minTime-1, good.nonce), CodeOther},
-		{"ntime 2h ahead", submitArgs(worker, e.job.ID, good.en2, uint32(h.clock.Now().Add(2*time.Hour+time.Second).Unix()), good.nonce), CodeOther},
-		{"version bits outside mask", submitArgs(worker, e.job.ID, good.en2, good.ntime, good.nonce, 0x1f000000), CodeOther},
+		{"unknown job", submitArgs(worker, "ffff", good.en2, good.ntime, good.nonce), wire.CodeJobNotFound},
+		{"bad alias", submitArgs(worker, e.job.ID+".7", good.en2, good.ntime, good.nonce), wire.CodeJobNotFound},
+		{"other worker", submitArgs(regtestAddress(t, 3)+".other", e.job.ID, good.en2, good.ntime, good.nonce), wire.CodeUnauthorized},
+		{"short en2", submitArgs(worker, e.job.ID, good.en2[:4], good.ntime, good.nonce), wire.CodeOther},
+		{"ntime before mintime", submitArgs(worker, e.job.ID, good.en2, e.minTime-1, good.nonce), wire.CodeOther},
+		{"ntime 2h ahead", submitArgs(worker, e.job.ID, good.en2, uint32(h.clock.Now().Add(2*time.Hour+time.Second).Unix()), good.nonce), wire.CodeOther},
+		{"version bits outside mask", submitArgs(worker, e.job.ID, good.en2, good.ntime, good.nonce, 0x1f000000), wire.CodeOther},
 		{"low difficulty", func() []any {
 			s := h.lowNonce(c, e, diff)
 			return submitArgs(worker, e.job.ID, s.en2, s.ntime, s.nonce)
-		}(), CodeLowDifficulty},
+		}(), wire.CodeLowDifficulty},
 		{"accepted", submitArgs(worker, e.job.ID, good.en2, good.ntime, good.nonce), 0},
-		{"duplicate", submitArgs(worker, e.job.ID, good.en2, good.ntime, good.nonce), CodeDuplicate},
-		{"bad params", []any{worker, e.job.ID, "zz", "0", "0"}, CodeOther},
+		{"duplicate", submitArgs(worker, e.job.ID, good.en2, good.ntime, good.nonce), wire.CodeDuplicate},
+		{"bad params", []any{worker, e.job.ID, "zz", "0", "0"}, wire.CodeOther},
 	}
 	for _, tc := range cases {
 		r := submit(tc.args...)
@@ -92,13 +94,13 @@ func TestShareRejections(t *testing.T) {
 	// A new tip makes the old job stale.
 	h.src.Advance()
 	h.waitJob()
-	c.expect(MethodNotify)
+	c.expect(wire.MethodNotify)
 	if !c.clean {
 		t.Error("new tip notify not clean")
 	}
 	other := h.mine(c, e, diff, false, 0, 0)
 	other.nonce++ // any nonce: the job is checked first
-	if r := submit(submitArgs(worker, e.job.ID, other.en2, other.ntime, other.nonce)...); r.errCode() != CodeJobNotFound {
+	if r := submit(submitArgs(worker, e.job.ID, other.en2, other.ntime, other.nonce)...); r.errCode() != wire.CodeJobNotFound {
 		t.Errorf("old tip: %s", r.raw)
 	}
 }
@@ -110,10 +112,10 @@ func TestVersionBitsWithoutNegotiation(t *testing.T) {
 	c.handshake(w)
 	e := h.srv.currentJob()
 	s := h.mine(c, e, c.diff, false, 0, 0)
-	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0x00002000)...); r.errCode() != CodeOther {
+	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0x00002000)...); r.errCode() != wire.CodeOther {
 		t.Errorf("rolled bits without configure: %s", r.raw)
 	}
-	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0)...); string(r.Result) != "true" {
+	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0)...); string(r.Result) != "true" {
 		t.Errorf("zero version bits: %s", r.raw)
 	}
 }
@@ -130,18 +132,18 @@ func TestRetargetKeepsOldDifficulty(t *testing.T) {
 	old := h.mine(c, e, oldDiff, false, 0, 0)
 
 	newDiff := oldDiff * 4
-	c.call(MethodSuggestDifficulty, newDiff)
-	c.expect(MethodSetDifficulty)
-	c.expect(MethodNotify)
+	c.call(wire.MethodSuggestDifficulty, newDiff)
+	c.expect(wire.MethodSetDifficulty)
+	c.expect(wire.MethodNotify)
 	if c.diff == oldDiff || c.jobID == oldID {
 		t.Fatalf("no retarget: diff %v job %s", c.diff, c.jobID)
 	}
 	// In flight at the old difficulty: accepted, credited at the old one.
-	if r := c.call(MethodSubmit, submitArgs(w, oldID, old.en2, old.ntime, old.nonce)...); string(r.Result) != "true" {
+	if r := c.call(wire.MethodSubmit, submitArgs(w, oldID, old.en2, old.ntime, old.nonce)...); string(r.Result) != "true" {
 		t.Fatalf("in-flight share: %s", r.raw)
 	}
 	// The same share under the alias is a duplicate (same job).
-	if r := c.call(MethodSubmit, submitArgs(w, c.jobID, old.en2, old.ntime, old.nonce)...); r.errCode() != CodeDuplicate && r.errCode() != CodeLowDifficulty {
+	if r := c.call(wire.MethodSubmit, submitArgs(w, c.jobID, old.en2, old.ntime, old.nonce)...); r.errCode() != wire.CodeDuplicate && r.errCode() != wire.CodeLowDifficulty {
 		t.Errorf("same share under alias: %s", r.raw)
 	}
 	// A share under the alias is judged and credited at the new difficulty.
@@ -154,11 +156,11 @@ func TestRetargetKeepsOldDifficulty(t *testing.T) {
 			break
 		}
 	}
-	if r := c.call(MethodSubmit, submitArgs(w, c.jobID, low.en2, low.ntime, low.nonce)...); r.errCode() != CodeLowDifficulty {
+	if r := c.call(wire.MethodSubmit, submitArgs(w, c.jobID, low.en2, low.ntime, low.nonce)...); r.errCode() != wire.CodeLowDifficulty {
 		t.Errorf("old-difficulty share under the new id: %s", r.raw)
 	}
 	fresh := h.mine(c, e, c.diff, false, 0, 0)
-	if r := c.call(MethodSubmit, submitArgs(w, c.jobID, fresh.en2, fresh.ntime, fresh.nonce)...); string(r.Result) != "true" {
+	if r := c.call(wire.MethodSubmit, submitArgs(w, c.jobID, fresh.en2, fresh.ntime, fresh.nonce)...); string(r.Result) != "true" {
 		t.Fatalf("new-difficulty share: %s", r.raw)
 	}
 	shares := h.shares.list()
@@ -191,13 +193,13 @@ func TestShareNotRecorded(t *testing.T) {
 	e := h.srv.currentJob()
 	s := h.mine(c, e, c.diff, false, 0, 0)
 	h.shares.setFail(errors.New("disk full"))
-	r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
-	if r.errCode() != CodeOther || string(r.Result) == "true" {
+	r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
+	if r.errCode() != wire.CodeOther || string(r.Result) == "true" {
 		t.Fatalf("unrecorded share: %s", r.raw)
 	}
 	h.shares.setFail(nil)
 	// Not counted as seen: once the disk is back, it is accepted.
-	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
+	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
 		t.Errorf("retry: %s", r.raw)
 	}
 	if st := h.srv.Stats(); st.SharesRejected["not-recorded"] != 1 || st.SharesAccepted != 1 {
@@ -213,14 +215,14 @@ func TestInvalidSubmitsBan(t *testing.T) {
 	e := h.srv.currentJob()
 	for i := 0; i < 9; i++ {
 		s := h.lowNonceFrom(c, e, c.diff, uint32(i*1000))
-		if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); r.errCode() != CodeLowDifficulty {
+		if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); r.errCode() != wire.CodeLowDifficulty {
 			t.Fatalf("submit %d: %s", i, r.raw)
 		}
 	}
 	s := h.lowNonceFrom(c, e, c.diff, 99999)
-	c.sendLine(string(mustRequest(t, MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce))))
+	c.sendLine(string(mustRequest(t, wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce))))
 	got := c.waitClosed()
-	if len(got) != 1 || got[0].errCode() != CodeLowDifficulty {
+	if len(got) != 1 || got[0].errCode() != wire.CodeLowDifficulty {
 		t.Errorf("before close: %v", got)
 	}
 	if !h.srv.Banned("127.0.0.1") {
@@ -228,12 +230,14 @@ func TestInvalidSubmitsBan(t *testing.T) {
 	}
 }
 
+// mustRequest encodes a request line (without its terminator) as
+// client.call does, for a test that reads the replies itself.
 func mustRequest(t *testing.T, method string, params []any) []byte {
-	b, err := EncodeRequest([]byte("77"), method, params)
+	b, err := json.Marshal(map[string]any{"id": 77, "method": method, "params": params})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b[:len(b)-1]
+	return b
 }
 
 // spooledBlock returns the one spooled share that carries a block.
@@ -257,7 +261,7 @@ func spooledBlock(t *testing.T, h *harness) store.Share {
 // follows the block until it is seen in the best chain.
 func TestBlockFoundOrder(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
-	h.src.SetSubmitFunc(func(_ context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
+	h.src.SetSubmitFunc(func(_ context.Context, b *btcwire.MsgBlock) (chain.SubmitResult, error) {
 		h.events.add("submitblock")
 		return chain.SubmitResult{Status: chain.Accepted}, nil
 	})
@@ -266,7 +270,7 @@ func TestBlockFoundOrder(t *testing.T) {
 	c.handshake(w)
 	e := h.srv.currentJob()
 	s := h.mine(c, e, c.diff, true, 0, 0)
-	r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
+	r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
 	h.events.add("reply")
 	if string(r.Result) != "true" {
 		t.Fatalf("block share: %s", r.raw)
@@ -302,7 +306,7 @@ func TestBlockFoundOrder(t *testing.T) {
 
 func TestBlockRejectedRecorded(t *testing.T) {
 	h := startHarness(t, harnessOpts{})
-	h.src.SetSubmitFunc(func(_ context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
+	h.src.SetSubmitFunc(func(_ context.Context, b *btcwire.MsgBlock) (chain.SubmitResult, error) {
 		return chain.SubmitResult{Status: chain.Rejected, Reason: "bad-txnmrklroot"}, nil
 	})
 	c := h.dial()
@@ -310,7 +314,7 @@ func TestBlockRejectedRecorded(t *testing.T) {
 	c.handshake(w)
 	e := h.srv.currentJob()
 	s := h.mine(c, e, c.diff, true, 0, 0)
-	if r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
+	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
 		t.Fatalf("share: %s", r.raw)
 	}
 	h.stop()
@@ -341,13 +345,13 @@ func TestBlockNotTakenResubmitted(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := startHarness(t, harnessOpts{})
-			h.src.SetSubmitFunc(func(context.Context, *wire.MsgBlock) (chain.SubmitResult, error) { return c.res, c.err })
+			h.src.SetSubmitFunc(func(context.Context, *btcwire.MsgBlock) (chain.SubmitResult, error) { return c.res, c.err })
 			mc := h.dial()
 			w := regtestAddress(t, 6) + ".rig"
 			mc.handshake(w)
 			e := h.srv.currentJob()
 			s := h.mine(mc, e, mc.diff, true, 0, 0)
-			if r := mc.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
+			if r := mc.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
 				t.Fatalf("share: %s", r.raw)
 			}
 			h.stop()
@@ -376,7 +380,7 @@ func TestBlockSpoolRefusedInsertedDirectly(t *testing.T) {
 	e := h.srv.currentJob()
 	s := h.mine(c, e, c.diff, true, 0, 0)
 	h.shares.setFail(errors.New("no space left on device"))
-	r := c.call(MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
+	r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce)...)
 	if r.Error == nil || string(r.Result) == "true" {
 		t.Fatalf("a share the spool refused was acknowledged: %s", r.raw)
 	}
@@ -422,7 +426,7 @@ func BenchmarkShareValidation(b *testing.B) {
 	c.setDiffLocked(1e-12) // every hash meets it: the whole path runs
 	c.recordLocked(e, 0)
 	c.lastJob = e
-	p := SubmitParams{Worker: "u.w", JobID: e.job.ID, Extranonce2: make([]byte, 8), NTime: e.minTime + 1,
+	p := wire.SubmitParams{Worker: "u.w", JobID: e.job.ID, Extranonce2: make([]byte, 8), NTime: e.minTime + 1,
 		VersionBits: 0x00002000, HasVersionBits: true}
 	now := testEpoch
 	var cs checkedShare

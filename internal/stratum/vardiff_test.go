@@ -1,6 +1,8 @@
 package stratum
 
 import (
+	"github.com/stratumd/stratumd/internal/stratum/wire"
+
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -225,7 +227,7 @@ func TestVardiffFractional(t *testing.T) {
 		if s.Diff >= 1 {
 			continue
 		}
-		txt := string(AppendDifficulty(nil, s.Diff))
+		txt := string(wire.AppendDifficulty(nil, s.Diff))
 		if len(txt) > len("0.0009765625") {
 			t.Errorf("difficulty %v prints as %q, want at most 3 significant digits", s.Diff, txt)
 		}
