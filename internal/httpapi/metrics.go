@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"net/http"
-	"slices"
 
 	"github.com/stratumd/stratumd/internal/store"
 )
@@ -42,18 +41,11 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	p.single("stratumd_malformed_lines_total", typeCounter, "Malformed lines from miners (each closed its connection).", float64(st.Malformed))
 	p.single("stratumd_session_panics_total", typeCounter, "Sessions dropped by a recovered panic.", float64(st.Panics))
 	p.single("stratumd_write_timeouts_total", typeCounter, "Sessions closed because a write to the miner timed out.", float64(st.WriteTimeouts))
+	p.byLabel("stratumd_sessions_closed_total", "Sessions ended, by the one reason each ended for.", "reason", st.SessionsClosed)
 
 	// Shares.
 	p.single("stratumd_shares_accepted_total", typeCounter, "Shares accepted (durable and acknowledged).", float64(st.SharesAccepted))
-	p.family("stratumd_shares_rejected_total", typeCounter, "Submits rejected, by reason.")
-	reasons := make([]string, 0, len(st.SharesRejected))
-	for k := range st.SharesRejected {
-		reasons = append(reasons, k)
-	}
-	slices.Sort(reasons)
-	for _, k := range reasons {
-		p.sample("stratumd_shares_rejected_total", float64(st.SharesRejected[k]), "reason", k)
-	}
+	p.byLabel("stratumd_shares_rejected_total", "Submits rejected, by reason.", "reason", st.SharesRejected)
 	diffTotal, _ := s.cfg.Tracker.Totals()
 	p.single("stratumd_share_difficulty_total", typeCounter,
 		"Sum of the assigned difficulty of accepted shares; rate() × 2^32 is the hashrate.", diffTotal)

@@ -229,6 +229,11 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	if got := e.get(t, "stratumd_shares_rejected_total", "reason", "low-difficulty"); got != 0 {
 		t.Errorf("low-difficulty %v, want 0", got)
 	}
+	// Every close reason is there from the start, at 0 while the one miner
+	// is still connected.
+	if got := e.get(t, "stratumd_sessions_closed_total", "reason", "hung-up"); got != 0 {
+		t.Errorf("sessions closed (hung-up) %v, want 0", got)
+	}
 	if got := e.get(t, "stratumd_share_difficulty_total"); math.Abs(got-n*1e-6) > 1e-15 {
 		t.Errorf("difficulty total %v, want %v", got, n*1e-6)
 	}

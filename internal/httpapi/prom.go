@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -63,6 +64,20 @@ func (p *promWriter) sample(name string, v float64, labels ...string) {
 func (p *promWriter) single(name, typ, help string, v float64) {
 	p.family(name, typ, help)
 	p.sample(name, v)
+}
+
+// byLabel writes a counter family with one sample per key of m, labelled
+// label=key, in key order.
+func (p *promWriter) byLabel(name, help, label string, m map[string]uint64) {
+	p.family(name, typeCounter, help)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		p.sample(name, float64(m[k]), label, k)
+	}
 }
 
 // formatValue formats a sample value as the format wants it.

@@ -420,15 +420,17 @@ func (p *Process) waitLogFrom(ctx context.Context, from int, match func(Line) bo
 }
 
 // ServerStats are the stratum server counters of the last "stratumd
-// stopped" record: scalar counters by name, and SharesRejected by reason.
+// stopped" record: scalar counters by name, SharesRejected by reason and
+// SessionsClosed by close reason.
 type ServerStats struct {
 	Counters map[string]int64
 	Rejected map[string]int64
+	Closed   map[string]int64
 }
 
 var (
 	statsScalar = regexp.MustCompile(`([A-Za-z]+):(-?[0-9]+)(?:[ }]|$)`)
-	statsMap    = regexp.MustCompile(`SharesRejected:map\[([^\]]*)\]`)
+	statsMaps   = regexp.MustCompile(`(SharesRejected|SessionsClosed):map\[([^\]]*)\]`)
 )
 
 // ServerStats parses the counters stratumd logged when it last stopped.
@@ -450,12 +452,16 @@ func (p *Process) ServerStats() (ServerStats, error) {
 
 // ParseServerStats parses a fmt "%+v" of stratum.Stats.
 func ParseServerStats(s string) ServerStats {
-	st := ServerStats{Counters: map[string]int64{}, Rejected: map[string]int64{}}
-	if m := statsMap.FindStringSubmatch(s); m != nil {
-		for _, kv := range strings.Fields(m[1]) {
+	st := ServerStats{Counters: map[string]int64{}, Rejected: map[string]int64{}, Closed: map[string]int64{}}
+	for _, m := range statsMaps.FindAllStringSubmatch(s, -1) {
+		dst := st.Rejected
+		if m[1] == "SessionsClosed" {
+			dst = st.Closed
+		}
+		for _, kv := range strings.Fields(m[2]) {
 			k, v, _ := strings.Cut(kv, ":")
 			n, _ := strconv.ParseInt(v, 10, 64)
-			st.Rejected[k] = n
+			dst[k] = n
 		}
 		s = strings.Replace(s, m[0], "", 1)
 	}

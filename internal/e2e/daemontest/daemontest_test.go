@@ -7,7 +7,8 @@ import "testing"
 const loggedStats = "{Connections:0 ConnectionsTotal:1631 Refused:3 Subscribed:0 Authorized:0 SharesAccepted:152201 " +
 	"SharesRejected:map[duplicate:0 extranonce2-size:0 invalid-params:78 not-recorded:1 stale:10848] BlocksFound:13904 " +
 	"BlocksRejected:0 Bans:5 Malformed:15 Panics:0 Jobs:13641 LastFanout:145.567µs MaxFanout:1.146154186s " +
-	"LastFanoutStart:2026-11-25 16:12:24.617748674 +0000 UTC WriteTimeouts:2 JobHeight:13641 NetworkDifficulty:4.6565423739069247e-10}"
+	"LastFanoutStart:2026-11-25 16:12:24.617748674 +0000 UTC WriteTimeouts:2 JobHeight:13641 NetworkDifficulty:4.6565423739069247e-10 " +
+	"SessionsClosed:map[handshake-timeout:4 hung-up:1600 line-too-long:2 write-timeout:2]}"
 
 func TestParseServerStats(t *testing.T) {
 	st := ParseServerStats(loggedStats)
@@ -27,8 +28,15 @@ func TestParseServerStats(t *testing.T) {
 			t.Errorf("rejected %s = %d, want %d", k, got, want)
 		}
 	}
-	if _, ok := st.Counters["duplicate"]; ok {
-		t.Error("a SharesRejected entry leaked into the counters")
+	for k, want := range map[string]int64{"hung-up": 1600, "handshake-timeout": 4, "line-too-long": 2, "write-timeout": 2} {
+		if got := st.Closed[k]; got != want {
+			t.Errorf("closed %s = %d, want %d", k, got, want)
+		}
+	}
+	for _, k := range []string{"duplicate", "up", "timeout", "long"} {
+		if _, ok := st.Counters[k]; ok {
+			t.Errorf("a map entry %q leaked into the counters", k)
+		}
 	}
 }
 
