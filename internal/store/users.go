@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stratumd/stratumd/internal/password"
 )
 
 // User is one pool account.
@@ -75,7 +77,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 	if nu.Password != "" {
 		h, err := s.hasher.Hash(nu.Password)
 		if err != nil {
-			return User{}, fmt.Errorf("create user %q: %w", nu.Name, err)
+			return User{}, hasherErr(fmt.Sprintf("create user %q", nu.Name), err)
 		}
 		hash = &h
 	}
@@ -143,7 +145,7 @@ func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User
 	}
 	ok, rehash, err := s.hasher.Verify(*stored, password)
 	if err != nil {
-		return User{}, fmt.Errorf("verify password of %q: %w", name, err)
+		return User{}, hasherErr(fmt.Sprintf("verify password of %q", name), err)
 	}
 	if !ok {
 		return User{}, fmt.Errorf("verify password of %q: %w", name, ErrBadPassword)
@@ -151,7 +153,7 @@ func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User
 	newHash := *stored
 	if rehash {
 		if newHash, err = s.hasher.Hash(password); err != nil {
-			return User{}, fmt.Errorf("rehash password of %q: %w", name, err)
+			return User{}, hasherErr(fmt.Sprintf("rehash password of %q", name), err)
 		}
 	}
 	// Only replace the hash we verified: a concurrent password change wins.
@@ -168,11 +170,22 @@ func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User
 	return u, nil
 }
 
+// hasherErr wraps an error of the password hasher for op. A refusal caused
+// by the input (password.ErrInvalid: a password too long, a stored hash
+// malformed) also wraps ErrInvalid, so that the store's callers branch on
+// the store's errors alone.
+func hasherErr(op string, err error) error {
+	if errors.Is(err, password.ErrInvalid) {
+		return fmt.Errorf("%s: %w: %w", op, ErrInvalid, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
 // SetPassword replaces name's password hash.
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	h, err := s.hasher.Hash(password)
 	if err != nil {
-		return fmt.Errorf("set password of %q: %w", name, err)
+		return hasherErr(fmt.Sprintf("set password of %q", name), err)
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE name = $1`, name, h)
 	if err != nil {
@@ -316,8 +329,8 @@ func parseLegacyUser(text string, checkAddress func(string) (string, error)) (na
 	if err := ValidUserName(lu.Username); err != nil {
 		return "", "", "", err
 	}
-	if hash, err = LegacyHash(strings.ToLower(lu.Password)); err != nil {
-		return "", "", "", fmt.Errorf("%q: %w", lu.Username, err)
+	if hash, err = password.LegacyHash(strings.ToLower(lu.Password)); err != nil {
+		return "", "", "", hasherErr(fmt.Sprintf("%q", lu.Username), err)
 	}
 	if lu.Address != "" {
 		if checkAddress == nil {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/admission"
 )
@@ -207,8 +208,8 @@ type Config struct {
 	// is kept. Empty: admin calls are off.
 	AdminPassword string
 	// AdminHasher hashes AdminPassword and checks mining.authorize_admin
-	// (nil: an in-process store.PasswordHasher with store.DefaultArgon2Params).
-	AdminHasher store.Hasher
+	// (nil: an in-process password.Argon2id with password.DefaultParams).
+	AdminHasher password.Hasher
 
 	// Limits are the difficulty and ban settings; see Limits.
 	Limits
@@ -315,7 +316,7 @@ type Server struct {
 	now       func() time.Time
 	cbCfg     chain.CoinbaseConfig
 	adminHash string
-	hasher    store.Hasher
+	hasher    password.Hasher
 
 	limits atomic.Pointer[Limits]
 
@@ -413,7 +414,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.AdminHasher == nil {
-		cfg.AdminHasher = store.PasswordHasher{Params: store.DefaultArgon2Params()}
+		cfg.AdminHasher = password.Argon2id{Params: password.DefaultParams()}
 	}
 	s := &Server{
 		cfg:      cfg,

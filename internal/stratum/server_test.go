@@ -23,6 +23,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
 )
 
@@ -301,7 +302,7 @@ func startHarness(t *testing.T, o harnessOpts) *harness {
 		InstanceID:   1,
 		Auth:         AuthOpen,
 		Limits:       Limits{MinDiff: 1.0 / (1 << 20), MaxDiff: 1 << 20, StartDiff: 1.0 / (1 << 20)},
-		AdminHasher:  store.PasswordHasher{Params: store.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
+		AdminHasher:  password.Argon2id{Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:          h.clock.Now,
 	}
