@@ -13,6 +13,8 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 // Share is one accepted share, as spooled and as stored in the shares table.
@@ -76,7 +78,7 @@ func (s *Share) Validate() error {
 	switch {
 	case s.Time.IsZero() || s.Time.Year() < 2009 || s.Time.Year() > 9999:
 		return fmt.Errorf("share time %v: %w", s.Time, ErrInvalid)
-	case ValidUserName(s.Username) != nil:
+	case username.Valid(s.Username) != nil:
 		return fmt.Errorf("share user %q: %w", s.Username, ErrInvalid)
 	case len(s.Worker) > maxShareText || !utf8.ValidString(s.Worker) || hasNUL(s.Worker):
 		return fmt.Errorf("share worker: %w", ErrInvalid)

@@ -9,11 +9,11 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/password"
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 // User is one pool account.
@@ -28,20 +28,11 @@ type User struct {
 	LastLoginAt   time.Time // zero when never
 }
 
-// MaxUserNameLen bounds user names (the schema checks the same).
-const MaxUserNameLen = 128
-
-// ValidUserName reports whether name may name a user: 1 to 128 bytes of
-// valid UTF-8 without spaces or control characters, and without a '.' (which
-// separates user from worker in stratum's "user.worker").
-func ValidUserName(name string) error {
-	if name == "" || len(name) > MaxUserNameLen || !utf8.ValidString(name) {
-		return fmt.Errorf("user name must be 1 to %d bytes of UTF-8: %w", MaxUserNameLen, ErrInvalid)
-	}
-	for _, r := range name {
-		if r <= ' ' || r == 0x7f || r == '.' || (r >= 0x80 && r <= 0x9f) {
-			return fmt.Errorf("user name %q: no spaces, dots or control characters: %w", name, ErrInvalid)
-		}
+// validName checks name against the user-name rule (package username);
+// its error wraps ErrInvalid too.
+func validName(name string) error {
+	if err := username.Valid(name); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	return nil
 }
@@ -70,7 +61,7 @@ type NewUser struct {
 // CreateUser stores a new user with a hashed password. ErrExists when the
 // name is taken.
 func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
-	if err := ValidUserName(nu.Name); err != nil {
+	if err := validName(nu.Name); err != nil {
 		return User{}, err
 	}
 	var hash *string
@@ -102,7 +93,7 @@ func (s *Store) insertUser(ctx context.Context, name string, hash *string, addr 
 // EnsureUser returns the user called name, creating it without a password
 // when it does not exist (open authorization, where the name is an address).
 func (s *Store) EnsureUser(ctx context.Context, name, payoutAddress string) (User, error) {
-	if err := ValidUserName(name); err != nil {
+	if err := validName(name); err != nil {
 		return User{}, err
 	}
 	var payout *string
@@ -326,7 +317,7 @@ func parseLegacyUser(text string, checkAddress func(string) (string, error)) (na
 	if dec.More() {
 		return "", "", "", fmt.Errorf("%w: more than one JSON value", ErrInvalid)
 	}
-	if err := ValidUserName(lu.Username); err != nil {
+	if err := validName(lu.Username); err != nil {
 		return "", "", "", err
 	}
 	if hash, err = password.LegacyHash(strings.ToLower(lu.Password)); err != nil {

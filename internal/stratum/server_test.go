@@ -25,6 +25,7 @@ import (
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 func TestMain(m *testing.M) {
@@ -89,8 +90,8 @@ func (u *fakeUsers) EnsureUser(_ context.Context, name, payout string) (store.Us
 func (u *fakeUsers) CreateUser(_ context.Context, nu store.NewUser) (store.User, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if err := store.ValidUserName(nu.Name); err != nil {
-		return store.User{}, err
+	if err := username.Valid(nu.Name); err != nil {
+		return store.User{}, fmt.Errorf("%w: %w", err, store.ErrInvalid)
 	}
 	if _, ok := u.passwords[nu.Name]; ok {
 		return store.User{}, fmt.Errorf("user %q: %w", nu.Name, store.ErrExists)
