@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"net/netip"
 	"time"
 	"unicode/utf8"
 
@@ -263,18 +262,6 @@ func DecodeShare(b []byte) (Share, error) {
 		return s, fmt.Errorf("share record: %w", err)
 	}
 	return s, nil
-}
-
-// RemoteIP returns the IP part of a "host:port" or bare IP address, or ""
-// when addr is neither.
-func RemoteIP(addr string) string {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		return ap.Addr().Unmap().String()
-	}
-	if a, err := netip.ParseAddr(addr); err == nil {
-		return a.Unmap().String()
-	}
-	return ""
 }
 
 // StoredShare is a share with its position in the spool it came through.

@@ -629,7 +629,7 @@ func isTemporary(err error) bool {
 // admission controller) and starts its session.
 func (s *Server) accept(g *serveGroup, conn net.Conn) {
 	remote := conn.RemoteAddr().String()
-	ip := store.RemoteIP(remote)
+	ip := remoteIP(remote)
 	if ok, _ := s.adm.Admit(ip, remote); !ok {
 		conn.Close()
 		return
