@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/password"
 )
 
@@ -295,10 +296,12 @@ func (c *Client) startChild() (*child, error) {
 // starting over once a child lived stableAfter), and stops the last one.
 func (c *Client) supervise(ch *child, err error) {
 	defer close(c.done)
-	backoff := minBackoff
+	restart := backoff.Backoff{Min: minBackoff, Max: maxBackoff}
 	for {
+		var wait time.Duration
 		if err != nil {
-			c.log.Error("password worker did not start; checking passwords in-process", "err", err, "retry_in", backoff)
+			wait = restart.Next()
+			c.log.Error("password worker did not start; checking passwords in-process", "err", err, "retry_in", wait)
 		} else {
 			began := time.Now()
 			c.setCur(ch)
@@ -316,18 +319,18 @@ func (c *Client) supervise(ch *child, err error) {
 			werr := ch.cmd.Wait()
 			c.deaths.Add(1)
 			if time.Since(began) >= stableAfter {
-				backoff = minBackoff
+				restart.Reset()
 			}
-			c.log.Error("password worker exited; restarting it", "pid", ch.cmd.Process.Pid, "err", werr, "retry_in", backoff)
+			wait = restart.Next()
+			c.log.Error("password worker exited; restarting it", "pid", ch.cmd.Process.Pid, "err", werr, "retry_in", wait)
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(wait)
 		select {
 		case <-c.stop:
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, maxBackoff)
 		ch, err = c.startChild()
 	}
 }
