@@ -17,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
@@ -544,7 +545,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer stop()
 
 	var err error
-	var backoff time.Duration
+	retry := backoff.Backoff{Min: 5 * time.Millisecond, Max: time.Second}
 	burst := acceptBurst{now: time.Now, sleep: time.Sleep}
 	for {
 		burst.pace()
@@ -555,20 +556,17 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			}
 			var ne net.Error
 			if errors.As(aerr, &ne) && ne.Timeout() || isTemporary(aerr) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("stratum: accept failed; retrying", "err", aerr, "in", backoff)
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
+				wait := retry.Next()
+				s.log.Warn("stratum: accept failed; retrying", "err", aerr, "in", wait)
+				if backoff.Sleep(ctx, wait) != nil {
+					break
 				}
 				continue
 			}
 			err = fmt.Errorf("stratum: accept on %v: %w", l.Addr(), aerr)
 			break
 		}
-		backoff = 0
+		retry.Reset()
 		s.accept(g, conn)
 	}
 	l.Close()
