@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/pwworker"
 	"github.com/stratumd/stratumd/internal/store"
 )
@@ -69,7 +70,7 @@ func cmdMigrate(ctx context.Context, cfg *config, args []string, stdout io.Write
 
 // openStore opens the database once the schema is current. hasher checks
 // passwords (nil: in-process with the default costs).
-func openStore(ctx context.Context, cfg *config, hasher store.Hasher) (*store.Store, error) {
+func openStore(ctx context.Context, cfg *config, hasher password.Hasher) (*store.Store, error) {
 	if err := needDB(cfg); err != nil {
 		return nil, err
 	}
@@ -217,6 +218,6 @@ func cmdPasswordWorker(ctx context.Context, args []string, stdin io.Reader, stdo
 			return fmt.Errorf("password-worker: %w", err)
 		}
 	}
-	h := store.PasswordHasher{Params: store.DefaultArgon2Params()}
+	h := password.Argon2id{Params: password.DefaultParams()}
 	return pwworker.Serve(context.WithoutCancel(ctx), stdin, stdout, h, conc)
 }

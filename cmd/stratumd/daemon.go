@@ -24,6 +24,7 @@ import (
 	"github.com/stratumd/stratumd/internal/chain/p2p"
 	"github.com/stratumd/stratumd/internal/chain/rpcsource"
 	"github.com/stratumd/stratumd/internal/cliconf"
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/payout"
 	"github.com/stratumd/stratumd/internal/pwworker"
 	"github.com/stratumd/stratumd/internal/store"
@@ -293,7 +294,7 @@ func newRPCSource(cfg *config, log *slog.Logger) (*rpcsource.Source, error) {
 // when passwords are checked at all (--auth password or --admin-password),
 // and returns it with the function that stops it. The hasher is nil
 // (in-process checks) when no worker is wanted.
-func (d *daemon) startPasswordWorker(ctx context.Context) (store.Hasher, func(), error) {
+func (d *daemon) startPasswordWorker(ctx context.Context) (password.Hasher, func(), error) {
 	cfg := d.cfg
 	if cfg.PasswordNice == 0 || (cfg.Auth != "password" && cfg.AdminPassword == "") {
 		return nil, func() {}, nil
@@ -307,7 +308,7 @@ func (d *daemon) startPasswordWorker(ctx context.Context) (store.Hasher, func(),
 	c, err := pwworker.Start(ctx, pwworker.Options{
 		Command:     []string{exe, "password-worker", strconv.Itoa(cfg.PasswordNice), strconv.Itoa(conc)},
 		Concurrency: conc,
-		Hasher:      store.PasswordHasher{Params: store.DefaultArgon2Params()},
+		Hasher:      password.Argon2id{Params: password.DefaultParams()},
 		Logger:      log,
 	})
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/password"
 )
 
 // TestMain lets the test binary be the daemon's password worker: a daemon
@@ -27,14 +27,14 @@ func TestMain(m *testing.M) {
 // TestPasswordWorkerCommand drives the subcommand over its stdin/stdout
 // with the production argon2 costs and a legacy hash.
 func TestPasswordWorkerCommand(t *testing.T) {
-	def := store.PasswordHasher{Params: store.DefaultArgon2Params()}
+	def := password.Argon2id{Params: password.DefaultParams()}
 	argon, err := def.Hash("right")
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := sha256.Sum256([]byte("old"))
 	second := sha256.Sum256(first[:])
-	legacy, err := store.LegacyHash(hex.EncodeToString(second[:]))
+	legacy, err := password.LegacyHash(hex.EncodeToString(second[:]))
 	if err != nil {
 		t.Fatal(err)
 	}

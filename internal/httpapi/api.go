@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 // workerStatsPeriod is the period /api/users/{name} sums stored shares over.
@@ -207,7 +208,7 @@ type BalanceJSON struct {
 
 func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := store.ValidUserName(name); err != nil {
+	if err := username.Valid(name); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid user name")
 		return
 	}
@@ -324,7 +325,7 @@ func (s *Server) handlePayments(w http.ResponseWriter, r *http.Request) {
 	}
 	user := r.URL.Query().Get("user")
 	if _, given := r.URL.Query()["user"]; given {
-		if err := store.ValidUserName(user); err != nil {
+		if err := username.Valid(user); err != nil {
 			writeError(w, http.StatusBadRequest, "invalid user name")
 			return
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/migrations"
 )
@@ -267,7 +268,7 @@ func NewStore(t testing.TB) (*store.Store, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// Cheap password hashing keeps tests fast; production uses the defaults.
-	st, err := store.Open(ctx, store.Config{URL: u, Hasher: store.PasswordHasher{Params: TestArgon2Params()}})
+	st, err := store.Open(ctx, store.Config{URL: u, Hasher: password.Argon2id{Params: TestArgon2Params()}})
 	if err != nil {
 		t.Fatalf("pgtest: open store: %v", err)
 	}
@@ -276,6 +277,6 @@ func NewStore(t testing.TB) (*store.Store, string) {
 }
 
 // TestArgon2Params are cheap argon2id costs for tests (still argon2id).
-func TestArgon2Params() store.Argon2Params {
-	return store.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+func TestArgon2Params() password.Params {
+	return password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 }

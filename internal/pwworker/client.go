@@ -15,7 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/backoff"
+	"github.com/stratumd/stratumd/internal/password"
 )
 
 // Errors of this package.
@@ -47,8 +48,8 @@ type Options struct {
 	// Hasher checks passwords in-process while no child can answer. Its
 	// Params must be the child's, so that both give the same answers (the
 	// rehash flag depends on them). Zero Params means
-	// store.DefaultArgon2Params.
-	Hasher store.PasswordHasher
+	// password.DefaultParams.
+	Hasher password.Argon2id
 	// Timeout bounds the wait for one reply: a child that does not answer
 	// within it is taken as hung, killed and restarted, and its calls are
 	// answered in-process. Zero means DefaultTimeout. A check at a high nice
@@ -72,12 +73,12 @@ type Stats struct {
 }
 
 // Client checks passwords in a child process, restarting it when it dies
-// and hashing in-process meanwhile. It is a store.Hasher and safe for
+// and hashing in-process meanwhile. It is a password.Hasher and safe for
 // concurrent use. A supervising goroutine runs until Close.
 type Client struct {
 	argv    []string
 	log     *slog.Logger
-	local   store.PasswordHasher
+	local   password.Argon2id
 	timeout time.Duration
 	slots   chan struct{}
 	hooks   hooks
@@ -95,7 +96,7 @@ type Client struct {
 	closeOnce sync.Once
 }
 
-var _ store.Hasher = (*Client)(nil)
+var _ password.Hasher = (*Client)(nil)
 
 // hooks let tests wait for events instead of sleeping.
 type hooks struct {
@@ -121,8 +122,8 @@ func start(ctx context.Context, o Options, h hooks) (*Client, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = max(1, runtime.GOMAXPROCS(0)-1)
 	}
-	if o.Hasher.Params == (store.Argon2Params{}) {
-		o.Hasher.Params = store.DefaultArgon2Params()
+	if o.Hasher.Params == (password.Params{}) {
+		o.Hasher.Params = password.DefaultParams()
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -147,7 +148,7 @@ func start(ctx context.Context, o Options, h hooks) (*Client, error) {
 }
 
 // Hash returns the stored form of a new password (see
-// store.PasswordHasher.Hash), computed by the child.
+// password.Argon2id.Hash), computed by the child.
 func (c *Client) Hash(password string) (string, error) {
 	if len(password) > maxInput {
 		return c.local.Hash(password) // refused without hashing
@@ -166,7 +167,7 @@ func (c *Client) Hash(password string) (string, error) {
 }
 
 // Verify reports whether password matches stored and whether stored should
-// be replaced (see store.PasswordHasher.Verify), computed by the child.
+// be replaced (see password.Argon2id.Verify), computed by the child.
 func (c *Client) Verify(stored, password string) (ok, rehash bool, err error) {
 	if len(stored) > maxInput || len(password) > maxInput {
 		return c.local.Verify(stored, password) // refused without hashing
@@ -212,10 +213,10 @@ type workerError struct {
 
 func (e *workerError) Error() string { return "password worker: " + e.msg }
 
-// Unwrap gives store.ErrInvalid for the errors of that class.
+// Unwrap gives password.ErrInvalid for the errors of that class.
 func (e *workerError) Unwrap() error {
 	if e.invalid {
-		return store.ErrInvalid
+		return password.ErrInvalid
 	}
 	return nil
 }
@@ -295,10 +296,12 @@ func (c *Client) startChild() (*child, error) {
 // starting over once a child lived stableAfter), and stops the last one.
 func (c *Client) supervise(ch *child, err error) {
 	defer close(c.done)
-	backoff := minBackoff
+	restart := backoff.Backoff{Min: minBackoff, Max: maxBackoff}
 	for {
+		var wait time.Duration
 		if err != nil {
-			c.log.Error("password worker did not start; checking passwords in-process", "err", err, "retry_in", backoff)
+			wait = restart.Next()
+			c.log.Error("password worker did not start; checking passwords in-process", "err", err, "retry_in", wait)
 		} else {
 			began := time.Now()
 			c.setCur(ch)
@@ -316,18 +319,18 @@ func (c *Client) supervise(ch *child, err error) {
 			werr := ch.cmd.Wait()
 			c.deaths.Add(1)
 			if time.Since(began) >= stableAfter {
-				backoff = minBackoff
+				restart.Reset()
 			}
-			c.log.Error("password worker exited; restarting it", "pid", ch.cmd.Process.Pid, "err", werr, "retry_in", backoff)
+			wait = restart.Next()
+			c.log.Error("password worker exited; restarting it", "pid", ch.cmd.Process.Pid, "err", werr, "retry_in", wait)
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(wait)
 		select {
 		case <-c.stop:
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, maxBackoff)
 		ch, err = c.startChild()
 	}
 }

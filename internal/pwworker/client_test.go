@@ -13,13 +13,13 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/password"
 )
 
 // legacy returns the stored bcoin-stratum hash of pw.
 func legacy(t *testing.T, pw string) string {
 	t.Helper()
-	h, err := store.LegacyHash(sha256dHex(pw))
+	h, err := password.LegacyHash(sha256dHex(pw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,14 +34,14 @@ type verifyCase struct {
 // depend on where they are computed.
 func verifyCases(t *testing.T) []verifyCase {
 	t.Helper()
-	mustHash := func(h store.PasswordHasher, pw string) string {
+	mustHash := func(h password.Argon2id, pw string) string {
 		s, err := h.Hash(pw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	other := store.PasswordHasher{Params: store.Argon2Params{Memory: 128, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}}
+	other := password.Argon2id{Params: password.Params{Memory: 128, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}}
 	right := mustHash(cheap, "correct horse")
 	odd := "p\xff\xfe\x00w" // not UTF-8, with a NUL: must travel byte for byte
 	return []verifyCase{
@@ -71,7 +71,7 @@ func TestVerifyMatchesInProcess(t *testing.T) {
 			if ok != wantOK || rehash != wantRehash || (err == nil) != (wantErr == nil) {
 				t.Fatalf("worker: %v %v %v; in-process: %v %v %v", ok, rehash, err, wantOK, wantRehash, wantErr)
 			}
-			if errors.Is(err, store.ErrInvalid) != errors.Is(wantErr, store.ErrInvalid) {
+			if errors.Is(err, password.ErrInvalid) != errors.Is(wantErr, password.ErrInvalid) {
 				t.Fatalf("worker error %v, in-process %v: not the same class", err, wantErr)
 			}
 			if err != nil && !strings.HasSuffix(err.Error(), wantErr.Error()) {
@@ -114,7 +114,7 @@ func TestHashThenVerify(t *testing.T) {
 		t.Fatal("two hashes of one password are equal: no salt")
 	}
 	_, err := h.c.Hash(strings.Repeat("a", 1025))
-	if !errors.Is(err, store.ErrInvalid) {
+	if !errors.Is(err, password.ErrInvalid) {
 		t.Fatalf("Hash of an overlong password: %v, want ErrInvalid", err)
 	}
 	if s := h.c.Stats(); s.InProcess != 0 {
@@ -124,7 +124,7 @@ func TestHashThenVerify(t *testing.T) {
 
 // TestDefaultParams runs one check at the production costs (19 MiB).
 func TestDefaultParams(t *testing.T) {
-	def := store.PasswordHasher{Params: store.DefaultArgon2Params()}
+	def := password.Argon2id{Params: password.DefaultParams()}
 	h := startHarness(t, Options{Hasher: def}, "params=default")
 	stored, err := h.c.Hash("production")
 	if err != nil {

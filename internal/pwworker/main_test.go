@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/testutil"
 )
 
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 }
 
 // cheap are the argon2id costs of most tests.
-var cheap = store.PasswordHasher{Params: store.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
+var cheap = password.Argon2id{Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
 
 // runChild serves on stdin/stdout. Arguments: nice=N, conc=N,
 // params=default (else cheap), blackhole-once=MARKER,FIFO,N (when MARKER
@@ -49,7 +49,7 @@ func runChild(args []string) error {
 			conc, _ = strconv.Atoi(v)
 		case "params":
 			if v == "default" {
-				h = store.PasswordHasher{Params: store.DefaultArgon2Params()}
+				h = password.Argon2id{Params: password.DefaultParams()}
 			}
 		case "blackhole-once":
 			marker, rest, _ := strings.Cut(v, ",")
@@ -107,7 +107,7 @@ func startHarness(t *testing.T, o Options, childArgs ...string) *harness {
 	if o.Command == nil {
 		o.Command = append([]string{os.Args[0], childArg}, childArgs...)
 	}
-	if o.Hasher.Params == (store.Argon2Params{}) {
+	if o.Hasher.Params == (password.Params{}) {
 		o.Hasher = cheap
 	}
 	o.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

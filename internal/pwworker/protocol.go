@@ -14,7 +14,7 @@ const (
 
 // Error kinds of a reply: what the parent makes of a failed request.
 const (
-	// kindInvalid: the hasher refused the input (store.ErrInvalid).
+	// kindInvalid: the hasher refused the input (password.ErrInvalid).
 	kindInvalid = "invalid"
 	// kindProtocol: the worker could not read the request; the parent
 	// answers it in-process.
@@ -22,7 +22,7 @@ const (
 )
 
 // Bounds of the protocol. The parent hashes in-process what does not fit
-// (and PasswordHasher refuses passwords over 1024 bytes anyway).
+// (and password.Argon2id refuses passwords over password.MaxLen anyway).
 const (
 	// maxInput bounds the password and the stored hash sent to the child.
 	maxInput = 1024

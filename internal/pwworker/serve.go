@@ -9,7 +9,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/password"
 )
 
 // Serve is the child side: it reads requests from in, checks or hashes
@@ -22,7 +22,7 @@ import (
 // answered; it returns early with ctx's error when ctx ends (checked between
 // requests), or with the error of a failed read or write. It does not
 // change the process's priority: call Renice first.
-func Serve(ctx context.Context, in io.Reader, out io.Writer, h store.PasswordHasher, concurrency int) error {
+func Serve(ctx context.Context, in io.Reader, out io.Writer, h password.Argon2id, concurrency int) error {
 	concurrency = max(concurrency, 1)
 	br := bufio.NewReaderSize(in, 4096)
 	bw := bufio.NewWriter(out)
@@ -91,7 +91,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, h store.PasswordHas
 }
 
 // handle answers one request with h.
-func handle(h store.PasswordHasher, req request) reply {
+func handle(h password.Argon2id, req request) reply {
 	rep := reply{ID: req.ID}
 	var err error
 	switch req.Op {
@@ -104,7 +104,7 @@ func handle(h store.PasswordHasher, req request) reply {
 	}
 	if err != nil {
 		rep = reply{ID: req.ID, Err: err.Error()}
-		if errors.Is(err, store.ErrInvalid) {
+		if errors.Is(err, password.ErrInvalid) {
 			rep.Kind = kindInvalid
 		}
 	}

@@ -12,11 +12,37 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/store/spool"
 )
 
 // readBatchBytes bounds the records one pass reads (and holds) at a time.
 const readBatchBytes = 8 << 20
+
+// Drainer retry schedule: the first wait, and MaxBackoff's default.
+const (
+	drainRetryMin     = 50 * time.Millisecond
+	defaultMaxBackoff = 5 * time.Second
+)
+
+// DrainerStore is what the Drainer needs of the database (*Store). Its
+// answers decide the drainer's course, as *Store gives them:
+//
+//   - StoreShares stores a batch atomically or not at all. ErrConflict
+//     when the spool's progress already covers shares[0] (nothing is
+//     written); ErrInvalid or ErrExists when the database refuses a row
+//     of the batch (the drainer halves the batch to find it); any other
+//     error (ErrUnavailable, a cancelled context) is retried with backoff.
+//   - SkipShares moves the progress over seq numbers set aside; it never
+//     moves it back.
+//   - SpoolProgress is the highest seq stored or skipped (0: none).
+type DrainerStore interface {
+	StoreShares(ctx context.Context, spoolID [16]byte, instance uint8, shares []StoredShare) error
+	SkipShares(ctx context.Context, spoolID [16]byte, instance uint8, through uint64) error
+	SpoolProgress(ctx context.Context, spoolID [16]byte) (uint64, error)
+}
+
+var _ DrainerStore = (*Store)(nil)
 
 // SpoolReader is what the Drainer needs of a spool (*spool.Spool).
 type SpoolReader interface {
@@ -30,8 +56,13 @@ type SpoolReader interface {
 
 // DrainerConfig configures a Drainer.
 type DrainerConfig struct {
-	Store      *Store
-	Spool      SpoolReader
+	// Store is where shares go (*Store). Required.
+	Store DrainerStore
+	// Spool is read in order and trimmed once stored (*spool.Spool).
+	// Required.
+	Spool SpoolReader
+	// InstanceID is the stratumd instance recorded with the spool's
+	// progress.
 	InstanceID uint8
 	// QuarantineDir receives spool records that cannot be stored (a record
 	// that does not decode, or one PostgreSQL refuses), one file each,
@@ -108,7 +139,7 @@ func NewDrainer(cfg DrainerConfig) (*Drainer, error) {
 		cfg.BatchSize = 20000
 	}
 	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 5 * time.Second
+		cfg.MaxBackoff = defaultMaxBackoff
 	}
 	if cfg.FinalDrain <= 0 {
 		cfg.FinalDrain = 5 * time.Second
@@ -403,7 +434,7 @@ func mustEncode(s *Share) []byte {
 // retry runs f until it succeeds, ctx ends, or it fails with one of the
 // errors in final (returned as is).
 func (d *Drainer) retry(ctx context.Context, what string, f func(context.Context) error, final ...error) error {
-	backoff := 50 * time.Millisecond
+	wait := backoff.Backoff{Min: drainRetryMin, Max: d.cfg.MaxBackoff}
 	down := false
 	for {
 		err := f(ctx)
@@ -426,12 +457,9 @@ func (d *Drainer) retry(ctx context.Context, what string, f func(context.Context
 			d.log.Error("database write failing; shares stay in the spool and are retried", "op", what, "err", err)
 			down = true
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+		if err := backoff.Sleep(ctx, wait.Next()); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, d.cfg.MaxBackoff)
 	}
 }
 

@@ -7,12 +7,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"net/netip"
 	"time"
 	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 // Share is one accepted share, as spooled and as stored in the shares table.
@@ -76,7 +77,7 @@ func (s *Share) Validate() error {
 	switch {
 	case s.Time.IsZero() || s.Time.Year() < 2009 || s.Time.Year() > 9999:
 		return fmt.Errorf("share time %v: %w", s.Time, ErrInvalid)
-	case ValidUserName(s.Username) != nil:
+	case username.Valid(s.Username) != nil:
 		return fmt.Errorf("share user %q: %w", s.Username, ErrInvalid)
 	case len(s.Worker) > maxShareText || !utf8.ValidString(s.Worker) || hasNUL(s.Worker):
 		return fmt.Errorf("share worker: %w", ErrInvalid)
@@ -261,18 +262,6 @@ func DecodeShare(b []byte) (Share, error) {
 		return s, fmt.Errorf("share record: %w", err)
 	}
 	return s, nil
-}
-
-// RemoteIP returns the IP part of a "host:port" or bare IP address, or ""
-// when addr is neither.
-func RemoteIP(addr string) string {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		return ap.Addr().Unmap().String()
-	}
-	if a, err := netip.ParseAddr(addr); err == nil {
-		return a.Unmap().String()
-	}
-	return ""
 }
 
 // StoredShare is a share with its position in the spool it came through.

@@ -231,21 +231,6 @@ func FuzzDecodeShare(f *testing.F) {
 	})
 }
 
-func TestRemoteIP(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.1:3333":       "192.0.2.1",
-		"[2001:db8::1]:3333":   "2001:db8::1",
-		"[::ffff:192.0.2.1]:1": "192.0.2.1",
-		"192.0.2.9":            "192.0.2.9",
-		"not an address":       "",
-		"":                     "",
-	} {
-		if got := store.RemoteIP(in); got != want {
-			t.Errorf("RemoteIP(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestCopy100kShares stores 100,000 shares with COPY across day boundaries
 // (partitions created on demand) and reads them back.
 func TestCopy100kShares(t *testing.T) {

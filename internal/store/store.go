@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stratumd/stratumd/internal/password"
 )
 
 // Config configures a Store.
@@ -18,9 +20,9 @@ type Config struct {
 	MaxConns int32
 	// Logger receives the store's own log lines; nil means slog.Default().
 	Logger *slog.Logger
-	// Hasher hashes and verifies passwords; nil means a PasswordHasher with
-	// DefaultArgon2Params, in-process.
-	Hasher Hasher
+	// Hasher hashes and verifies passwords; nil means a password.Argon2id
+	// with password.DefaultParams, in-process.
+	Hasher password.Hasher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -29,7 +31,7 @@ type Config struct {
 type Store struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
-	hasher Hasher
+	hasher password.Hasher
 	now    func() time.Time
 
 	partMu   sync.Mutex
@@ -58,8 +60,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if ph, ok := s.hasher.(PasswordHasher); s.hasher == nil || ok && ph.Params == (Argon2Params{}) {
-		s.hasher = PasswordHasher{Params: DefaultArgon2Params()}
+	if ph, ok := s.hasher.(password.Argon2id); s.hasher == nil || ok && ph.Params == (password.Params{}) {
+		s.hasher = password.Argon2id{Params: password.DefaultParams()}
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -9,9 +9,11 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stratumd/stratumd/internal/password"
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 // User is one pool account.
@@ -26,20 +28,11 @@ type User struct {
 	LastLoginAt   time.Time // zero when never
 }
 
-// MaxUserNameLen bounds user names (the schema checks the same).
-const MaxUserNameLen = 128
-
-// ValidUserName reports whether name may name a user: 1 to 128 bytes of
-// valid UTF-8 without spaces or control characters, and without a '.' (which
-// separates user from worker in stratum's "user.worker").
-func ValidUserName(name string) error {
-	if name == "" || len(name) > MaxUserNameLen || !utf8.ValidString(name) {
-		return fmt.Errorf("user name must be 1 to %d bytes of UTF-8: %w", MaxUserNameLen, ErrInvalid)
-	}
-	for _, r := range name {
-		if r <= ' ' || r == 0x7f || r == '.' || (r >= 0x80 && r <= 0x9f) {
-			return fmt.Errorf("user name %q: no spaces, dots or control characters: %w", name, ErrInvalid)
-		}
+// validName checks name against the user-name rule (package username);
+// its error wraps ErrInvalid too.
+func validName(name string) error {
+	if err := username.Valid(name); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	return nil
 }
@@ -68,14 +61,14 @@ type NewUser struct {
 // CreateUser stores a new user with a hashed password. ErrExists when the
 // name is taken.
 func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
-	if err := ValidUserName(nu.Name); err != nil {
+	if err := validName(nu.Name); err != nil {
 		return User{}, err
 	}
 	var hash *string
 	if nu.Password != "" {
 		h, err := s.hasher.Hash(nu.Password)
 		if err != nil {
-			return User{}, fmt.Errorf("create user %q: %w", nu.Name, err)
+			return User{}, hasherErr(fmt.Sprintf("create user %q", nu.Name), err)
 		}
 		hash = &h
 	}
@@ -100,7 +93,7 @@ func (s *Store) insertUser(ctx context.Context, name string, hash *string, addr 
 // EnsureUser returns the user called name, creating it without a password
 // when it does not exist (open authorization, where the name is an address).
 func (s *Store) EnsureUser(ctx context.Context, name, payoutAddress string) (User, error) {
-	if err := ValidUserName(name); err != nil {
+	if err := validName(name); err != nil {
 		return User{}, err
 	}
 	var payout *string
@@ -143,7 +136,7 @@ func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User
 	}
 	ok, rehash, err := s.hasher.Verify(*stored, password)
 	if err != nil {
-		return User{}, fmt.Errorf("verify password of %q: %w", name, err)
+		return User{}, hasherErr(fmt.Sprintf("verify password of %q", name), err)
 	}
 	if !ok {
 		return User{}, fmt.Errorf("verify password of %q: %w", name, ErrBadPassword)
@@ -151,7 +144,7 @@ func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User
 	newHash := *stored
 	if rehash {
 		if newHash, err = s.hasher.Hash(password); err != nil {
-			return User{}, fmt.Errorf("rehash password of %q: %w", name, err)
+			return User{}, hasherErr(fmt.Sprintf("rehash password of %q", name), err)
 		}
 	}
 	// Only replace the hash we verified: a concurrent password change wins.
@@ -168,11 +161,22 @@ func (s *Store) VerifyPassword(ctx context.Context, name, password string) (User
 	return u, nil
 }
 
+// hasherErr wraps an error of the password hasher for op. A refusal caused
+// by the input (password.ErrInvalid: a password too long, a stored hash
+// malformed) also wraps ErrInvalid, so that the store's callers branch on
+// the store's errors alone.
+func hasherErr(op string, err error) error {
+	if errors.Is(err, password.ErrInvalid) {
+		return fmt.Errorf("%s: %w: %w", op, ErrInvalid, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
 // SetPassword replaces name's password hash.
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	h, err := s.hasher.Hash(password)
 	if err != nil {
-		return fmt.Errorf("set password of %q: %w", name, err)
+		return hasherErr(fmt.Sprintf("set password of %q", name), err)
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = now() WHERE name = $1`, name, h)
 	if err != nil {
@@ -313,11 +317,11 @@ func parseLegacyUser(text string, checkAddress func(string) (string, error)) (na
 	if dec.More() {
 		return "", "", "", fmt.Errorf("%w: more than one JSON value", ErrInvalid)
 	}
-	if err := ValidUserName(lu.Username); err != nil {
+	if err := validName(lu.Username); err != nil {
 		return "", "", "", err
 	}
-	if hash, err = LegacyHash(strings.ToLower(lu.Password)); err != nil {
-		return "", "", "", fmt.Errorf("%q: %w", lu.Username, err)
+	if hash, err = password.LegacyHash(strings.ToLower(lu.Password)); err != nil {
+		return "", "", "", hasherErr(fmt.Sprintf("%q", lu.Username), err)
 	}
 	if lu.Address != "" {
 		if checkAddress == nil {

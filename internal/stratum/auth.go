@@ -11,6 +11,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/admission"
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 // authTimeout bounds one authorization's database work.
@@ -53,11 +54,11 @@ func (s *Server) checkAuth(ctx context.Context, ip, user, password string) error
 	k := admission.AuthKey{User: user}
 	if s.cfg.Auth == AuthOpen {
 		addr, err := btcutil.DecodeAddress(user, s.cfg.Network)
-		if err != nil || !addr.IsForNet(s.cfg.Network) || store.ValidUserName(user) != nil {
+		if err != nil || !addr.IsForNet(s.cfg.Network) || username.Valid(user) != nil {
 			return fmt.Errorf("%w: %q on %s", ErrNotAddress, user, s.cfg.Network.Name)
 		}
 	} else {
-		if store.ValidUserName(user) != nil {
+		if username.Valid(user) != nil {
 			return fmt.Errorf("%w: invalid user name", ErrUnauthorized)
 		}
 		k.Password = sha256.Sum256([]byte(password))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
 )
 
@@ -36,7 +37,7 @@ func FuzzSessionLine(f *testing.F) {
 		Source: acceptAll{chaintest.New(&chaincfg.RegressionNetParams)}, Network: &chaincfg.RegressionNetParams, Users: newFakeUsers(), Shares: nopSink{},
 		Blocks: nopSink{}, PayoutScript: payoutScript(f),
 		Auth: AuthOpen, AdminPassword: "admin",
-		AdminHasher: store.PasswordHasher{Params: store.Argon2Params{Memory: 8, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
+		AdminHasher: password.Argon2id{Params: password.Params{Memory: 8, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
 		Limits:      Limits{MinDiff: 1e-12, StartDiff: 1e-12},
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
+	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
@@ -72,7 +73,7 @@ func (s *Server) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.VardiffTick)
 	defer tick.Stop()
 
-	var backoff time.Duration
+	failing := backoff.Backoff{Min: minTemplateRetry, Max: maxTemplateRetry}
 	pending := false // a mempool job is owed
 	build := func() {
 		if err := s.buildJob(ctx); err != nil {
@@ -80,7 +81,7 @@ func (s *Server) Run(ctx context.Context) error {
 				return
 			}
 			s.st.templateErrors.Add(1)
-			backoff = min(max(2*backoff, minTemplateRetry), maxTemplateRetry)
+			wait := failing.Next()
 			if errors.Is(err, chain.ErrNotSynced) {
 				if !s.jobs.notSynced.Swap(true) {
 					// Work on a tip the node may not have right is worthless.
@@ -89,12 +90,12 @@ func (s *Server) Run(ctx context.Context) error {
 					s.log.Warn("stratum: the node is syncing the block chain; refusing miners until it is synced")
 				}
 			} else {
-				s.log.Warn("stratum: no template; retrying", "err", err, "in", backoff)
+				s.log.Warn("stratum: no template; retrying", "err", err, "in", wait)
 			}
-			retry.Reset(backoff)
+			retry.Reset(wait)
 			return
 		}
-		backoff = 0
+		failing.Reset()
 		pending = false
 	}
 	build()
@@ -108,7 +109,7 @@ func (s *Server) Run(ctx context.Context) error {
 				s.log.Warn("stratum: chain source closed its updates")
 				continue
 			}
-			if u.Kind == chain.NewTip || backoff > 0 {
+			if u.Kind == chain.NewTip || failing.Retrying() {
 				build()
 				continue
 			}
@@ -121,7 +122,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 			build()
 		case <-retry.C:
-			if pending && backoff == 0 {
+			if pending && !failing.Retrying() {
 				if wait := s.cfg.JobInterval - s.now().Sub(s.jobs.lastBuilt); wait > 0 {
 					retry.Reset(wait)
 					continue

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/store"
 )
 
@@ -124,7 +125,7 @@ type Recorder struct {
 type retryDump struct {
 	b       store.Block
 	next    time.Time
-	backoff time.Duration
+	backoff backoff.Backoff // RetryMin doubling to recorderMaxRetry
 }
 
 // NewRecorder checks cfg and returns a Recorder; it starts nothing.
@@ -267,20 +268,24 @@ func (r *Recorder) drain(ctx context.Context) {
 			continue
 		}
 		if ctx.Err() != nil {
-			r.retries[b.Hash] = &retryDump{b: b, backoff: r.cfg.RetryMin}
+			r.retries[b.Hash] = r.newRetry(b)
 			return
 		}
 		r.failures.Add(1)
 		rd := r.retries[b.Hash]
 		if rd == nil {
-			rd = &retryDump{b: b, backoff: r.cfg.RetryMin}
+			rd = r.newRetry(b)
 			r.retries[b.Hash] = rd
-		} else {
-			rd.backoff = min(2*rd.backoff, recorderMaxRetry)
 		}
-		rd.next = r.cfg.Now().Add(rd.backoff)
-		r.log.Error("stratum: block share dump not written; will retry", "height", b.Height, "hash", b.Hash, "in", rd.backoff, "err", err)
+		wait := rd.backoff.Next()
+		rd.next = r.cfg.Now().Add(wait)
+		r.log.Error("stratum: block share dump not written; will retry", "height", b.Height, "hash", b.Hash, "in", wait, "err", err)
 	}
+}
+
+// newRetry is b's dump waiting for its next attempt, due at once.
+func (r *Recorder) newRetry(b store.Block) *retryDump {
+	return &retryDump{b: b, backoff: backoff.Backoff{Min: r.cfg.RetryMin, Max: recorderMaxRetry}}
 }
 
 // nextRetry is the wait until the next failed dump is due (an hour when

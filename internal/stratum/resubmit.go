@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
 )
@@ -130,11 +131,11 @@ type Resubmitter struct {
 type pendingBlock struct {
 	hash     chainhash.Hash
 	height   int32
-	block    *wire.MsgBlock // from the session; nil: read blocks.raw
-	hasRaw   bool           // blocks.raw holds it
-	attempts int            // resubmissions by this process
-	next     time.Time      // when it is due
-	backoff  time.Duration  // the wait after its next resubmission
+	block    *wire.MsgBlock  // from the session; nil: read blocks.raw
+	hasRaw   bool            // blocks.raw holds it
+	attempts int             // resubmissions by this process
+	next     time.Time       // when it is due
+	backoff  backoff.Backoff // the waits after its resubmissions
 }
 
 // NewResubmitter checks cfg and returns a Resubmitter; it starts nothing.
@@ -178,7 +179,7 @@ func (r *Resubmitter) Add(b *wire.MsgBlock, height int32) {
 		e.block = b
 	} else {
 		r.pending[hash] = &pendingBlock{hash: hash, height: height, block: b,
-			next: now.Add(r.cfg.MinBackoff), backoff: r.cfg.MinBackoff}
+			next: now.Add(r.cfg.MinBackoff), backoff: r.newBackoff()}
 	}
 	r.mu.Unlock()
 	select {
@@ -205,7 +206,7 @@ func (r *Resubmitter) Stored(_ context.Context, blocks []store.Block) {
 			e.hasRaw = true // the drainer stores a block with its bytes
 			continue
 		}
-		r.pending[*hash] = &pendingBlock{hash: *hash, height: b.Height, hasRaw: true, next: now, backoff: r.cfg.MinBackoff}
+		r.pending[*hash] = &pendingBlock{hash: *hash, height: b.Height, hasRaw: true, next: now, backoff: r.newBackoff()}
 		added = true
 	}
 	r.mu.Unlock()
@@ -334,7 +335,7 @@ func (r *Resubmitter) scan(ctx context.Context, now time.Time) {
 			continue
 		}
 		r.pending[*hash] = &pendingBlock{hash: *hash, height: row.Height, hasRaw: row.HasRaw,
-			next: now, backoff: r.cfg.MinBackoff}
+			next: now, backoff: r.newBackoff()}
 		added++
 	}
 	r.mu.Unlock()
@@ -509,8 +510,13 @@ func (r *Resubmitter) reschedule(hash chainhash.Hash, now time.Time, attempted, 
 		e.next = now.Add(r.cfg.MinBackoff)
 		return
 	}
-	e.next = now.Add(e.backoff)
-	e.backoff = min(2*e.backoff, r.cfg.MaxBackoff)
+	e.next = now.Add(e.backoff.Next())
+}
+
+// newBackoff is a followed block's resubmission schedule: MinBackoff
+// doubling to MaxBackoff.
+func (r *Resubmitter) newBackoff() backoff.Backoff {
+	return backoff.Backoff{Min: r.cfg.MinBackoff, Max: r.cfg.MaxBackoff}
 }
 
 // forget stops following hash.

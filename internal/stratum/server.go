@@ -17,7 +17,9 @@ import (
 	btcwire "github.com/btcsuite/btcd/wire"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/admission"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
@@ -208,8 +210,8 @@ type Config struct {
 	// is kept. Empty: admin calls are off.
 	AdminPassword string
 	// AdminHasher hashes AdminPassword and checks mining.authorize_admin
-	// (nil: an in-process store.PasswordHasher with store.DefaultArgon2Params).
-	AdminHasher store.Hasher
+	// (nil: an in-process password.Argon2id with password.DefaultParams).
+	AdminHasher password.Hasher
 
 	// Limits are the difficulty and ban settings; see Limits.
 	Limits
@@ -322,7 +324,7 @@ type Server struct {
 	now       func() time.Time
 	cbCfg     chain.CoinbaseConfig
 	adminHash string
-	hasher    store.Hasher
+	hasher    password.Hasher
 
 	limits atomic.Pointer[Limits]
 
@@ -421,7 +423,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.AdminHasher == nil {
-		cfg.AdminHasher = store.PasswordHasher{Params: store.DefaultArgon2Params()}
+		cfg.AdminHasher = password.Argon2id{Params: password.DefaultParams()}
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -555,7 +557,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer stop()
 
 	var err error
-	var backoff time.Duration
+	retry := backoff.Backoff{Min: 5 * time.Millisecond, Max: time.Second}
 	burst := acceptBurst{now: time.Now, sleep: time.Sleep}
 	for {
 		burst.pace()
@@ -566,20 +568,17 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			}
 			var ne net.Error
 			if errors.As(aerr, &ne) && ne.Timeout() || isTemporary(aerr) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("stratum: accept failed; retrying", "err", aerr, "in", backoff)
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
+				wait := retry.Next()
+				s.log.Warn("stratum: accept failed; retrying", "err", aerr, "in", wait)
+				if backoff.Sleep(ctx, wait) != nil {
+					break
 				}
 				continue
 			}
 			err = fmt.Errorf("stratum: accept on %v: %w", l.Addr(), aerr)
 			break
 		}
-		backoff = 0
+		retry.Reset()
 		s.accept(g, conn)
 	}
 	l.Close()
@@ -640,7 +639,7 @@ func isTemporary(err error) bool {
 // admission controller) and starts its session.
 func (s *Server) accept(g *serveGroup, conn net.Conn) {
 	remote := conn.RemoteAddr().String()
-	ip := store.RemoteIP(remote)
+	ip := remoteIP(remote)
 	if ok, _ := s.adm.Admit(ip, remote); !ok {
 		conn.Close()
 		return

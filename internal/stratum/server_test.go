@@ -23,8 +23,10 @@ import (
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
+	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 func TestMain(m *testing.M) {
@@ -89,8 +91,8 @@ func (u *fakeUsers) EnsureUser(_ context.Context, name, payout string) (store.Us
 func (u *fakeUsers) CreateUser(_ context.Context, nu store.NewUser) (store.User, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if err := store.ValidUserName(nu.Name); err != nil {
-		return store.User{}, err
+	if err := username.Valid(nu.Name); err != nil {
+		return store.User{}, fmt.Errorf("%w: %w", err, store.ErrInvalid)
 	}
 	if _, ok := u.passwords[nu.Name]; ok {
 		return store.User{}, fmt.Errorf("user %q: %w", nu.Name, store.ErrExists)
@@ -302,7 +304,7 @@ func startHarness(t *testing.T, o harnessOpts) *harness {
 		InstanceID:   1,
 		Auth:         AuthOpen,
 		Limits:       Limits{MinDiff: 1.0 / (1 << 20), MaxDiff: 1 << 20, StartDiff: 1.0 / (1 << 20)},
-		AdminHasher:  store.PasswordHasher{Params: store.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
+		AdminHasher:  password.Argon2id{Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}},
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:          h.clock.Now,
 	}

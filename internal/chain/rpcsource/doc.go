@@ -26,7 +26,9 @@
 // Templates come from the first healthy node in configured order; a found
 // block is submitted to all nodes at once and the best answer wins
 // (accepted from any node). A failing node is marked down (counted in
-// Stats, logged) and reconnected with capped exponential backoff; on its
+// Stats, logged) and reconnected with capped exponential backoff
+// (package backoff: Config.BackoffMin, 250 ms, doubling to BackoffMax,
+// 2 s; the same for a lost ZMQ subscription); on its
 // return its tip is fetched and NewTip signalled if it changed. While no
 // node is healthy Template fails with ErrNoHealthyNode and the stratum
 // server keeps serving its last job. Node replies are untrusted input: a
@@ -64,4 +66,10 @@
 // For btcd (btcd.conf): rpcuser=, rpcpass=, and either notls=1 with
 // rpclisten=127.0.0.1:8334 (loopback only) or its TLS certificate rpc.cert
 // given to stratumd (NodeConfig.CAFile) with an https:// URL.
+//
+// # Imports
+//
+// The package builds on chain (Source, templates, jobs) and backoff only;
+// it must not import the store or the stratum server, which consume it
+// through chain.Source.
 package rpcsource

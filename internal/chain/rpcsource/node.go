@@ -12,6 +12,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/chain"
 )
 
@@ -41,11 +42,7 @@ var errWSClosed = errors.New("rpcsource: websocket closed")
 // run keeps n connected until ctx ends: a session at a time, with capped
 // exponential backoff between failed ones.
 func (n *node) run(ctx context.Context) {
-	cfg := &n.src.cfg
-	backoff := cfg.BackoffMin
-	timer := time.NewTimer(0)
-	<-timer.C
-	defer timer.Stop()
+	retry := backoff.Backoff{Min: n.src.cfg.BackoffMin, Max: n.src.cfg.BackoffMax}
 	for {
 		connected, err := n.session(ctx)
 		if ctx.Err() != nil {
@@ -53,15 +50,11 @@ func (n *node) run(ctx context.Context) {
 		}
 		n.src.nodeDown(n, err, !connected)
 		if connected {
-			backoff = cfg.BackoffMin
+			retry.Reset()
 		}
-		timer.Reset(backoff)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, retry.Next()) != nil {
 			return
-		case <-timer.C:
 		}
-		backoff = min(2*backoff, cfg.BackoffMax)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/go-zeromq/zmq4"
+
+	"github.com/stratumd/stratumd/internal/backoff"
 )
 
 // zmqTopicHashBlock is Core's ZMQ topic for new tips.
@@ -43,11 +45,7 @@ func parseHashBlock(frames [][]byte) (chainhash.Hash, uint32, error) {
 // message makes the node refresh its tip (NewTip if it moved). Failures
 // never end the session: long polling and the slow poll remain.
 func (n *node) zmqLoop(ctx context.Context) {
-	cfg := &n.src.cfg
-	backoff := cfg.BackoffMin
-	timer := time.NewTimer(0)
-	<-timer.C
-	defer timer.Stop()
+	retry := backoff.Backoff{Min: n.src.cfg.BackoffMin, Max: n.src.cfg.BackoffMax}
 	warned := false
 	for {
 		got, err := n.zmqSession(ctx)
@@ -55,7 +53,7 @@ func (n *node) zmqLoop(ctx context.Context) {
 			return
 		}
 		if got {
-			backoff = cfg.BackoffMin
+			retry.Reset()
 		}
 		if !warned || got {
 			n.log.Warn("rpcsource: ZMQ subscription lost; reconnecting", "endpoint", n.ep.ZMQBlock, "err", err)
@@ -63,13 +61,9 @@ func (n *node) zmqLoop(ctx context.Context) {
 		} else {
 			n.log.Debug("rpcsource: ZMQ still down", "err", err)
 		}
-		timer.Reset(backoff)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, retry.Next()) != nil {
 			return
-		case <-timer.C:
 		}
-		backoff = min(2*backoff, cfg.BackoffMax)
 	}
 }
 

@@ -27,7 +27,8 @@
 // the share sink refuses a block's share, numbers its rows and refuses a
 // hash it has with store.ErrExists. No Recorder or Resubmitter runs: share
 // dumps and resubmission are tested with the real store (see below). The
-// users accept any name store.ValidUserName accepts; passwords (for a test
+// users accept any name username.Valid accepts (refusing others with
+// store.ErrInvalid, as the store does); passwords (for a test
 // that switches to password authorization) are compared as plain text, not
 // through argon2.
 //

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum"
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 var (
@@ -43,8 +44,8 @@ func (u *users) VerifyPassword(_ context.Context, name, password string) (store.
 // EnsureUser implements stratum.Users: the user, created without a
 // password when new.
 func (u *users) EnsureUser(_ context.Context, name, payoutAddress string) (store.User, error) {
-	if err := store.ValidUserName(name); err != nil {
-		return store.User{}, fmt.Errorf("ensure user %q: %w", name, err)
+	if err := username.Valid(name); err != nil {
+		return store.User{}, fmt.Errorf("ensure user %q: %w: %w", name, err, store.ErrInvalid)
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -58,8 +59,8 @@ func (u *users) EnsureUser(_ context.Context, name, payoutAddress string) (store
 // CreateUser implements stratum.Users (mining.add_user); store.ErrExists
 // when the name is taken.
 func (u *users) CreateUser(_ context.Context, nu store.NewUser) (store.User, error) {
-	if err := store.ValidUserName(nu.Name); err != nil {
-		return store.User{}, fmt.Errorf("create user %q: %w", nu.Name, err)
+	if err := username.Valid(nu.Name); err != nil {
+		return store.User{}, fmt.Errorf("create user %q: %w: %w", nu.Name, err, store.ErrInvalid)
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()

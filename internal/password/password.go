@@ -1,4 +1,4 @@
-package store
+package password
 
 import (
 	"crypto/rand"
@@ -6,14 +6,20 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
 )
 
-// Argon2Params are the argon2id cost parameters of new password hashes.
-type Argon2Params struct {
+// ErrInvalid: the password is too long, or a stored hash or legacy digest
+// is malformed or of an unknown scheme. A malformed stored hash is never a
+// match.
+var ErrInvalid = errors.New("password: invalid input")
+
+// Params are the argon2id cost parameters of new password hashes.
+type Params struct {
 	Memory  uint32 // KiB
 	Time    uint32 // passes
 	Threads uint8
@@ -21,22 +27,23 @@ type Argon2Params struct {
 	KeyLen  uint32
 }
 
-// DefaultArgon2Params returns OWASP's minimum for argon2id (19 MiB, 2 passes,
+// DefaultParams returns OWASP's minimum for argon2id (19 MiB, 2 passes,
 // 1 lane): about 30 ms a hash on one core. stratumd verifies a password only
 // when a miner authorizes, so the cost is paid once per connection.
-func DefaultArgon2Params() Argon2Params {
-	return Argon2Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+func DefaultParams() Params {
+	return Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 }
 
 const (
 	argonPrefix  = "$argon2id$"
 	legacyPrefix = "$sha256d$"
-	// maxPasswordLen bounds what is hashed, so that a huge password cannot
-	// be used to burn CPU.
-	maxPasswordLen = 1024
 )
 
-// Hasher hashes and verifies passwords. PasswordHasher does it in-process;
+// MaxLen bounds what is hashed, so that a huge password cannot be used to
+// burn CPU: Hash refuses a longer password and Verify never matches one.
+const MaxLen = 1024
+
+// Hasher hashes and verifies passwords. Argon2id does it in-process;
 // internal/pwworker's Client does it in a low-priority child process with
 // the same answers. Implementations are safe for concurrent use.
 type Hasher interface {
@@ -47,20 +54,20 @@ type Hasher interface {
 	Verify(stored, password string) (ok, rehash bool, err error)
 }
 
-// PasswordHasher hashes and verifies passwords in the calling goroutine. It
-// is a Hasher; the zero value is not ready (Params must be set). It is safe
-// for concurrent use.
-type PasswordHasher struct {
-	Params Argon2Params
+// Argon2id hashes new passwords with argon2id and verifies argon2id and
+// legacy hashes, in the calling goroutine. It is a Hasher; the zero value
+// is not ready (Params must be set). It is safe for concurrent use.
+type Argon2id struct {
+	Params Params
 }
 
-var _ Hasher = PasswordHasher{}
+var _ Hasher = Argon2id{}
 
 // Hash returns a PHC-style argon2id string:
 // $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt b64>$<key b64>.
-func (h PasswordHasher) Hash(password string) (string, error) {
-	if len(password) > maxPasswordLen {
-		return "", fmt.Errorf("password longer than %d bytes: %w", maxPasswordLen, ErrInvalid)
+func (h Argon2id) Hash(password string) (string, error) {
+	if len(password) > MaxLen {
+		return "", fmt.Errorf("password longer than %d bytes: %w", MaxLen, ErrInvalid)
 	}
 	p := h.Params
 	salt := make([]byte, p.SaltLen)
@@ -86,8 +93,8 @@ func LegacyHash(hexDigest string) (string, error) {
 // Verify reports whether password matches the stored hash, and whether the
 // hash should be replaced by a fresh one (legacy scheme or other parameters).
 // A malformed stored hash is an error, never a match.
-func (h PasswordHasher) Verify(stored, password string) (ok, rehash bool, err error) {
-	if len(password) > maxPasswordLen {
+func (h Argon2id) Verify(stored, password string) (ok, rehash bool, err error) {
+	if len(password) > MaxLen {
 		return false, false, nil
 	}
 	switch {
@@ -114,8 +121,8 @@ func (h PasswordHasher) Verify(stored, password string) (ok, rehash bool, err er
 
 // parseArgon splits a PHC argon2id string, bounding the costs so that a row
 // written by someone else cannot make verification take minutes or gigabytes.
-func parseArgon(s string) (Argon2Params, []byte, []byte, error) {
-	var p Argon2Params
+func parseArgon(s string) (Params, []byte, []byte, error) {
+	var p Params
 	parts := strings.Split(s, "$")
 	// "", "argon2id", "v=19", "m=..,t=..,p=..", salt, key
 	if len(parts) != 6 {
