@@ -11,6 +11,7 @@ GOFLAGS     ?=
 FUZZTIME    ?= 10s
 TEST_TIMEOUT ?= 25m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOLANGCI    := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 # The daemon's embedded default for `make run` (DESIGN.md, "Command line").
 RUN_ARGS ?= --network regtest --node embedded --auth open --listen 127.0.0.1:3333 \
@@ -54,10 +55,11 @@ chaos: ## fault and hostile-client suites against the real binaries (issue 9; do
 	export STRATUMD_TOOLS_BIN=$$(scripts/tools.sh); \
 	$(GO) test -tags chaos -p 1 -count=1 -timeout 15m -v ./internal/e2e/chaos/ ./internal/e2e/hostile/
 
-lint: ## gofmt, go vet and staticcheck (pinned), the chaos suites' files included
+lint: ## gofmt, go vet, staticcheck and golangci-lint's errorlint, rowserrcheck, sqlclosecheck (pinned), the chaos suites' files included
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet -tags chaos ./...
 	$(GO) run $(STATICCHECK) -tags chaos ./...
+	$(GO) run $(GOLANGCI) run ./...
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	@scripts/fuzz.sh $(FUZZTIME)

@@ -285,7 +285,7 @@ func newRPCSource(cfg *config, log *slog.Logger) (*rpcsource.Source, error) {
 	}
 	src, err := rpcsource.New(rpcsource.Config{Nodes: nodes, Network: cfg.params, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("%w: --rpc-url: %v", cliconf.ErrConfig, err)
+		return nil, fmt.Errorf("%w: --rpc-url: %w", cliconf.ErrConfig, err)
 	}
 	return src, nil
 }

@@ -38,7 +38,7 @@ func (d *daemon) listenOps() error {
 	}
 	l, err := net.Listen("tcp", d.cfg.MetricsListen)
 	if err != nil {
-		return fmt.Errorf("%w: --metrics-listen %s: %v", errStartup, d.cfg.MetricsListen, err)
+		return fmt.Errorf("%w: --metrics-listen %s: %w", errStartup, d.cfg.MetricsListen, err)
 	}
 	d.ops.l = l
 	return nil

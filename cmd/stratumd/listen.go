@@ -92,7 +92,7 @@ func (d *daemon) openListeners() ([]net.Listener, error) {
 	if len(cfg.TLSListen) > 0 {
 		d.certs = &certStore{certFile: cfg.TLSCert, keyFile: cfg.TLSKey}
 		if err := d.certs.load(); err != nil {
-			return fail(fmt.Errorf("%w: %v", errStartup, err))
+			return fail(fmt.Errorf("%w: %w", errStartup, err))
 		}
 		tlsCfg = &tls.Config{GetCertificate: d.certs.get, MinVersion: tls.VersionTLS12}
 	}
@@ -100,7 +100,7 @@ func (d *daemon) openListeners() ([]net.Listener, error) {
 	open := func(flagName, addr string) (net.Listener, error) {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --%s %s: %v", errStartup, flagName, addr, err)
+			return nil, fmt.Errorf("%w: --%s %s: %w", errStartup, flagName, addr, err)
 		}
 		if cfg.ProxyProtocol {
 			pl, err := proxyproto.NewListener(l, proxyproto.Config{
@@ -109,7 +109,7 @@ func (d *daemon) openListeners() ([]net.Listener, error) {
 			})
 			if err != nil {
 				l.Close()
-				return nil, fmt.Errorf("%w: --proxy-protocol on %s: %v", errStartup, addr, err)
+				return nil, fmt.Errorf("%w: --proxy-protocol on %s: %w", errStartup, addr, err)
 			}
 			l = pl
 		}

@@ -52,7 +52,7 @@ func cmdSubmitBlock(ctx context.Context, cfg *config, args []string, stdout io.W
 	}
 	blk := new(wire.MsgBlock)
 	if err := blk.Deserialize(bytes.NewReader(raw)); err != nil || blk.BlockHash() != *hash {
-		return fmt.Errorf("submit-block: the stored bytes of %s are not that block (%v)", hash, err)
+		return fmt.Errorf("submit-block: the stored bytes of %s are not that block (%w)", hash, err)
 	}
 	fmt.Fprintf(stdout, "block %s, height %d, status %s, %d bytes\n", hash, row.Height, row.Status, len(raw))
 

@@ -241,7 +241,7 @@ func (n *Node) WaitHeight(ctx context.Context, h int64) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("btcdtest: height %d not reached (at %d, %v): %w", h, got, err, ctx.Err())
+			return fmt.Errorf("btcdtest: height %d not reached (at %d, %w): %w", h, got, err, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

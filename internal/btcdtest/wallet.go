@@ -165,7 +165,7 @@ func (w *Wallet) WaitSynced(ctx context.Context, height int64) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("btcdtest: wallet at height %d, want %d (%v): %w", got, height, err, ctx.Err())
+			return fmt.Errorf("btcdtest: wallet at height %d, want %d (%w): %w", got, height, err, ctx.Err())
 		case <-w.waited:
 			return fmt.Errorf("btcdtest: btcwallet exited")
 		case <-time.After(50 * time.Millisecond):

@@ -106,7 +106,7 @@ func Parse(fs *flag.FlagSet, args []string, o Options) ([]string, error) {
 			}
 			for _, x := range vals {
 				if e := fs.Set(f.Name, x); e != nil {
-					err = fmt.Errorf("%w: %s: %v", ErrConfig, env, e)
+					err = fmt.Errorf("%w: %s: %w", ErrConfig, env, e)
 					return
 				}
 			}
@@ -128,11 +128,11 @@ func Parse(fs *flag.FlagSet, args []string, o Options) ([]string, error) {
 	path := cf.Value.String()
 	data, err := o.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --%s: %v", ErrConfig, o.ConfigFlag, err)
+		return nil, fmt.Errorf("%w: --%s: %w", ErrConfig, o.ConfigFlag, err)
 	}
 	var tbl map[string]any
 	if err := toml.Unmarshal(data, &tbl); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
 	}
 	keys := make([]string, 0, len(tbl))
 	for k := range tbl {
@@ -152,7 +152,7 @@ func Parse(fs *flag.FlagSet, args []string, o Options) ([]string, error) {
 		}
 		vals, err := tomlValues(tbl[k])
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %s: %v", ErrConfig, path, k, err)
+			return nil, fmt.Errorf("%w: %s: %s: %w", ErrConfig, path, k, err)
 		}
 		if len(vals) > 1 {
 			if r, ok := f.Value.(Repeatable); !ok || !r.Repeatable() {
@@ -161,7 +161,7 @@ func Parse(fs *flag.FlagSet, args []string, o Options) ([]string, error) {
 		}
 		for _, v := range vals {
 			if err := fs.Set(k, v); err != nil {
-				return nil, fmt.Errorf("%w: %s: %s: %v", ErrConfig, path, k, err)
+				return nil, fmt.Errorf("%w: %s: %s: %w", ErrConfig, path, k, err)
 			}
 		}
 	}
@@ -231,7 +231,7 @@ func Secret(v string, readFile func(string) ([]byte, error)) (string, error) {
 	}
 	b, err := readFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%w: secret file: %v", ErrConfig, err)
+		return "", fmt.Errorf("%w: secret file: %w", ErrConfig, err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return strings.TrimRight(line, "\r"), nil

@@ -38,7 +38,7 @@ func parseExposition(r io.Reader) (*exposition, error) {
 			}
 			u, err := unescape(text, false)
 			if err != nil {
-				return nil, fmt.Errorf("line %d: %v", line, err)
+				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
 			e.help[name] = u
 			continue
@@ -64,7 +64,7 @@ func parseExposition(r io.Reader) (*exposition, error) {
 		}
 		key, value, err := parseSample(l)
 		if err != nil {
-			return nil, fmt.Errorf("line %d %q: %v", line, l, err)
+			return nil, fmt.Errorf("line %d %q: %w", line, l, err)
 		}
 		name, _, _ := strings.Cut(key, "{")
 		fam := name
@@ -171,7 +171,7 @@ func parseSample(l string) (string, float64, error) {
 	default:
 		var err error
 		if v, err = strconv.ParseFloat(s, 64); err != nil {
-			return "", 0, fmt.Errorf("value %q: %v", s, err)
+			return "", 0, fmt.Errorf("value %q: %w", s, err)
 		}
 	}
 	sort.Strings(labels)

@@ -203,7 +203,7 @@ func TestTrustedRefused(t *testing.T) {
 			l := listen(t, Config{MaxHeaderSize: 512, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			c := dialFrom(t, l, "127.0.0.1")
 			c.Write(tc.send)
-			if tc.want == io.EOF || tc.want == io.ErrUnexpectedEOF {
+			if errors.Is(tc.want, io.EOF) || errors.Is(tc.want, io.ErrUnexpectedEOF) {
 				c.(*net.TCPConn).CloseWrite()
 			}
 			// Nobody calls Accept: the connection is closed by the

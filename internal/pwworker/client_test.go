@@ -162,7 +162,7 @@ func TestConcurrentCalls(t *testing.T) {
 				}
 				ok, _, err := h.c.Verify(stored[i], pw)
 				if err != nil || ok != ((g+k)%3 != 0) {
-					errs <- fmt.Errorf("goroutine %d call %d: ok=%v err=%v", g, k, ok, err)
+					errs <- fmt.Errorf("goroutine %d call %d: ok=%v err=%w", g, k, ok, err)
 					return
 				}
 			}

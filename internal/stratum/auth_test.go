@@ -58,7 +58,7 @@ func (a *authServer) check(t *testing.T, ip, user, pw string, want error, verifi
 	if (want == nil) != (err == nil) || (want != nil && !errors.Is(err, want)) {
 		t.Errorf("authorize(%s, %s, %s) = %v, want %v", ip, user, pw, err, want)
 	}
-	if want == ErrUnauthorized && errors.Is(err, ErrAuthLimited) {
+	if errors.Is(want, ErrUnauthorized) && errors.Is(err, ErrAuthLimited) {
 		t.Errorf("authorize(%s, %s, %s) = %v, want a checked failure", ip, user, pw, err)
 	}
 	if got := a.users.verifyCount() - before; got != verifies {

@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"errors"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
 
 	"encoding/json"
@@ -352,7 +353,7 @@ func TestSlowReaderDoesNotStallFanout(t *testing.T) {
 				}
 				if _, err := c.tryRead(50 * time.Millisecond); err != nil {
 					var ne net.Error
-					if !(errorAs(err, &ne) && ne.Timeout()) {
+					if !(errors.As(err, &ne) && ne.Timeout()) {
 						return
 					}
 				}
@@ -385,12 +386,4 @@ func TestSlowReaderDoesNotStallFanout(t *testing.T) {
 	if st.Connections != int64(len(fast)) {
 		t.Errorf("connections %d, want %d", st.Connections, len(fast))
 	}
-}
-
-func errorAs(err error, target *net.Error) bool {
-	ne, ok := err.(net.Error)
-	if ok {
-		*target = ne
-	}
-	return ok
 }

@@ -161,7 +161,7 @@ func (n *node) detect(ctx context.Context) (Kind, error) {
 		if isTransport(err2) {
 			return "", err2
 		}
-		return "", fmt.Errorf("rpcsource: %s: cannot tell the node's kind: getnetworkinfo: %v; getinfo: %w", n.ep.name, err, err2)
+		return "", fmt.Errorf("rpcsource: %s: cannot tell the node's kind: getnetworkinfo: %w; getinfo: %w", n.ep.name, err, err2)
 	}
 	return KindBtcd, nil
 }

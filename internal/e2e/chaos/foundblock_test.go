@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -148,7 +149,7 @@ func waitBlockRow(ctx context.Context, t *testing.T, db, hash string, ok func(fo
 		if err == nil && ok(r) {
 			return r
 		}
-		if err != nil && err != pgx.ErrNoRows {
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			t.Fatal(err)
 		}
 		select {

@@ -406,7 +406,7 @@ func (p *Process) waitLogFrom(ctx context.Context, from int, match func(Line) bo
 				done := next >= len(p.lines)
 				p.mu.Unlock()
 				if done {
-					return nil, fmt.Errorf("%w (%v)", ErrExited, status)
+					return nil, fmt.Errorf("%w (%w)", ErrExited, status)
 				}
 			}
 		default:

@@ -176,7 +176,7 @@ func TestLineReaderMiB(t *testing.T) {
 		if l, err := lr.ReadLine(); err != nil || string(l) != "c" {
 			t.Fatalf("last line %q, %v", l, err)
 		}
-		if _, err := lr.ReadLine(); err != io.EOF {
+		if _, err := lr.ReadLine(); !errors.Is(err, io.EOF) {
 			t.Fatalf("end: %v, want io.EOF", err)
 		}
 	})
@@ -199,7 +199,7 @@ func TestLineReaderErrors(t *testing.T) {
 			t.Fatalf("err %v, want timeout", err)
 		}
 		lines, err := readAll(lr)
-		if !equalLines(lines, []string{"hello", "x"}) || err != io.EOF {
+		if !equalLines(lines, []string{"hello", "x"}) || !errors.Is(err, io.EOF) {
 			t.Fatalf("after timeout: %q, %v", lines, err)
 		}
 	})
@@ -212,7 +212,7 @@ func TestLineReaderErrors(t *testing.T) {
 	t.Run("one-byte reads", func(t *testing.T) {
 		lr := NewLineReader(iotest.OneByteReader(strings.NewReader("x\r\ny\n")), 64)
 		lines, err := readAll(lr)
-		if !equalLines(lines, []string{"x", "y"}) || err != io.EOF {
+		if !equalLines(lines, []string{"x", "y"}) || !errors.Is(err, io.EOF) {
 			t.Fatalf("got %q, %v", lines, err)
 		}
 	})
@@ -259,7 +259,7 @@ func TestLineReaderIdleMemory(t *testing.T) {
 	n := 0
 	for {
 		if _, err := lr.ReadLine(); err != nil {
-			if err != io.EOF {
+			if !errors.Is(err, io.EOF) {
 				t.Fatal(err)
 			}
 			break

@@ -98,7 +98,7 @@ func run(args []string, out io.Writer) error {
 		socks = append(socks, c.(*net.TCPConn))
 	}
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		return fmt.Errorf("child not ready: %q, %v", line, err)
+		return fmt.Errorf("child not ready: %q, %w", line, err)
 	}
 
 	msg := make([]byte, *size)
