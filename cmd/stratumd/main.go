@@ -1,26 +1,3 @@
-// Command stratumd is the pool's Stratum v1 server. It runs beside an
-// in-process Bitcoin node (or talks to one over RPC), keeps users and shares
-// in PostgreSQL, and writes a <height>-<hash>.json share dump per found block.
-//
-// Usage:
-//
-//	stratumd [flags]                 run the daemon
-//	stratumd migrate [up|down|status] apply or inspect the schema migrations
-//	stratumd adduser NAME [--address ADDRESS]
-//	                                 create a user; the password is read from stdin
-//	stratumd set-address NAME ADDRESS | set-address --clear NAME
-//	                                 set or remove a user's payout address
-//	stratumd import-users FILE       import bcoin-stratum's users.json
-//	stratumd submit-block HASH       hand a stored found block to the node(s) again
-//	stratumd version                 print the version
-//	stratumd password-worker NICE N  the argon2 child process (see --password-nice)
-//
-// Every flag may also be set with the environment variable STRATUMD_<NAME>
-// (upper case, '-' as '_') or the key <name> in the TOML file given by
-// --config; flags win over the environment, which wins over the file.
-// Payout addresses are checked for --network. The subcommands' own flags
-// (--address, --clear) come from the command line only, before or after
-// the command's arguments.
 package main
 
 import (
