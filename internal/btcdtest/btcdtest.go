@@ -1,8 +1,3 @@
-// Package btcdtest runs real btcd processes on regtest for integration
-// tests: the pinned binary built by scripts/tools.sh (found through
-// $STRATUMD_TOOLS_BIN, or built on demand), on free loopback ports, with its
-// RPC server (no TLS, loopback only) and P2P listener, in a temporary data
-// directory removed at cleanup.
 package btcdtest
 
 import (

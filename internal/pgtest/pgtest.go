@@ -1,12 +1,3 @@
-// Package pgtest gives tests a real PostgreSQL: a fresh database per test,
-// cloned from a migrated template database, and, for tests that stop and
-// start the server, a private cluster of their own.
-//
-// The server comes from DATABASE_URL when it is set, otherwise from the
-// project's scripts/pg.sh, which starts (creating on first use) the private
-// cluster in .pg/ from the installed PostgreSQL server binaries. Tests that
-// need PostgreSQL fail, never skip, when none can be had: a missing server is
-// a broken set-up, not a reason to pass.
 package pgtest
 
 import (

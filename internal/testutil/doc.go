@@ -1,0 +1,13 @@
+// Package testutil holds small helpers shared by the project's tests:
+// SyncBuffer (testutil.go), a bytes.Buffer safe for concurrent use, for a
+// process's or a daemon's log written by one goroutine and read by the test
+// in another.
+//
+// It imports only the standard library and must not import any other
+// package of this module: the tests of every layer use it, leaf packages'
+// too (internal/proxyproto, internal/pwworker, internal/stratum/admission),
+// and none of them may meet an import cycle, or the rest of the module,
+// through it. A helper that needs a package of the module is a package of
+// its own (internal/pgtest, internal/chain/chaintest,
+// internal/stratum/stratumtest).
+package testutil
