@@ -1,13 +1,3 @@
-// Package cliconf layers a command's configuration: command-line flags over
-// environment variables over a TOML file. Every flag NAME of a flag.FlagSet
-// may also be given as the environment variable PREFIX_NAME (upper case,
-// '-' as '_') and as the key NAME in the TOML file named by the config flag.
-// Repeatable flags take a TOML array, or a comma-separated environment value.
-// Flags named in Options.CommandLineOnly are read from the command line alone.
-//
-// Unknown TOML keys and values a flag refuses are errors that name the
-// setting and where it came from, so that a daemon can stop at start with
-// one clear line.
 package cliconf
 
 import (
