@@ -19,4 +19,26 @@
 //
 // Jobs are immutable once built and safe for concurrent use. The in-memory
 // Source for tests lives in package chaintest.
+//
+// By file:
+//
+//   - source.go: Source, Update and its kinds (NewTip, MempoolChanged),
+//     Notifier (coalescing: Notify never blocks), SubmitResult and
+//     SubmitStatus.
+//   - bestchain.go: BestChainReader and NodeChain, what the resubmitter
+//     asks of a Source that can say which blocks are in its best chain.
+//   - template.go: Template, what a Source hands out.
+//   - job.go: CoinbaseConfig, NewJob and Job (Hash, HeaderFor, Block,
+//     MerkleBranchHex).
+//   - merkle.go: the merkle branch and root.
+//   - target.go: Target and the difficulty conversions.
+//   - network.go: NetworkParams, btcd's parameters for a network name.
+//   - address.go: PayoutAddress, which addresses a payment can pay to.
+//   - errors.go: the sentinel errors.
+//
+// The package imports no other package of this module, and must not import
+// internal/stratum, internal/store or internal/payout: it is where templates
+// come from and blocks go, below the server that consumes it. The sources
+// (internal/chain/embedded, internal/chain/p2p, internal/chain/rpcsource),
+// the test source (internal/chain/chaintest) and the test miner build on it.
 package chain

@@ -62,4 +62,25 @@
 // safe concurrently with itself); every Template returns fresh
 // *btcutil.Tx wrappers, so templates never share hash caches.
 // Chain and Mempool expose btcd's objects for the P2P layer.
+//
+// # Files
+//
+//   - config.go: Config, its defaults and btcd's policy settings.
+//   - node.go: New, Node, Run and Close; the chain's notifications, the
+//     mempool maintenance goroutine and SyncMempool; MainChainHas,
+//     NotifyMempoolChanged, and Chain and Mempool for the P2P layer.
+//   - template.go: Template, serialized calls to btcd's generator.
+//   - submit.go: SubmitBlock (BeforeValidate, then ProcessBlock), SubmitTx
+//     and RejectReason, the BIP 22 reason of a rejected block.
+//   - bestchain.go: BestChains, so that a Node is a chain.BestChainReader.
+//   - generate.go: Generate and Solve, regtest mining in-process.
+//   - errors.go: the sentinel errors.
+//
+// # Imports
+//
+// The package builds on internal/chain only. It must not import
+// internal/stratum (which consumes it through chain.Source) or
+// internal/store, nor internal/chain/p2p, which builds on it: the node knows
+// its P2P layer only through the hooks of Config (BeforeValidate, Synced,
+// DisableMempoolMaintenance) and NotifyMempoolChanged.
 package embedded

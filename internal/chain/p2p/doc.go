@@ -78,4 +78,27 @@
 // A Node is safe for concurrent use. Run starts netsync's handler, the
 // connection and address managers, btcd's per-peer goroutines and one
 // progress goroutine, and waits for all of them before returning.
+//
+// # Files
+//
+//   - config.go: Config (peers, listeners, limits, timeouts) and its
+//     defaults.
+//   - node.go: NewNode and Node (Run, Close, Stats, Synced, ListenAddrs,
+//     Connect).
+//   - server.go: the peer set: connection and address managers, listeners,
+//     bans, whether the node is synced, progress logs and Stats.
+//   - peer.go: one peer: btcd's peer callbacks, ban scores, the message
+//     rate, the answers to getdata, getheaders and getblocks, and the write
+//     deadline.
+//   - relay.go: found-block announcements and the announced map, and the
+//     notifier through which netsync relays transactions.
+//   - errors.go: the sentinel errors.
+//
+// # Imports
+//
+// The package builds on internal/chain and internal/chain/embedded only. It
+// must not import internal/stratum (the server sees a Node as a
+// chain.Source and nothing more) or internal/store, nor
+// internal/chain/rpcsource: the two node modes share no code but package
+// chain.
 package p2p
