@@ -16,6 +16,11 @@
 //     RLIMIT_FSIZE): miners get error 20 "share not recorded" instead of
 //     true, and a clear log line appears.
 //
+// TestFoundBlockNodeDown and TestFoundBlockNodeDownKillRestart (issue 15):
+// a block found while btcd is down is acknowledged, stored with its share,
+// handed over again with backoff (across a SIGKILL and restart of stratumd
+// in the second test) and lands on btcd's best chain once btcd is back.
+//
 // TestPayoutKill (issue 15, point 5) is the payout kill matrix: the real
 // payout binary killed with SIGKILL at every step boundary of a run against
 // real btcd and btcwallet, and btcwallet killed and restarted mid-run; after
@@ -23,4 +28,27 @@
 // is stuck and the wallet locks nothing.
 //
 // docs/RELIABILITY.md records what these tests saw.
+//
+// # Files
+//
+//   - main_test.go: TestMain, which builds stratumd once
+//     (daemontest.Main), and the regtest users and flags.
+//   - fleet_test.go: the fleet of reconnecting miners, each recording the
+//     shares it saw accepted.
+//   - verify_test.go: the audit in PostgreSQL: every accepted share stored
+//     exactly once, in acceptance order.
+//   - faults_test.go: TestPostgresOutage, TestKillRestart, TestNodeOutage,
+//     TestSpoolDiskFull.
+//   - foundblock_test.go: TestFoundBlockNodeDown,
+//     TestFoundBlockNodeDownKillRestart.
+//   - payout_kill_test.go: TestPayoutKill.
+//
+// # Imports
+//
+// The suite tests what ships: stratumd and payout run as binaries, miners
+// connect through internal/miner, and the audit reads the tables with SQL
+// of its own. It must not import internal/stratum, its wire or admission
+// packages, or the chain sources. It imports internal/store only to seed
+// the payout kill matrix's shares and blocks, and internal/payout only for
+// the type of payout's JSON report.
 package chaos

@@ -13,4 +13,14 @@
 //
 // All methods of Process are safe for concurrent use, except Start, Kill,
 // Stop and Restart, which belong to the test goroutine.
+//
+// It owns, in daemontest.go: Main (a TestMain body), Build and BuildCommand,
+// which compile ./cmd/stratumd or another command; Start, Options and
+// Process; Line, one JSON log line; ParseServerStats and ServerStats;
+// FreeAddr and RepoRoot.
+//
+// It imports only the standard library and must not import any package of
+// this module: it knows stratumd as a binary, its flags and its JSON log
+// lines, so that the suites built on it test what ships and not the
+// packages inside.
 package daemontest

@@ -19,4 +19,29 @@
 // TestSQLMetacharactersOpenMode repeats the user-name attack under open
 // authorization, and TestShareReplayAcrossRestart replays a share accepted
 // before a restart of stratumd.
+//
+// # Files
+//
+//   - main_test.go: TestMain, which builds stratumd once (or, in the helper
+//     process, runs the honest miners), the daemon's flags and addUser.
+//   - hostile_test.go: TestHostileClients, TestSQLMetacharactersOpenMode,
+//     TestShareReplayAcrossRestart.
+//   - attacks_test.go: the attacks, one function each, and how each attempt
+//     ended.
+//   - client_test.go: raw connections from a chosen loopback address, and
+//     the error codes and timeouts they observe.
+//   - honest_test.go: the honest miners, run in a helper process of this
+//     test binary (TestHonestHelper), and their latency samples.
+//   - nice_test.go, sink_test.go: the control measurements
+//     (STRATUMD_HOSTILE_ATTACKER_NICE, STRATUMD_HOSTILE_FLOOD_SINK).
+//
+// # Imports
+//
+// The suite attacks the binary from outside: stratumd runs as a child
+// process (internal/e2e/daemontest), attacks are bytes written by hand,
+// honest miners and forged shares come from internal/miner, and users and
+// rows are checked with SQL of its own. It must not import
+// internal/stratum or its wire and admission packages, so that a line the
+// attacks send is never shaped by the codec it attacks. It imports
+// internal/pwworker only for Renice.
 package hostile
