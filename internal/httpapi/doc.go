@@ -33,4 +33,31 @@
 // memory; it hears of shares as the stratum server's ShareObserver. The
 // estimates are this instance's; the shares table (and the SQL views of
 // migration 00005) covers every instance.
+//
+// # Files
+//
+//   - server.go: Config, New and Server (Handler, Serve); the interfaces
+//     the server reads through (StratumStats, DrainerStats,
+//     ResubmitterStats, Store) and NodeHealth.
+//   - api.go: the JSON API's handlers and the objects they write (PoolJSON,
+//     UserJSON, BlockJSON, PaymentJSON and their parts).
+//   - metrics.go: /metrics.
+//   - prom.go: the writer of the Prometheus text format.
+//   - tracker.go: Tracker, NewTracker and TrackerConfig, and the rates a
+//     Tracker reports (Rate, UserRate, WorkerRate, Sample).
+//   - web/: the page served at /, embedded.
+//
+// A Server and a Tracker are safe for concurrent use. Serve runs the HTTP
+// server until its context ends and Tracker.Run samples the hashrate
+// history; cmd/stratumd runs both.
+//
+// # Imports
+//
+// The package owns none of what it reports: it imports internal/stratum
+// and internal/store for their types and internal/username for the name
+// rule, and reads through the interfaces of server.go; it speaks no SQL
+// (the queries are the store's). It must not import internal/payout or the
+// chain sources: the node's health arrives as Config.Node, a function
+// cmd/stratumd supplies. Neither stratum nor store may import it, since it
+// reads them.
 package httpapi

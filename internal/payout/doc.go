@@ -6,6 +6,41 @@
 // implements (StoreLedger adapts a *store.Store); the store's errors are
 // translated into this package's at that boundary.
 //
+// # Files
+//
+//   - run.go: Config, and Run, Bump, Abandon and ReadStatusDB, which open
+//     the store, the wallet and the node for one command.
+//   - payer.go: Options, NewPayer and Payer, Payer.Run's steps in order, and
+//     the Step* constants of the step hook.
+//   - blocks.go: classifying blocks against the node's best chain, and
+//     OrphanWatcher, which stratumd runs beside its embedded node.
+//   - credit.go: crediting a matured block, exactly once.
+//   - window.go: SelectWindow and Window, the PPLNS window.
+//   - split.go: SplitReward, the pure split of a reward (Weight, Split,
+//     Credit).
+//   - payments.go: planning payments and moving them from state to state.
+//   - sign.go: a planned payment's transaction built, its inputs recorded
+//     and locked, signed by the wallet and stored.
+//   - txbuild.go: transactions: size bounds, payments, bumps, abandons.
+//   - rbf.go: Payer.Bump and Payer.Abandon, settling a payment with several
+//     transactions, and proving that its inputs were spent elsewhere.
+//   - locks.go: the wallet's locks, reconciled with the ledger.
+//   - wallet.go: the Wallet and Node interfaces and their RPC
+//     implementations for btcwallet and btcd (RPCWallet, RPCNode,
+//     RPCConfig).
+//   - ledger.go: Ledger, LedgerRun, ShareSource and the other interfaces the
+//     store implements; StoreLedger.
+//   - report.go: Report, Status and StatusSource, and their text form.
+//   - errors.go: the sentinel errors.
+//
+// The package imports internal/store and no other package of this module:
+// the store's types, its errors (translated here) and the StoreLedger
+// adapter. It must not import internal/stratum, internal/httpapi or the
+// chain sources: it talks to the node and the wallet over their RPC
+// (btcd's rpcclient), so that a payout run needs neither the daemon nor
+// its node in process. Package stratum must not import it either;
+// cmd/stratumd does, for OrphanWatcher.
+//
 // # A run
 //
 // Payer.Run (and Run, which builds one from a Config) does, under the

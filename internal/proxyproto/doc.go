@@ -15,4 +15,20 @@
 // Per the specification, a LOCAL command (health checks), a v1 UNKNOWN
 // protocol and a v2 header of an unspecified or AF_UNIX family keep the real
 // peer address.
+//
+// By file:
+//
+//   - header.go: the codec: Header, Command, Protocol, Parse, AppendV1 and
+//     AppendV2. No I/O, fuzzed alone.
+//   - listener.go: Config, ParseTrusted, NewListener and Listener, and
+//     Conn, the connection Accept returns. NewListener starts one accepting
+//     goroutine, each trusted connection's header is read in a goroutine of
+//     its own, and Close stops and waits for them all; a Listener is safe
+//     for concurrent use.
+//   - errors.go: the sentinel errors.
+//
+// The package imports only the standard library and must not import
+// internal/stratum (which uses it) or any other package of this module: it
+// knows connections and addresses, not miners, and can be tested and
+// fuzzed without the server.
 package proxyproto

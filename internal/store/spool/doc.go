@@ -68,4 +68,23 @@
 // All methods of [Spool] are safe for concurrent use. Run is meant to be
 // called once, in its own goroutine; Append and AppendBatch block until Run
 // has committed their records.
+//
+// # Files
+//
+//   - spool.go: Config, Spool and its methods (Append, AppendBatch, Read,
+//     Trim, Notify, ID, First, Durable, Close) and the sentinel errors.
+//   - commit.go: Run, the committer: a batch written with one write and one
+//     fsync, rolled back on failure; segment rolling.
+//   - open.go: Open, the recovery, the identity file and segment names.
+//   - record.go: the record framing and Record, a record read back.
+//   - lock_flock.go, lock_other.go: the directory lock (flock(2), and
+//     nothing where there is none).
+//
+// # Imports
+//
+// The package imports only the standard library and must not import
+// internal/store (which uses it) or any other package of this module: it
+// stores opaque payloads, and what a share is and how it is encoded are
+// the store's (store.AppendShare, store.DecodeShare). That is also what lets
+// its crash tests run without PostgreSQL.
 package spool
