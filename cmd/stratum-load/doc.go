@@ -53,4 +53,24 @@
 // milliseconds later. Elsewhere they are the reader's clock.
 //
 // Output is a human summary, or JSON with -json.
+//
+// # Files
+//
+//   - main.go: the flags, -users-file, main and run.
+//   - load.go: Config and Run: the connections (ramp, parallel handshakes)
+//     and the submit phase (pacing, in-flight bound, hashing workers).
+//   - report.go: Report and its parts (connections, memory, shares,
+//     latencies, notify fan-out), VmRSS, and the text and JSON output.
+//   - rlimit.go: the RLIMIT_NOFILE raise (package rlimit) and its report;
+//     rlimit_unix.go and rlimit_other.go give EMFILE, a reason a connection
+//     failed.
+//
+// # Imports
+//
+// It measures the pool from outside, as miners see it: it mines with
+// internal/miner, whose codec is written apart from the server's, and must
+// not import internal/stratum, internal/stratum/wire or internal/store, so
+// that it can load any Stratum v1 pool and a bug it shared with stratumd
+// could not hide from it. Its tests start a real server through
+// internal/stratum/stratumtest.
 package main

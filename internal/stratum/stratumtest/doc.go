@@ -7,8 +7,15 @@
 // tool's (cmd/stratum-load) mine against it, so that there is one set of
 // share rules: the server's.
 //
-// It is for tests only and must not be imported by other code. It must not
-// import internal/miner, whose own tests import it (its tests may). Package
+// By file: pool.go holds Config, Start, Pool (Stop, Shares, Blocks),
+// Address and the test defaults; sinks.go the in-memory users, share sink
+// and block sink described below.
+//
+// It imports internal/stratum, internal/store (for its types and
+// AppendShare, never a database), internal/chain/chaintest and
+// internal/username. It is for tests only and must not be imported by
+// other code. It must not import internal/miner, whose own tests import it
+// (its tests may). Package
 // stratum's own tests cannot use it (it imports stratum; an internal test
 // importing it would be a cycle): they keep their harness in
 // server_test.go, which also reaches into the server's unexported hooks.

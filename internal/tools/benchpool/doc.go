@@ -42,4 +42,23 @@
 // the run; -pprof serves net/http/pprof (heap, goroutines, MemStats).
 //
 // docs/BENCHMARKS.md has the commands and the numbers.
+//
+// # Files
+//
+//   - main.go: the flags, main and run.
+//   - pool.go: runPool, which builds the store, spool, drainer, chain source
+//     and stratum server, runs them and stops them in stratumd's order; the
+//     stats lines, the tips it makes and their latencies.
+//   - rlimit.go: the RLIMIT_NOFILE raise (package rlimit).
+//   - rlimit_unix.go, rlimit_other.go: the process's CPU time for the
+//     summary (none where getrusage(2) is missing).
+//
+// # Imports
+//
+// It builds the pool from the packages stratumd uses (internal/stratum,
+// internal/store and its spool, internal/chain and its embedded node) and
+// takes internal/chain/chaintest as a source. It must not import
+// internal/miner: the load comes from another process (cmd/stratum-load),
+// so that what is measured is the pool alone. Nor does it import the P2P
+// or RPC sources: its templates never depend on a network or another node.
 package main

@@ -22,4 +22,12 @@
 // -size byte line (362 bytes is a mining.notify without transactions) to
 // every connection on -workers goroutines and reports how long the last
 // write took to return.
+//
+// main.go (unix) holds the writer, the child with the far ends and the
+// rounds; main_other.go only says that other systems are not supported.
+//
+// It imports internal/rlimit and the standard library only, and must not
+// import internal/stratum, internal/stratum/wire or any other part of the
+// pool: its number is the kernel's alone, the floor stratumd's is compared
+// with.
 package main
