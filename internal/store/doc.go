@@ -46,8 +46,9 @@
 // The drainer inserts the blocks row, raw block included, in the
 // transaction that stores the share, and tells OnBlocks.
 //
-// SQL is hand-written pgx kept inside this package (no other package speaks
-// SQL).
+// SQL is hand-written pgx kept inside this package: no other package of
+// the daemon or of payout speaks SQL (internal/pgtest creates and drops the
+// tests' databases, and tests check rows with queries of their own).
 //
 // What it does not own, and must not import: the stratum protocol, the chain
 // and the payout logic (packages stratum, chain, payout and what builds on

@@ -19,13 +19,15 @@
 // auth.go and admin.go (authorization and the admin calls),
 // jobs.go (the job manager
 // and the notify fan-out), share.go (the share checks), vardiff.go,
-// blockfound.go (a share that is a block), resubmit.go, recorder.go, and
+// blockfound.go (a share that is a block), resubmit.go, recorder.go,
+// remoteip.go (the address a connection is counted and recorded under), and
 // rawwrite_*.go (deadline-free socket writes, which are I/O and so stay
 // here).
 //
 // It imports wire, admission, internal/chain (templates, jobs, blocks),
 // internal/store (users, shares and blocks, behind the small interfaces of
-// server.go) and internal/proxyproto. It must not import internal/payout,
+// server.go), internal/proxyproto, and the leaf packages password (the
+// admin password), username and backoff. It must not import internal/payout,
 // internal/httpapi, internal/miner or stratumtest, nor anything else that
 // imports it.
 //
