@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/stratumd/stratumd/internal/testutil"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stratumd/stratumd/internal/testutil"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,7 +26,7 @@ import (
 // scripts/haproxy.sh when it is missing (root and apt-get).
 func haproxyBinary(t *testing.T) string {
 	t.Helper()
-	root, err := pgtest.RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"github.com/stratumd/stratumd/internal/testutil"
 	"net"
 	"os"
 	"os/exec"
@@ -15,12 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/testutil"
+
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/rpcclient"
-
-	"github.com/stratumd/stratumd/internal/pgtest"
 )
 
 // RPCUser and RPCPass are the credentials of every test node.
@@ -55,7 +54,7 @@ func ToolsBin() (string, error) {
 			toolsDir = d
 			return
 		}
-		root, err := pgtest.RepoRoot()
+		root, err := testutil.RepoRoot()
 		if err != nil {
 			toolsErr = err
 			return

@@ -23,6 +23,6 @@
 // (Client, ConnConfig). The package is for tests only, and it must not import
 // internal/chain, its sources, internal/payout or anything else whose tests
 // use it: what those tests check against is btcd itself, not the module's
-// reading of it. It imports internal/pgtest only for RepoRoot, which brings
-// internal/store and pgx into its dependencies.
+// reading of it. Of the module it imports internal/testutil alone (SyncBuffer,
+// RepoRoot).
 package btcdtest

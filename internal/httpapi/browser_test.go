@@ -14,13 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratumd/stratumd/internal/pgtest"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
 
 // chromiumPath finds (or installs) chromium through scripts/chromium.sh.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	root, err := pgtest.RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

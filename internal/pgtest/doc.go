@@ -14,7 +14,7 @@
 //     database per test, cloned from a template named after a hash of the
 //     migrations (so a changed migration gets a new template);
 //     NewEmptyDatabase; NewStore, a *store.Store on a fresh database, with
-//     the cheap TestArgon2Params; RepoRoot.
+//     the cheap TestArgon2Params.
 //   - cluster.go: StartCluster and Cluster, a server of one test's own that
 //     the test stops and starts (the store's and the chaos suite's
 //     PostgreSQL outages), run as an unprivileged user when the test runs as

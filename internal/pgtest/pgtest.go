@@ -23,6 +23,7 @@ import (
 
 	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/testutil"
 	"github.com/stratumd/stratumd/migrations"
 )
 
@@ -37,31 +38,12 @@ type server struct {
 // shared is per test binary: one lookup of the server and one template.
 var shared server
 
-// RepoRoot returns the directory holding go.mod, found upward from the
-// working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("pgtest: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // serverURL returns DATABASE_URL, or starts the private cluster.
 func serverURL() (string, error) {
 	if u := os.Getenv("DATABASE_URL"); u != "" {
 		return u, nil
 	}
-	root, err := RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		return "", err
 	}

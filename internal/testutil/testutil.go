@@ -2,6 +2,10 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -24,4 +28,24 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// RepoRoot returns the module root: the first directory upwards from the
+// working directory that holds go.mod (a test runs in its package's
+// directory).
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("testutil: working directory: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("testutil: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stratumd/stratumd/internal/testutil"
 )
 
 // Timeouts of the child process's life cycle.
@@ -36,25 +38,6 @@ var (
 	// ErrNoStats reports that no "stratumd stopped" line was logged.
 	ErrNoStats = errors.New("daemontest: no server stats logged")
 )
-
-// RepoRoot returns the module root: the first directory upwards from the
-// working directory that holds go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("daemontest: working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		p := filepath.Dir(dir)
-		if p == dir {
-			return "", errors.New("daemontest: go.mod not found")
-		}
-		dir = p
-	}
-}
 
 // Main is a TestMain body for suites that drive the stratumd binary: it
 // builds it once into a temporary directory, stores its path in *bin, runs
@@ -84,7 +67,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 // BuildCommand compiles ./cmd/<name> (stratumd, payout, ...) into dir and
 // returns the binary's path.
 func BuildCommand(ctx context.Context, dir, name string) (string, error) {
-	root, err := RepoRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		return "", err
 	}

@@ -17,10 +17,10 @@
 // It owns, in daemontest.go: Main (a TestMain body), Build and BuildCommand,
 // which compile ./cmd/stratumd or another command; Start, Options and
 // Process; Line, one JSON log line; ParseServerStats and ServerStats;
-// FreeAddr and RepoRoot.
+// FreeAddr.
 //
-// It imports only the standard library and must not import any package of
-// this module: it knows stratumd as a binary, its flags and its JSON log
-// lines, so that the suites built on it test what ships and not the
-// packages inside.
+// It imports only the standard library and internal/testutil (for
+// RepoRoot), and must not import any other package of this module: it knows
+// stratumd as a binary, its flags and its JSON log lines, so that the suites
+// built on it test what ships and not the packages inside.
 package daemontest
