@@ -33,6 +33,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	p.single("stratumd_connections_accepted_total", typeCounter, "Miner connections accepted and given a session.", float64(st.ConnectionsTotal))
 	p.single("stratumd_connections_refused_total", typeCounter, "Miner connections closed at accept (banned address, per-IP cap or per-IP rate).", float64(st.Refused))
 	p.single("stratumd_connections_refused_rate_total", typeCounter, "Of the refused connections, those over the per-IP connection rate.", float64(st.RefusedRate))
+	p.single("stratumd_addresses_evicted_total", typeCounter, "Address records forgotten before they were idle because the admission table was full (a flood from many addresses).", float64(st.AddressesEvicted))
 	p.single("stratumd_miners_subscribed", typeGauge, "Sessions subscribed now.", float64(st.Subscribed))
 	p.single("stratumd_miners_authorized", typeGauge, "Sessions with at least one authorized worker now.", float64(st.Authorized))
 	p.single("stratumd_auth_failures_total", typeCounter, "mining.authorize calls refused after a check (unknown user, wrong password, invalid name or not an address).", float64(st.AuthFailures))

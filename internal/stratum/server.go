@@ -258,6 +258,7 @@ type Stats struct {
 	ConnectionsTotal uint64 // accepted and given a session
 	Refused          uint64 // closed at accept: banned address, per-IP cap or rate
 	RefusedRate      uint64 // of Refused: over the per-IP connection rate
+	AddressesEvicted uint64 // address records forgotten before they were idle: the table was full
 	Subscribed       int64  // sessions subscribed now
 	Authorized       int64  // sessions with at least one authorized worker now
 	// AuthFailures counts mining.authorize calls refused after a check
@@ -494,6 +495,7 @@ func (s *Server) Stats() Stats {
 		ConnectionsTotal: uint64(s.st.connsTotal.Load()),
 		Refused:          adm.Refused,
 		RefusedRate:      adm.RefusedRate,
+		AddressesEvicted: adm.Evicted,
 		Subscribed:       s.st.subscribed.Load(),
 		Authorized:       s.st.authorized.Load(),
 		AuthFailures:     s.st.authFailures.Load(),

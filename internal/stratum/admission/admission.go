@@ -91,6 +91,9 @@ type Stats struct {
 	// Refused counts connections refused by Admit; RefusedRate, those of
 	// them over the per-address connection rate.
 	Refused, RefusedRate uint64
+	// Evicted counts address records forgotten while not idle because the
+	// table reached MaxAddresses (see Controller).
+	Evicted uint64
 }
 
 // Controller is the pool's admission and abuse control: per-address
@@ -103,7 +106,13 @@ type Stats struct {
 // mutex; a record is forgotten once it holds nothing that could change an
 // answer (no connection, no ban, every window ended, a full connection
 // bucket), at the address's last close or in a sweep when the table has
-// doubled. Nothing here is a goroutine of its own except the refusal
+// doubled. The table holds at most MaxAddresses records but for those with
+// an open connection or a ban (both bounded by what an address can do per
+// second): when a sweep leaves it full, records with neither are forgotten
+// too, in no particular order, so that a flood from many
+// addresses (an IPv6 prefix) cannot grow it without bound; such an address
+// then starts afresh (its malformed lines, failed checks and connection
+// bucket forgotten), and Stats.Evicted counts it. Nothing here is a goroutine of its own except the refusal
 // summary's timer (FlushRefusals stops it). All methods are safe for
 // concurrent use.
 type Controller struct {
@@ -115,13 +124,14 @@ type Controller struct {
 	mu       sync.Mutex
 	addrs    map[string]*addr
 	sweepAt  int         // sweep idle records when addrs reaches this size
+	maxAddrs int         // MaxAddresses; smaller in tests
 	authOK   expiringSet // successful authorizations
 	authBad  expiringSet // recent wrong (user, password) pairs
 	adminAll window      // failed admin logins from all addresses
 	addUsers window      // mining.add_user calls
 
-	refused, refusedRate atomic.Uint64
-	refusals             refusalLog
+	refused, refusedRate, evicted atomic.Uint64
+	refusals                      refusalLog
 }
 
 // addr is what the controller knows about one remote address. What only
@@ -183,13 +193,14 @@ func New(cfg Config) (*Controller, error) {
 		cfg.ArgonSlots = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	c := &Controller{
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		argon:   make(chan struct{}, cfg.ArgonSlots),
-		addrs:   make(map[string]*addr),
-		sweepAt: minSweep,
-		authOK:  expiringSet{m: make(map[AuthKey]time.Time), ttl: AuthCacheTTL},
-		authBad: expiringSet{m: make(map[AuthKey]time.Time), ttl: AuthFailTTL},
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		argon:    make(chan struct{}, cfg.ArgonSlots),
+		addrs:    make(map[string]*addr),
+		sweepAt:  minSweep,
+		maxAddrs: MaxAddresses,
+		authOK:   expiringSet{m: make(map[AuthKey]time.Time), ttl: AuthCacheTTL},
+		authBad:  expiringSet{m: make(map[AuthKey]time.Time), ttl: AuthFailTTL},
 	}
 	if err := c.SetLimits(cfg.Limits); err != nil {
 		return nil, err
@@ -213,7 +224,7 @@ func (c *Controller) Limits() Limits { return *c.limits.Load() }
 
 // Stats returns the controller's counters.
 func (c *Controller) Stats() Stats {
-	return Stats{Refused: c.refused.Load(), RefusedRate: c.refusedRate.Load()}
+	return Stats{Refused: c.refused.Load(), RefusedRate: c.refusedRate.Load(), Evicted: c.evicted.Load()}
 }
 
 // Reason says why Admit refused a connection, as logged.
@@ -323,6 +334,11 @@ func (c *Controller) Unban(ip string) {
 // minSweep is the table size below which no sweep runs.
 const minSweep = 1024
 
+// MaxAddresses bounds the address table (about 250 bytes a record at the
+// most, so 64 MiB): see Controller. An honest pool's table holds its
+// miners' addresses and is far smaller.
+const MaxAddresses = 1 << 18
+
 // getLocked returns ip's record, adding one when there is none. c.mu is
 // held.
 func (c *Controller) getLocked(ip string, now time.Time, lim *Limits) *addr {
@@ -337,13 +353,38 @@ func (c *Controller) getLocked(ip string, now time.Time, lim *Limits) *addr {
 // the table to double again, so that sweeps cost O(1) per record added.
 // c.mu is held.
 func (c *Controller) addLocked(ip string, now time.Time, lim *Limits) *addr {
-	if len(c.addrs) >= c.sweepAt {
+	if len(c.addrs) >= min(c.sweepAt, c.maxAddrs) {
 		c.sweepLocked(now, lim)
+		if len(c.addrs) >= c.maxAddrs {
+			c.evictLocked(now)
+		}
 		c.sweepAt = max(minSweep, 2*len(c.addrs))
 	}
 	a := &addr{}
 	c.addrs[ip] = a
 	return a
+}
+
+// evictLocked forgets records with no open connection and no ban until the
+// table is down to three quarters of maxAddrs (or none is left to forget).
+// c.mu is held.
+func (c *Controller) evictLocked(now time.Time) {
+	target := c.maxAddrs / 4 * 3
+	n := 0
+	for ip, a := range c.addrs {
+		if len(c.addrs) <= target {
+			break
+		}
+		if a.conns <= 0 && !a.banned(now) {
+			delete(c.addrs, ip)
+			n++
+		}
+	}
+	if n > 0 {
+		c.evicted.Add(uint64(n))
+		c.log.Warn("stratum: address table full; forgot addresses that were not idle",
+			"forgot", n, "kept", len(c.addrs), "max", c.maxAddrs)
+	}
 }
 
 // sweepLocked forgets the idle records. c.mu is held.

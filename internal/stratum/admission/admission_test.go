@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -293,4 +294,46 @@ func BenchmarkAdmitRelease(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestAddressTableBounded: a flood of malformed lines from more addresses
+// than the table holds keeps it at its bound; addresses with an open
+// connection or a ban are never forgotten, the others are (counted), and
+// an idle table is swept without evicting anything.
+func TestAddressTableBounded(t *testing.T) {
+	c, clock, logs := newTest(t, Limits{BanMalformed: 3})
+	c.maxAddrs = 2000
+	if ok, _ := c.Admit("10.0.0.1", "10.0.0.1:1"); !ok {
+		t.Fatal("first connection refused")
+	}
+	c.Ban("10.0.0.2", clock.Now().Add(time.Hour))
+	for i := range 10_000 {
+		c.Malformed(fmt.Sprintf("2001:db8::%x", i))
+		if n := len(c.addrs); n > c.maxAddrs {
+			t.Fatalf("after %d addresses the table holds %d records, more than %d", i+1, n, c.maxAddrs)
+		}
+	}
+	if _, ok := c.addrs["10.0.0.1"]; !ok {
+		t.Error("the connected address was forgotten")
+	}
+	if !c.Banned("10.0.0.2") {
+		t.Error("the banned address was forgotten")
+	}
+	ev := c.Stats().Evicted
+	if ev < 10_000-uint64(c.maxAddrs) {
+		t.Errorf("evicted %d records, want at least %d", ev, 10_000-c.maxAddrs)
+	}
+	if !strings.Contains(logs.String(), "address table full") {
+		t.Error("eviction not logged")
+	}
+	// Two hours later every malformed record is idle: the next sweep
+	// forgets them, and half a table of new addresses fits without
+	// evicting anything.
+	clock.Advance(2 * time.Hour)
+	for i := range c.maxAddrs / 2 {
+		c.Malformed(fmt.Sprintf("2001:db8:1::%x", i))
+	}
+	if got := c.Stats().Evicted; got != ev {
+		t.Errorf("evicted %d after the old records went idle, want still %d", got, ev)
+	}
 }
