@@ -7,8 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil"
-
+	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/admission"
 	"github.com/stratumd/stratumd/internal/username"
@@ -33,34 +32,44 @@ var (
 var errKnownBad = errors.New("same wrong password recently")
 
 // authorize checks a mining.authorize user (the part before the first '.')
-// and password under the configured mode, for a session from ip.
+// and password under the configured mode, for a session from ip, and
+// returns the user's name: in open mode the address in its canonical
+// encoding (chain.PayoutAddress: an upper-case bech32 address, as QR codes
+// carry it, is the same user as its lower-case form), otherwise user.
 //
 // In password mode a cached success passes; a (user, password) pair that
 // failed within admission.AuthFailTTL fails at once; an address over its
 // failed check limit fails with ErrAuthLimited; otherwise the password is
 // verified (argon2). The admission controller remembers the outcomes.
-func (s *Server) authorize(ctx context.Context, ip, user, password string) error {
-	err := s.checkAuth(ctx, ip, user, password)
+func (s *Server) authorize(ctx context.Context, ip, user, password string) (string, error) {
+	user, err := s.checkAuth(ctx, ip, user, password)
 	switch {
 	case errors.Is(err, ErrAuthLimited) || errors.Is(err, errKnownBad):
 		s.st.authRefused.Add(1)
 	case errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrNotAddress):
 		s.st.authFailures.Add(1)
 	}
-	return err
+	return user, err
 }
 
-func (s *Server) checkAuth(ctx context.Context, ip, user, password string) error {
-	k := admission.AuthKey{User: user}
+func (s *Server) checkAuth(ctx context.Context, ip, user, password string) (string, error) {
 	if s.cfg.Auth == AuthOpen {
-		addr, err := btcutil.DecodeAddress(user, s.cfg.Network)
-		if err != nil || !addr.IsForNet(s.cfg.Network) || username.Valid(user) != nil {
-			return fmt.Errorf("%w: %q on %s", ErrNotAddress, user, s.cfg.Network.Name)
+		addr, err := chain.PayoutAddress(user, s.cfg.Network)
+		if err != nil || username.Valid(addr.EncodeAddress()) != nil {
+			return user, fmt.Errorf("%w: %q on %s", ErrNotAddress, user, s.cfg.Network.Name)
 		}
-	} else {
-		if username.Valid(user) != nil {
-			return fmt.Errorf("%w: invalid user name", ErrUnauthorized)
-		}
+		user = addr.EncodeAddress()
+	} else if username.Valid(user) != nil {
+		return user, fmt.Errorf("%w: invalid user name", ErrUnauthorized)
+	}
+	return user, s.checkUser(ctx, ip, user, password)
+}
+
+// checkUser is checkAuth for a user name already checked (and, in open
+// mode, made canonical).
+func (s *Server) checkUser(ctx context.Context, ip, user, password string) error {
+	k := admission.AuthKey{User: user}
+	if s.cfg.Auth != AuthOpen {
 		k.Password = sha256.Sum256([]byte(password))
 	}
 	if done, err := s.authShortcut(k, ip); done {

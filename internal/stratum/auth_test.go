@@ -46,7 +46,8 @@ func newAuthServer(t *testing.T) *authServer {
 }
 
 func (a *authServer) auth(ip, user, pw string) error {
-	return a.srv.authorize(context.Background(), ip, user, pw)
+	_, err := a.srv.authorize(context.Background(), ip, user, pw)
+	return err
 }
 
 // check calls authorize and compares the outcome (nil, ErrUnauthorized or

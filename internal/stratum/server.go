@@ -203,8 +203,9 @@ type Config struct {
 	InstanceID uint8
 
 	// Auth is AuthPassword (default: the user must exist and its password
-	// verify) or AuthOpen (the user part must be an address of Network;
-	// the user is created on first sight).
+	// verify) or AuthOpen (the user part must be a payable address of
+	// Network, chain.PayoutAddress; the user is created on first sight under
+	// the address's canonical encoding).
 	Auth string
 	// AdminPassword enables mining.authorize_admin; only its argon2id hash
 	// is kept. Empty: admin calls are off.

@@ -255,7 +255,8 @@ func (c *session) handleAuthorize(req wire.Request) error {
 		return c.replyError(req.ID, wire.CodeOther, "too many workers")
 	}
 	user, wname, _ := strings.Cut(p.User, ".")
-	if err := c.srv.authorize(c.group.ctx, c.ip, user, p.Password); err != nil {
+	name, err := c.srv.authorize(c.group.ctx, c.ip, user, p.Password)
+	if err != nil {
 		// An address over its limit is logged once per window by authorize.
 		level := slog.LevelInfo
 		if errors.Is(err, ErrAuthLimited) {
@@ -264,11 +265,14 @@ func (c *session) handleAuthorize(req wire.Request) error {
 		c.logger().Log(c.group.ctx, level, "stratum: authorize refused", "user", p.User, "err", err)
 		return c.replyError(req.ID, wire.CodeUnauthorized, authMessage(err))
 	}
-	c.workers = append(c.workers, worker{name: p.User, user: p.User[:len(user)], worker: wname})
+	if name == user {
+		name = p.User[:len(user)] // no copy: the worker's name holds it
+	}
+	c.workers = append(c.workers, worker{name: p.User, user: name, worker: wname})
 	if len(c.workers) == 1 {
 		c.srv.st.authorized.Add(1)
 	}
-	c.logger().Debug("stratum: authorized", "user", user, "worker", wname)
+	c.logger().Debug("stratum: authorized", "user", name, "worker", wname)
 	if err := c.replyTrue(req.ID); err != nil {
 		return err
 	}

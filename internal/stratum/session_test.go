@@ -387,3 +387,39 @@ func TestSlowReaderDoesNotStallFanout(t *testing.T) {
 		t.Errorf("connections %d, want %d", st.Connections, len(fast))
 	}
 }
+
+// TestAuthorizeOpenCanonical: in open mode an upper-case bech32 address
+// (the form QR codes carry) is the same user as its lower-case form: the
+// user is ensured once, under the canonical encoding, and a share of the
+// upper-case worker is recorded for it; a bare public key in hex, which no
+// payout address accepts, is refused.
+func TestAuthorizeOpenCanonical(t *testing.T) {
+	h := startHarness(t, harnessOpts{bits: hardBits})
+	c := h.dial()
+	addr := regtestAddress(t, 9)
+	upper := strings.ToUpper(addr) + ".rig1"
+	c.handshake(upper)
+	pubkey := "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+	if r := c.call(wire.MethodAuthorize, pubkey+".w", "x"); r.errCode() != wire.CodeUnauthorized {
+		t.Errorf("hex public key as user: %s", r.raw)
+	}
+	if r := c.call(wire.MethodAuthorize, addr+".rig2", "x"); string(r.Result) != "true" {
+		t.Fatalf("lower-case address refused: %s", r.raw)
+	}
+	h.users.mu.Lock()
+	ensured := append([]string(nil), h.users.ensured...)
+	h.users.mu.Unlock()
+	if len(ensured) != 1 || ensured[0] != addr {
+		t.Errorf("EnsureUser calls %v, want one for %s", ensured, addr)
+	}
+	e := h.srv.currentJob()
+	sol := h.mine(c, e, c.diff, false, 0, 0)
+	if r := c.call(wire.MethodSubmit, submitArgs(upper, e.job.ID, sol.en2, sol.ntime, sol.nonce)...); string(r.Result) != "true" {
+		t.Fatalf("share of the upper-case worker: %s", r.raw)
+	}
+	h.shares.mu.Lock()
+	defer h.shares.mu.Unlock()
+	if n := len(h.shares.shares); n != 1 || h.shares.shares[0].Username != addr || h.shares.shares[0].Worker != "rig1" {
+		t.Errorf("shares %+v, want one of %s, worker rig1", h.shares.shares, addr)
+	}
+}
