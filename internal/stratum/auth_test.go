@@ -22,7 +22,7 @@ import (
 // alice's password "pw".
 type authServer struct {
 	srv   *Server
-	clock *fakeClock
+	clock *testutil.Clock
 	users *fakeUsers
 	logs  *testutil.SyncBuffer
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
 
 // serialized is b's bytes, witness included.
@@ -51,7 +52,7 @@ type resubmitRig struct {
 	ctx   context.Context
 	st    *store.Store
 	src   *chaintest.Source
-	clock *fakeClock
+	clock *testutil.Clock
 	r     *Resubmitter
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
+	"github.com/stratumd/stratumd/internal/testutil"
 	"github.com/stratumd/stratumd/internal/username"
 )
 
@@ -36,25 +37,8 @@ func TestMain(m *testing.M) {
 // testEpoch is the fake clock's start.
 var testEpoch = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is an injected clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: testEpoch} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newFakeClock returns a clock at testEpoch that tests move by hand.
+func newFakeClock() *testutil.Clock { return testutil.NewClock(testEpoch) }
 
 // fakeUsers is an in-memory Users.
 type fakeUsers struct {
@@ -248,7 +232,7 @@ type harness struct {
 	srv    *Server
 	addr   string
 	src    *chaintest.Source
-	clock  *fakeClock
+	clock  *testutil.Clock
 	users  *fakeUsers
 	shares *fakeShares
 	blocks *fakeBlocks

@@ -1,7 +1,8 @@
 // Package testutil holds small helpers shared by the project's tests, in
 // testutil.go: SyncBuffer, a bytes.Buffer safe for concurrent use, for a
 // process's or a daemon's log written by one goroutine and read by the test
-// in another; RepoRoot, the module root, for tests that run the project's
+// in another; Clock, an injected clock tests move by hand; RepoRoot, the
+// module root, for tests that run the project's
 // scripts or build its commands.
 //
 // It imports only the standard library and must not import any other

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,29 +22,11 @@ func TestMain(m *testing.M) {
 // testEpoch is the fake clock's start.
 var testEpoch = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is an injected clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // newTest returns a Controller on a fake clock at testEpoch, logging into
 // the returned buffer.
-func newTest(t *testing.T, lim Limits) (*Controller, *fakeClock, *testutil.SyncBuffer) {
+func newTest(t *testing.T, lim Limits) (*Controller, *testutil.Clock, *testutil.SyncBuffer) {
 	t.Helper()
-	clock := &fakeClock{t: testEpoch}
+	clock := testutil.NewClock(testEpoch)
 	logs := &testutil.SyncBuffer{}
 	c, err := New(Config{Limits: lim, Now: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
