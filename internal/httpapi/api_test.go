@@ -15,6 +15,7 @@ import (
 	"github.com/stratumd/stratumd/internal/httpapi"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/stratum"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
 
 // fixedStats is a stratum server that reports the same counters always.
@@ -26,7 +27,7 @@ func (f fixedStats) Stats() stratum.Stats { return stratum.Stats(f) }
 // some shares.
 type apiFixture struct {
 	*seeded
-	clk *clock
+	clk *testutil.Clock
 	tr  *httpapi.Tracker
 	srv *httptest.Server
 }
@@ -34,7 +35,7 @@ type apiFixture struct {
 func newAPIFixture(t *testing.T) *apiFixture {
 	t.Helper()
 	s := seed(t)
-	clk := newClock(s.now.Add(-time.Hour))
+	clk := testutil.NewClock(s.now.Add(-time.Hour))
 	tr := httpapi.NewTracker(httpapi.TrackerConfig{Now: clk.Now})
 	clk.Advance(time.Hour)
 	// In memory: alice rig1 (also in the database) and rig3 (only here).

@@ -8,27 +8,8 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/httpapi"
+	"github.com/stratumd/stratumd/internal/testutil"
 )
-
-// clock is a settable clock for the tracker and the API.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func near(a, b float64) bool {
 	return math.Abs(a-b) <= 1e-9*math.Max(math.Abs(a), math.Abs(b))
@@ -40,7 +21,7 @@ func near(a, b float64) bool {
 func TestTrackerRates(t *testing.T) {
 	// A bucket boundary (30 s buckets) plus 15 s.
 	start := time.Unix(1_800_000_000, 0).Truncate(30 * time.Second)
-	clk := newClock(start.Add(-time.Hour)) // the tracker is an hour old
+	clk := testutil.NewClock(start.Add(-time.Hour)) // the tracker is an hour old
 	tr := httpapi.NewTracker(httpapi.TrackerConfig{Window: 10 * time.Minute, Buckets: 20, Now: clk.Now})
 	clk.Advance(time.Hour + 15*time.Second)
 	now := clk.Now()
@@ -108,7 +89,7 @@ func TestTrackerRates(t *testing.T) {
 // TestTrackerYoungWindow: a tracker younger than its window divides by its
 // age, not by the whole window.
 func TestTrackerYoungWindow(t *testing.T) {
-	clk := newClock(time.Unix(1_800_000_000, 0))
+	clk := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	tr := httpapi.NewTracker(httpapi.TrackerConfig{Window: 10 * time.Minute, Now: clk.Now})
 	clk.Advance(2 * time.Minute)
 	tr.ObserveShare("u", "w", 3, clk.Now())
@@ -121,7 +102,7 @@ func TestTrackerYoungWindow(t *testing.T) {
 // TestTrackerHistoryRing: History keeps the newest HistoryLen samples,
 // oldest first.
 func TestTrackerHistoryRing(t *testing.T) {
-	clk := newClock(time.Unix(1_800_000_000, 0))
+	clk := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	tr := httpapi.NewTracker(httpapi.TrackerConfig{Window: time.Minute, HistoryLen: 3, Now: clk.Now})
 	var times []time.Time
 	for i := range 5 {
@@ -147,7 +128,7 @@ func TestTrackerHistoryRing(t *testing.T) {
 // TestTrackerConcurrent exercises the tracker from many goroutines (for
 // the race detector) and checks that no share is lost.
 func TestTrackerConcurrent(t *testing.T) {
-	clk := newClock(time.Unix(1_800_000_000, 0))
+	clk := testutil.NewClock(time.Unix(1_800_000_000, 0))
 	tr := httpapi.NewTracker(httpapi.TrackerConfig{Now: clk.Now})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
