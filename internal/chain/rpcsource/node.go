@@ -271,16 +271,6 @@ func (n *node) pollLoop(ctx context.Context) error {
 func (n *node) longPollLoop(ctx context.Context) error {
 	params := n.src.cfg.Network
 	id := ""
-	wait := func() error {
-		t := time.NewTimer(n.src.cfg.PollInterval)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		}
-	}
 	for {
 		callCtx, cancel := ctx, context.CancelFunc(func() {})
 		if id == "" {
@@ -305,7 +295,7 @@ func (n *node) longPollLoop(ctx context.Context) error {
 			}
 			n.log.Debug("rpcsource: long poll failed; retrying", "err", err)
 			id = ""
-			if err := wait(); err != nil {
+			if err := backoff.Sleep(ctx, n.src.cfg.PollInterval); err != nil {
 				return err
 			}
 			continue
