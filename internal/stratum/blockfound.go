@@ -156,24 +156,10 @@ func (s *Server) foundBlockDone(g *serveGroup, fb *foundBlock, share store.Share
 // well, the block is logged with its bytes: it is then kept nowhere else
 // but in the resubmitter's memory.
 func (s *Server) insertFoundBlock(ctx context.Context, fb *foundBlock, share store.Share) {
-	t := fb.e.job.Template
-	row := store.Block{
-		Height:            fb.e.height,
-		Hash:              fb.hash.String(),
-		PrevHash:          t.PrevHash.String(),
-		FoundAt:           share.Time,
-		Username:          fb.user,
-		Worker:            fb.worker,
-		Reward:            t.CoinbaseValue,
-		NetworkDifficulty: chain.TargetDifficulty(t.Target()),
-		Status:            share.Block.Status,
-		StatusReason:      share.Block.Reason,
-		InstanceID:        s.cfg.InstanceID,
-		// Its share has no spool position; seq 0 sorts it before the
-		// instance's spooled shares of the same microsecond.
-		LastShare: store.SharePos{Time: share.Time, Instance: s.cfg.InstanceID},
-		Raw:       fb.raw,
-	}
+	// The row the drainer would have stored with the share; its share has
+	// no spool position, and seq 0 sorts it before the instance's spooled
+	// shares of the same microsecond.
+	row := share.BlockRow(0)
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), insertBlockTimeout)
 	b, err := s.cfg.Blocks.InsertBlock(ictx, row)
 	cancel()
