@@ -13,6 +13,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
+	"golang.org/x/time/rate"
 
 	"github.com/stratumd/stratumd/internal/backoff"
 	"github.com/stratumd/stratumd/internal/chain"
@@ -120,9 +121,8 @@ type Resubmitter struct {
 
 	// Run's goroutine only.
 	nextScan  time.Time
-	dbFailing bool      // the last database call failed (logged once)
-	tokens    float64   // resubmissions allowed now
-	tokensAt  time.Time // when tokens was last refilled
+	dbFailing bool          // the last database call failed (logged once)
+	limiter   *rate.Limiter // maxResubmitsPerSecond, on the injected clock
 
 	resubmitted, failed, onChain, orphaned, rejected atomic.Uint64
 }
@@ -163,7 +163,7 @@ func NewResubmitter(cfg ResubmitterConfig) (*Resubmitter, error) {
 		cfg.Now = time.Now
 	}
 	r := &Resubmitter{cfg: cfg, log: cfg.Logger, pending: make(map[chainhash.Hash]*pendingBlock),
-		wake: make(chan struct{}, 1), tokens: maxResubmitsPerSecond}
+		wake: make(chan struct{}, 1), limiter: rate.NewLimiter(maxResubmitsPerSecond, maxResubmitsPerSecond)}
 	r.chains, _ = cfg.Source.(chain.BestChainReader)
 	return r, nil
 }
@@ -301,11 +301,7 @@ func (r *Resubmitter) round(ctx context.Context) {
 		views = r.chains.BestChains(cctx, heights)
 		cancel()
 	}
-	if !r.tokensAt.IsZero() {
-		r.tokens = min(maxResubmitsPerSecond, r.tokens+now.Sub(r.tokensAt).Seconds()*maxResubmitsPerSecond)
-	}
-	r.tokensAt = now
-	budget := int(r.tokens)
+	budget := int(r.limiter.TokensAt(now))
 	left := budget
 	for i := range due {
 		if ctx.Err() != nil {
@@ -313,7 +309,7 @@ func (r *Resubmitter) round(ctx context.Context) {
 		}
 		r.handle(ctx, &due[i], views, now, &left)
 	}
-	r.tokens -= float64(budget - left)
+	r.limiter.AllowN(now, budget-left)
 }
 
 // scan follows every block the table holds in status submitted.
