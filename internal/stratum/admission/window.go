@@ -34,6 +34,12 @@ func (w *window) add(now time.Time, length time.Duration) (n int, fresh bool) {
 // bursts of up to burst, on the caller's clock. It stores what is missing
 // from a full bucket, so the zero value is a full bucket. Not safe for
 // concurrent use.
+//
+// Why not golang.org/x/time/rate (which the resubmitter uses): every
+// address record holds one, under the table's one mutex. A rate.Limiter is
+// 80 bytes with a mutex of its own and starts empty unless filled; this is
+// 32 bytes, starts full as its zero value, and says when it is full again
+// (full), which is when the record may be forgotten.
 type bucket struct {
 	used float64   // tokens taken and not yet refilled as of at
 	at   time.Time // when used was last brought up to date
