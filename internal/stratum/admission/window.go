@@ -37,7 +37,7 @@ func (w *window) add(now time.Time, length time.Duration) (n int, fresh bool) {
 //
 // Why not golang.org/x/time/rate (which the resubmitter uses): every
 // address record holds one, under the table's one mutex. A rate.Limiter is
-// 80 bytes with a mutex of its own and starts empty unless filled; this is
+// 80 bytes with a mutex of its own and its zero value allows nothing; this is
 // 32 bytes, starts full as its zero value, and says when it is full again
 // (full), which is when the record may be forgotten.
 type bucket struct {
