@@ -21,6 +21,23 @@ func msgIs(m string) func(daemontest.Line) bool {
 	return func(l daemontest.Line) bool { return l.Msg() == m }
 }
 
+// nodeDown matches the line stratumd logs in RPC mode once it sees its
+// node gone.
+func nodeDown(l daemontest.Line) bool {
+	return strings.HasPrefix(l.Msg(), "rpcsource: NODE DOWN") || l.Msg() == "rpcsource: cannot connect to node; retrying"
+}
+
+// rpcArgs are stratumd's arguments for RPC mode on btcd (simnet, open
+// authorization, coinbase to payout, share difficulty shareDiff), with its
+// data under dir; extra are appended.
+func rpcArgs(btcd *btcdtest.Node, db, addr, dir, payout string, extra ...string) []string {
+	return append([]string{"--db", db, "--listen", addr,
+		"--network", "simnet", "--node", "rpc", "--rpc-url", "http://" + btcd.RPCAddr(),
+		"--rpc-user", btcdtest.RPCUser, "--rpc-pass", btcdtest.RPCPass, "--payout-address", payout,
+		"--auth", "open", "--datadir", filepath.Join(dir, "node"), "--share-dir", filepath.Join(dir, "shares"),
+		"--min-diff", shareDiff, "--max-diff", shareDiff}, extra...)
+}
+
 // TestPostgresOutage: PostgreSQL stopped for 60 s under load. Miners keep
 // getting shares accepted (the spool holds them); when PostgreSQL is back
 // every acknowledged share is stored once, in acceptance order.
@@ -178,11 +195,7 @@ func TestNodeOutage(t *testing.T) {
 	dir := t.TempDir()
 	addr := daemontest.FreeAddr(t)
 	payout := btcdtest.MiningAddress(btcd.Params)
-	p := daemontest.Start(t, stratumdBin, daemontest.Options{Args: []string{"--db", db, "--listen", addr,
-		"--network", "simnet", "--node", "rpc", "--rpc-url", "http://" + btcd.RPCAddr(),
-		"--rpc-user", btcdtest.RPCUser, "--rpc-pass", btcdtest.RPCPass, "--payout-address", payout,
-		"--auth", "open", "--datadir", filepath.Join(dir, "node"), "--share-dir", filepath.Join(dir, "shares"),
-		"--min-diff", shareDiff, "--max-diff", shareDiff, "--job-interval", "1s"}})
+	p := daemontest.Start(t, stratumdBin, daemontest.Options{Args: rpcArgs(btcd, db, addr, dir, payout, "--job-interval", "1s")})
 	const miners = 4
 	f := startFleet(t, fleetConfig{addr: addr, users: []string{payout}, miners: miners, blockEvery: 10})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -198,9 +211,7 @@ func TestNodeOutage(t *testing.T) {
 	}
 	downAt := time.Now()
 	btcd.Kill()
-	if _, err := p.WaitLog(ctx, func(l daemontest.Line) bool {
-		return strings.HasPrefix(l.Msg(), "rpcsource: NODE DOWN") || l.Msg() == "rpcsource: cannot connect to node; retrying"
-	}); err != nil {
+	if _, err := p.WaitLog(ctx, nodeDown); err != nil {
 		t.Fatalf("stratumd did not notice the node outage: %v", err)
 	}
 	f.releaseBlocks() // blocks found now cannot be handed over, and are logged so

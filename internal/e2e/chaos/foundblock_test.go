@@ -40,11 +40,7 @@ func foundBlockNodeDown(t *testing.T, kill bool) {
 	dir := t.TempDir()
 	addr := daemontest.FreeAddr(t)
 	payout := btcdtest.MiningAddress(btcd.Params)
-	p := daemontest.Start(t, stratumdBin, daemontest.Options{Args: []string{"--db", db, "--listen", addr,
-		"--network", "simnet", "--node", "rpc", "--rpc-url", "http://" + btcd.RPCAddr(),
-		"--rpc-user", btcdtest.RPCUser, "--rpc-pass", btcdtest.RPCPass, "--payout-address", payout,
-		"--auth", "open", "--datadir", filepath.Join(dir, "node"), "--share-dir", filepath.Join(dir, "shares"),
-		"--min-diff", shareDiff, "--max-diff", shareDiff}})
+	p := daemontest.Start(t, stratumdBin, daemontest.Options{Args: rpcArgs(btcd, db, addr, dir, payout)})
 	m, err := miner.Dial(ctx, addr, miner.Options{User: payout, Workers: []string{"rig"}})
 	if err != nil {
 		t.Fatal(err)
@@ -55,9 +51,7 @@ func foundBlockNodeDown(t *testing.T, kill bool) {
 	}
 
 	btcd.Stop()
-	if _, err := p.WaitLog(ctx, func(l daemontest.Line) bool {
-		return strings.HasPrefix(l.Msg(), "rpcsource: NODE DOWN") || l.Msg() == "rpcsource: cannot connect to node; retrying"
-	}); err != nil {
+	if _, err := p.WaitLog(ctx, nodeDown); err != nil {
 		t.Fatalf("stratumd did not notice btcd stopped: %v", err)
 	}
 	var sh miner.Share
