@@ -411,8 +411,9 @@ func TestCoreLongPoll(t *testing.T) {
 
 // TestCoreErrorReplies replays Core's error envelopes: a node in initial
 // download or without peers gives chain.ErrNotSynced; one warming up (the
-// captured -28) is not connected until it answers; an unknown method's 404
-// still yields Core's error object.
+// captured -28) is not connected until it answers; another error (-1) is
+// the node's answer, neither a bad reply nor an outage; an unknown
+// method's 404 still yields Core's error object.
 func TestCoreErrorReplies(t *testing.T) {
 	core := newFakeCore(t, "u", "p")
 	core.set(func(f *fakeCore) { f.rpcErr = "warmup" })
@@ -441,14 +442,20 @@ func TestCoreErrorReplies(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, err, want)
 		}
 	}
+	// Any other error (-1, RPC_MISC_ERROR) is the node's answer: no
+	// template, but neither a bad reply nor an outage.
+	var rerr *RPCError
+	core.set(func(f *fakeCore) { f.gbtErr = "misc-error" })
+	if _, err := s.Template(ctx); !errors.As(err, &rerr) || rerr.Code != -1 || errors.Is(err, chain.ErrNotSynced) {
+		t.Errorf("misc error: %v", err)
+	}
 	core.set(func(f *fakeCore) { f.gbtErr = "" })
 
-	var rerr *RPCError
 	n := s.nodes[0]
 	if err := n.call(ctx, "nosuchmethod", nil, nil); !errors.As(err, &rerr) || rerr.Code != -32601 || rerr.Message != "Method not found" {
 		t.Fatalf("unknown method: %v", err)
 	}
-	if st := s.Stats(); !st.Nodes[0].Healthy {
+	if st := s.Stats(); !st.Nodes[0].Healthy || st.Outages != 0 || st.InvalidReplies != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
