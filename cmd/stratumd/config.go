@@ -221,6 +221,15 @@ func (c *config) check(positional []string) error {
 	}
 	switch c.Node {
 	case "embedded":
+		if chain.IsSignet(c.params) {
+			// btcd's chain checks no signet block solution, so the
+			// embedded node would take our blocks and its peers refuse
+			// them ("bad-signet-blksig"): refuse here, once, clearly.
+			if err := chain.CheckSignetChallenge(chaincfg.DefaultSignetChallenge); err != nil {
+				return bad("network", "signet with --node embedded: %v; for a custom signet whose "+
+					"challenge is 51 run Bitcoin Core with -signetchallenge=51 and --node rpc", err)
+			}
+		}
 		if len(c.Connect) > 0 && len(c.AddPeer) > 0 {
 			return bad("connect", "--connect (only these peers) and --addpeer exclude each other")
 		}

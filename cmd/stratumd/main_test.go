@@ -34,7 +34,9 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		want string
 	}{
 		{args: []string{"--network", "nonet"}, want: "--network"},
-		{args: []string{"--network", "testnet4"}, want: "--network"},
+		{args: []string{"--network", "testnet4"}, want: "--network: chain: unknown network: testnet4 (BIP 94) is not supported: btcd v0.24.2"},
+		{args: []string{"--network", "signet"}, env: map[string]string{"DATABASE_URL": "postgres://x"},
+			want: "--network: signet with --node embedded: chain: signet challenge needs the signers' signature"},
 		{args: []string{"--network", "regtest"}, want: "--db"},
 		{args: []string{"--network", "mainnet"}, env: map[string]string{"DATABASE_URL": "postgres://x"}, want: "--payout-address: required"},
 		{args: []string{"--network", "regtest", "--payout-address", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"}, env: map[string]string{"DATABASE_URL": "postgres://x"}, want: "--payout-address"},

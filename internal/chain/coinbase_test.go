@@ -389,3 +389,42 @@ func TestSplitsRune(t *testing.T) {
 		}
 	}
 }
+
+// TestCoinbaseRequiredWitnessCommitment: a template without witness data
+// gets no commitment unless it requires one (signet, BIP 325); then the
+// coinbase commits to the empty witness root, the value Core's
+// getblocktemplate gives as default_witness_commitment for a coinbase-only
+// block, and carries the witness reserved value.
+func TestCoinbaseRequiredWitnessCommitment(t *testing.T) {
+	tmpl := smallTemplate(200, fakeTx(1, false))
+	job, err := NewJob("n", tmpl, testConfig())
+	if err != nil || job.WitnessCommitment != nil {
+		t.Fatalf("no-witness template: commitment %x, %v", job.WitnessCommitment, err)
+	}
+	if cb := assembledCoinbase(t, job, make([]byte, 4), make([]byte, 8)); len(cb.TxOut) != 1 || cb.HasWitness() {
+		t.Fatalf("no-witness coinbase: %d outputs, witness %v", len(cb.TxOut), cb.HasWitness())
+	}
+
+	empty := smallTemplate(200)
+	empty.RequireWitnessCommitment = true
+	job, err = NewJob("s", empty, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const coinbaseOnly = "6a24aa21a9ede2f61c3f71d1defd3fa999dfa36953755c690689799962b48bebd836974e8cf9"
+	if got := hex.EncodeToString(job.WitnessCommitment); got != coinbaseOnly {
+		t.Fatalf("commitment %s, want %s", got, coinbaseOnly)
+	}
+	b, err := job.Block(make([]byte, 4), make([]byte, 8), 1_700_000_100, 7, 0x20000000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := b.Transactions[0]
+	if len(cb.TxOut) != 2 || !bytes.Equal(cb.TxOut[1].PkScript, job.WitnessCommitment) ||
+		len(cb.TxIn[0].Witness) != 1 || !bytes.Equal(cb.TxIn[0].Witness[0], make([]byte, 32)) {
+		t.Fatalf("coinbase outputs %d, witness %x", len(cb.TxOut), cb.TxIn[0].Witness)
+	}
+	if err := blockchain.ValidateWitnessCommitment(btcutil.NewBlock(b)); err != nil {
+		t.Fatal(err)
+	}
+}

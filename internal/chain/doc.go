@@ -34,6 +34,9 @@
 //   - target.go: Target and the difficulty conversions.
 //   - network.go: NetworkParams, btcd's parameters for a network name.
 //   - address.go: PayoutAddress, which addresses a payment can pay to.
+//   - bip22.go: the BIP 22 answers of submitblock (Bitcoin Core's reject
+//     reasons) and BIP22Result, the one table that classifies them for
+//     both node kinds.
 //   - errors.go: the sentinel errors.
 //
 // The package imports no other package of this module, and must not import

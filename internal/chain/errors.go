@@ -31,4 +31,11 @@ var (
 	// ErrInvalidDifficulty reports a difficulty that is NaN, infinite,
 	// zero or negative.
 	ErrInvalidDifficulty = errors.New("chain: invalid difficulty")
+
+	// ErrUnmineableSignet reports a signet whose block challenge needs a
+	// solution stratumd cannot make (BIP 325): every signet block must
+	// carry a solution to the network's challenge script, so only its
+	// signers can mine the default signet. A custom signet whose challenge
+	// is OP_TRUE (51) needs no solution and is mineable.
+	ErrUnmineableSignet = errors.New("chain: signet challenge needs the signers' signature; stratumd can mine only a signet whose challenge is OP_TRUE (51)")
 )

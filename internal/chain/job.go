@@ -110,7 +110,8 @@ type Job struct {
 
 	// WitnessCommitment is the coinbase's witness commitment output script
 	// (OP_RETURN 0xaa21a9ed || commitment, 38 bytes); nil when the template
-	// has no witness transactions and the coinbase carries no commitment.
+	// has no witness transactions and does not require a commitment, and
+	// the coinbase then carries none.
 	WitnessCommitment []byte
 
 	// Extranonce1Size and Extranonce2Size are the extranonce slot sizes.
@@ -123,7 +124,8 @@ type Job struct {
 
 // NewJob builds the job with the given id from t: the coinbase paying
 // t.CoinbaseValue to cfg.PayoutScript (plus the witness commitment output
-// when any transaction has witness data), split around the extranonce slot,
+// when any transaction has witness data or t.RequireWitnessCommitment is
+// set), split around the extranonce slot,
 // and the merkle branch over the txids. It fails with errors wrapping
 // ErrInvalidConfig, ErrInvalidTemplate or ErrCoinbaseTooLong.
 func NewJob(id string, t *Template, cfg CoinbaseConfig) (*Job, error) {
@@ -139,7 +141,7 @@ func NewJob(id string, t *Template, cfg CoinbaseConfig) (*Job, error) {
 		txids[i] = *tx.Hash()
 	}
 	var commitScript []byte
-	if t.HasWitness() {
+	if t.HasWitness() || t.RequireWitnessCommitment {
 		commitScript = witnessCommitmentScript(witnessCommitment(t.Transactions, [32]byte{}))
 	}
 	coinb1, coinb2, err := buildCoinbase(t, cfg, commitScript)

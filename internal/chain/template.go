@@ -38,6 +38,13 @@ type Template struct {
 	// SigOpCosts optionally holds the sigop cost of each transaction in
 	// Transactions (same order); nil when the source does not know them.
 	SigOpCosts []int64
+	// RequireWitnessCommitment makes the coinbase carry a witness
+	// commitment even when no transaction has witness data. Signet needs
+	// it: BIP 325's block solution lives in the commitment output, and
+	// Core's CheckSignetBlockSolution refuses a block without one
+	// ("bad-signet-blksig"), even for the OP_TRUE challenge whose solution
+	// is empty.
+	RequireWitnessCommitment bool
 }
 
 // Target returns the network target encoded by t.Bits.

@@ -38,7 +38,10 @@
 // # Networks
 //
 // mainnet, testnet3, signet, regtest and simnet (chain.NetworkParams). btcd
-// v0.24.2 has no testnet4. Templates are refused with chain.ErrNotSynced
+// v0.24.2 has no testnet4. btcd's chain does not check signet block
+// solutions (BIP 325), so blocks this node accepts on the default signet
+// are refused by its peers: stratumd refuses signet with the embedded node
+// (chain.CheckSignetChallenge). Templates are refused with chain.ErrNotSynced
 // while the chain is not current (blockchain.IsCurrent), except on regtest
 // and simnet, where a fresh or long idle chain has an old tip but is
 // "current" for mining purposes: nobody else will extend it.

@@ -13,28 +13,35 @@ import (
 	"github.com/stratumd/stratumd/internal/chain"
 )
 
-// Reasons SubmitBlock gives for blocks that are not rejected outright.
+// Reasons SubmitBlock gives for blocks that are not rejected outright:
+// the BIP 22 answers Bitcoin Core's submitblock gives in the same case, so
+// that chain.BIP22Result classifies both node kinds' answers alike.
 const (
 	// ReasonOrphan: the block's parent is unknown; the chain keeps it as
-	// an orphan.
-	ReasonOrphan = "orphan"
-	// ReasonSideChain: the block is valid so far but extends a side chain.
-	ReasonSideChain = "side-chain"
+	// an orphan (Core: its parent is missing, "prev-blk-not-found").
+	ReasonOrphan = chain.BIP22PrevBlkNotFound
+	// ReasonSideChain: the block is valid so far but extends a side chain
+	// (Core: stored, not connected, "inconclusive").
+	ReasonSideChain = chain.BIP22Inconclusive
 	// ReasonDuplicate: the block is already in the best chain.
-	ReasonDuplicate = "duplicate"
+	ReasonDuplicate = chain.BIP22Duplicate
 	// ReasonDuplicateNotBest: the block is known but not in the best chain
 	// (a side chain, an orphan, or a block found invalid before).
-	ReasonDuplicateNotBest = "duplicate-not-best-chain"
+	ReasonDuplicateNotBest = chain.BIP22DuplicateInconclusive
 )
 
 // SubmitBlock implements chain.Source. It hands b to Config.BeforeValidate
-// (the relay hook) and then to blockchain.ProcessBlock. A block that
-// becomes the tip is Accepted; an orphan or a side-chain block is
-// Inconclusive; a block the chain already has is Duplicate; a block that
-// breaks a consensus rule is Rejected with a BIP22-style reason
-// ("bad-txnmrklroot: ...") and logged at error level. ctx is not consulted:
-// a found block is always processed once handed over. An error (the outcome
-// is unknown) wraps ErrMalformed, chain.ErrClosed or the chain's failure.
+// (the relay hook) and then to blockchain.ProcessBlock, and names the
+// outcome with the BIP 22 answer Bitcoin Core's submitblock gives in the
+// same case (null, "inconclusive" for a side-chain block,
+// "prev-blk-not-found" for an orphan, "duplicate" or
+// "duplicate-inconclusive", RejectReason for a broken rule), classified by
+// chain.BIP22Result: the table a Core node's answers go through. A
+// rejection's Reason is the BIP 22 reason and btcd's description
+// ("bad-txnmrklroot: ...") and is logged at error level. ctx is not
+// consulted: a found block is always processed once handed over. An error
+// (the outcome is unknown) wraps ErrMalformed, chain.ErrClosed or the
+// chain's failure.
 func (n *Node) SubmitBlock(_ context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
 	if err := checkBlock(b); err != nil {
 		return chain.SubmitResult{}, err
@@ -53,31 +60,35 @@ func (n *Node) SubmitBlock(_ context.Context, b *wire.MsgBlock) (chain.SubmitRes
 
 	isMain, isOrphan, err := n.chain.ProcessBlock(block, blockchain.BFNone)
 	var rerr blockchain.RuleError
+	var reason, detail string
 	switch {
 	case err == nil && isOrphan:
-		log.Warn("submitted block is an orphan: parent unknown")
-		return chain.SubmitResult{Status: chain.Inconclusive, Reason: ReasonOrphan}, nil
+		reason = ReasonOrphan
 	case err == nil && !isMain:
-		log.Warn("submitted block extends a side chain")
-		return chain.SubmitResult{Status: chain.Inconclusive, Reason: ReasonSideChain}, nil
+		reason = ReasonSideChain
 	case err == nil:
-		log.Info("submitted block accepted", "height", block.Height())
-		return chain.SubmitResult{Status: chain.Accepted}, nil
-	case errors.As(err, &rerr) && rerr.ErrorCode == blockchain.ErrDuplicateBlock:
-		reason := ReasonDuplicate
-		if !n.chain.MainChainHasBlock(hash) {
+		reason = chain.BIP22Accepted
+	case errors.As(err, &rerr):
+		reason, detail = RejectReason(rerr.ErrorCode), rerr.Description
+		if reason == ReasonDuplicate && !n.chain.MainChainHasBlock(hash) {
 			reason = ReasonDuplicateNotBest
 		}
-		log.Warn("submitted block is a duplicate", "reason", reason)
-		return chain.SubmitResult{Status: chain.Duplicate, Reason: reason}, nil
-	case errors.As(err, &rerr):
-		reason := RejectReason(rerr.ErrorCode) + ": " + rerr.Description
-		log.Error("SUBMITTED BLOCK REJECTED", "code", rerr.ErrorCode, "reason", reason)
-		return chain.SubmitResult{Status: chain.Rejected, Reason: reason}, nil
 	default:
 		log.Error("submitted block could not be processed", "err", err)
 		return chain.SubmitResult{}, fmt.Errorf("embedded: process block %s: %w", hash, err)
 	}
+	res := chain.BIP22Result(reason)
+	switch res.Status {
+	case chain.Accepted:
+		log.Info("submitted block accepted", "height", block.Height())
+	case chain.Rejected:
+		// The BIP 22 reason, then btcd's description of the violation.
+		res.Reason = reason + ": " + detail
+		log.Error("SUBMITTED BLOCK REJECTED", "code", rerr.ErrorCode, "reason", res.Reason)
+	default:
+		log.Warn("submitted block not connected", "status", res.Status, "reason", reason, "detail", detail)
+	}
+	return res, nil
 }
 
 // checkBlock refuses what btcd would dereference: a nil block or nil
@@ -145,94 +156,89 @@ func (n *Node) SubmitTx(ctx context.Context, tx *wire.MsgTx) error {
 	return nil
 }
 
-// RejectReason returns the BIP22 reject reason for a consensus rule error
-// code ("bad-txnmrklroot"), as bitcoind's submitblock and btcd's RPC server
-// name them; codes without one give "rejected".
+// RejectReason returns the BIP 22 reason of a consensus rule error code:
+// the reject reason of Bitcoin Core's validation.cpp (or tx_check.cpp,
+// tx_verify.cpp) for the same rule, one of package chain's BIP22
+// constants, so that chain.BIP22Result classifies it as it classifies a
+// Core node's submitblock answer. Codes without a Core equivalent give
+// "rejected" (Core's answer for a rejection without a reason).
 func RejectReason(c blockchain.ErrorCode) string {
 	switch c {
 	case blockchain.ErrDuplicateBlock:
-		return "duplicate"
-	case blockchain.ErrBlockTooBig:
-		return "bad-blk-length"
+		return chain.BIP22Duplicate
+	case blockchain.ErrBlockTooBig, blockchain.ErrNoTransactions:
+		return chain.BIP22BadBlkLength
 	case blockchain.ErrBlockWeightTooHigh:
-		return "bad-blk-weight"
+		return chain.BIP22BadBlkWeight
 	case blockchain.ErrBlockVersionTooOld:
-		return "bad-version"
-	case blockchain.ErrInvalidTime:
-		return "bad-time"
+		return chain.BIP22BadVersion
 	case blockchain.ErrTimeTooOld:
-		return "time-too-old"
+		return chain.BIP22TimeTooOld
 	case blockchain.ErrTimeTooNew:
-		return "time-too-new"
+		return chain.BIP22TimeTooNew
 	case blockchain.ErrDifficultyTooLow, blockchain.ErrUnexpectedDifficulty:
-		return "bad-diffbits"
+		return chain.BIP22BadDiffBits
 	case blockchain.ErrHighHash:
-		return "high-hash"
+		return chain.BIP22HighHash
 	case blockchain.ErrBadMerkleRoot:
-		return "bad-txnmrklroot"
+		return chain.BIP22BadTxnMrklRoot
 	case blockchain.ErrBadCheckpoint:
-		return "bad-checkpoint"
-	case blockchain.ErrForkTooOld:
-		return "fork-too-old"
-	case blockchain.ErrCheckpointTimeTooOld:
-		return "checkpoint-time-too-old"
-	case blockchain.ErrNoTransactions:
-		return "bad-txns-none"
+		return chain.BIP22CheckpointMismatch
+	case blockchain.ErrForkTooOld, blockchain.ErrCheckpointTimeTooOld:
+		return chain.BIP22BadForkPriorToCheckpoint
 	case blockchain.ErrNoTxInputs:
-		return "bad-txns-noinputs"
+		return chain.BIP22BadTxnsVinEmpty
 	case blockchain.ErrNoTxOutputs:
-		return "bad-txns-nooutputs"
+		return chain.BIP22BadTxnsVoutEmpty
 	case blockchain.ErrTxTooBig:
-		return "bad-txns-size"
+		return chain.BIP22BadTxnsOversize
 	case blockchain.ErrBadTxOutValue:
-		return "bad-txns-outputvalue"
+		return chain.BIP22BadTxnsVoutTooLarge
 	case blockchain.ErrDuplicateTxInputs:
-		return "bad-txns-dupinputs"
+		return chain.BIP22BadTxnsInputsDuplicate
 	case blockchain.ErrBadTxInput:
-		return "bad-txns-badinput"
+		return chain.BIP22BadTxnsPrevoutNull
 	case blockchain.ErrMissingTxOut:
-		return "bad-txns-missinginput"
+		return chain.BIP22BadTxnsInputsMissingOrSpent
 	case blockchain.ErrUnfinalizedTx:
-		return "bad-txns-unfinalizedtx"
+		return chain.BIP22BadTxnsNonFinal
 	case blockchain.ErrDuplicateTx:
-		return "bad-txns-duplicate"
+		return chain.BIP22BadTxnsDuplicate
 	case blockchain.ErrOverwriteTx:
-		return "bad-txns-overwrite"
+		return chain.BIP22BadTxnsBIP30
 	case blockchain.ErrImmatureSpend:
-		return "bad-txns-maturity"
+		return chain.BIP22BadTxnsPrematureCoinbaseSpend
 	case blockchain.ErrSpendTooHigh:
-		return "bad-txns-highspend"
+		return chain.BIP22BadTxnsInBelowOut
 	case blockchain.ErrBadFees:
-		return "bad-txns-fees"
+		return chain.BIP22BadTxnsFeeOutOfRange
 	case blockchain.ErrTooManySigOps:
-		return "high-sigops"
+		return chain.BIP22BadBlkSigops
 	case blockchain.ErrFirstTxNotCoinbase:
-		return "bad-txns-nocoinbase"
+		return chain.BIP22BadCbMissing
 	case blockchain.ErrMultipleCoinbases:
-		return "bad-txns-multicoinbase"
+		return chain.BIP22BadCbMultiple
 	case blockchain.ErrBadCoinbaseScriptLen:
-		return "bad-cb-length"
+		return chain.BIP22BadCbLength
 	case blockchain.ErrBadCoinbaseValue:
-		return "bad-cb-value"
+		return chain.BIP22BadCbAmount
 	case blockchain.ErrMissingCoinbaseHeight, blockchain.ErrBadCoinbaseHeight:
-		return "bad-cb-height"
-	case blockchain.ErrScriptMalformed:
-		return "bad-script-malformed"
-	case blockchain.ErrScriptValidation:
-		return "bad-script-validate"
+		return chain.BIP22BadCbHeight
+	case blockchain.ErrScriptMalformed, blockchain.ErrScriptValidation:
+		return chain.BIP22ScriptVerifyFailed
 	case blockchain.ErrUnexpectedWitness:
-		return "unexpected-witness"
+		return chain.BIP22UnexpectedWitness
 	case blockchain.ErrInvalidWitnessCommitment:
-		return "bad-witness-nonce-size"
+		return chain.BIP22BadWitnessNonceSize
 	case blockchain.ErrWitnessCommitmentMismatch:
-		return "bad-witness-merkle-match"
+		return chain.BIP22BadWitnessMerkleMatch
 	case blockchain.ErrPreviousBlockUnknown:
-		return "prev-blk-not-found"
+		return chain.BIP22PrevBlkNotFound
 	case blockchain.ErrInvalidAncestorBlock:
-		return "bad-prevblk"
+		return chain.BIP22BadPrevBlk
 	case blockchain.ErrPrevBlockNotBest:
-		return "inconclusive-not-best-prvblk"
+		return chain.BIP22InconclusiveNotBestPrevBlk
 	default:
-		return "rejected"
+		return chain.BIP22Rejected
 	}
 }

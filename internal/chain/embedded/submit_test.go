@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/mempool"
@@ -201,5 +202,68 @@ func TestSubmitTxRejected(t *testing.T) {
 	}
 	if n.Mempool().Count() != 0 {
 		t.Fatal("mempool not empty")
+	}
+}
+
+// TestRejectReasonBIP22 maps btcd's rule error codes to Core's BIP 22
+// reasons and checks that chain.BIP22Result, the table the RPC node's
+// answers go through, classifies each as the embedded node must report it.
+func TestRejectReasonBIP22(t *testing.T) {
+	cases := []struct {
+		code   blockchain.ErrorCode
+		reason string
+		status chain.SubmitStatus
+	}{
+		{blockchain.ErrDuplicateBlock, "duplicate", chain.Duplicate},
+		{blockchain.ErrPreviousBlockUnknown, "prev-blk-not-found", chain.Inconclusive},
+		{blockchain.ErrPrevBlockNotBest, "inconclusive-not-best-prevblk", chain.Inconclusive},
+		{blockchain.ErrHighHash, "high-hash", chain.Rejected},
+		{blockchain.ErrBadMerkleRoot, "bad-txnmrklroot", chain.Rejected},
+		{blockchain.ErrDifficultyTooLow, "bad-diffbits", chain.Rejected},
+		{blockchain.ErrUnexpectedDifficulty, "bad-diffbits", chain.Rejected},
+		{blockchain.ErrTimeTooOld, "time-too-old", chain.Rejected},
+		{blockchain.ErrTimeTooNew, "time-too-new", chain.Rejected},
+		{blockchain.ErrInvalidAncestorBlock, "bad-prevblk", chain.Rejected},
+		{blockchain.ErrFirstTxNotCoinbase, "bad-cb-missing", chain.Rejected},
+		{blockchain.ErrMultipleCoinbases, "bad-cb-multiple", chain.Rejected},
+		{blockchain.ErrBadCoinbaseScriptLen, "bad-cb-length", chain.Rejected},
+		{blockchain.ErrBadCoinbaseValue, "bad-cb-amount", chain.Rejected},
+		{blockchain.ErrMissingCoinbaseHeight, "bad-cb-height", chain.Rejected},
+		{blockchain.ErrBadCoinbaseHeight, "bad-cb-height", chain.Rejected},
+		{blockchain.ErrWitnessCommitmentMismatch, "bad-witness-merkle-match", chain.Rejected},
+		{blockchain.ErrInvalidWitnessCommitment, "bad-witness-nonce-size", chain.Rejected},
+		{blockchain.ErrUnexpectedWitness, "unexpected-witness", chain.Rejected},
+		{blockchain.ErrBlockTooBig, "bad-blk-length", chain.Rejected},
+		{blockchain.ErrNoTransactions, "bad-blk-length", chain.Rejected},
+		{blockchain.ErrBlockWeightTooHigh, "bad-blk-weight", chain.Rejected},
+		{blockchain.ErrTooManySigOps, "bad-blk-sigops", chain.Rejected},
+		{blockchain.ErrBlockVersionTooOld, "bad-version", chain.Rejected},
+		{blockchain.ErrUnfinalizedTx, "bad-txns-nonfinal", chain.Rejected},
+		{blockchain.ErrDuplicateTx, "bad-txns-duplicate", chain.Rejected},
+		{blockchain.ErrOverwriteTx, "bad-txns-BIP30", chain.Rejected},
+		{blockchain.ErrMissingTxOut, "bad-txns-inputs-missingorspent", chain.Rejected},
+		{blockchain.ErrImmatureSpend, "bad-txns-premature-spend-of-coinbase", chain.Rejected},
+		{blockchain.ErrSpendTooHigh, "bad-txns-in-belowout", chain.Rejected},
+		{blockchain.ErrBadFees, "bad-txns-fee-outofrange", chain.Rejected},
+		{blockchain.ErrNoTxInputs, "bad-txns-vin-empty", chain.Rejected},
+		{blockchain.ErrNoTxOutputs, "bad-txns-vout-empty", chain.Rejected},
+		{blockchain.ErrTxTooBig, "bad-txns-oversize", chain.Rejected},
+		{blockchain.ErrBadTxOutValue, "bad-txns-vout-toolarge", chain.Rejected},
+		{blockchain.ErrDuplicateTxInputs, "bad-txns-inputs-duplicate", chain.Rejected},
+		{blockchain.ErrBadTxInput, "bad-txns-prevout-null", chain.Rejected},
+		{blockchain.ErrScriptValidation, "mandatory-script-verify-flag-failed", chain.Rejected},
+		{blockchain.ErrBadCheckpoint, "checkpoint mismatch", chain.Rejected},
+		{blockchain.ErrForkTooOld, "bad-fork-prior-to-checkpoint", chain.Rejected},
+		// btcd-only: a sub-second timestamp has no Core reason.
+		{blockchain.ErrInvalidTime, "rejected", chain.Rejected},
+	}
+	for _, c := range cases {
+		reason := RejectReason(c.code)
+		if reason != c.reason {
+			t.Errorf("%v: reason %q, want %q", c.code, reason, c.reason)
+		}
+		if st := chain.BIP22Result(reason).Status; st != c.status {
+			t.Errorf("%v (%q): %v, want %v", c.code, reason, st, c.status)
+		}
 	}
 }

@@ -1,10 +1,8 @@
 package rpcsource
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -93,15 +91,7 @@ func TestCoreRecordedReplies(t *testing.T) {
 		t.Fatalf("stats after auth failure %+v", st)
 	}
 
-	job, err := chain.NewJob("1", tmpl, coinbaseConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := solve(t, job)
-	var want bytes.Buffer
-	if err := block.Serialize(&want); err != nil {
-		t.Fatal(err)
-	}
+	block, blockHex := solveTemplate(t, tmpl)
 	replies := []struct {
 		raw    string
 		status chain.SubmitStatus
@@ -120,7 +110,7 @@ func TestCoreRecordedReplies(t *testing.T) {
 		}
 	}
 	core.set(func(f *fakeCore) {
-		if len(f.submitted) != len(replies) || f.submitted[0] != hex.EncodeToString(want.Bytes()) {
+		if len(f.submitted) != len(replies) || f.submitted[0] != blockHex {
 			t.Errorf("node received %d blocks, first %.40s...", len(f.submitted), f.submitted[0])
 		}
 	})
@@ -159,9 +149,7 @@ func TestCoreBadReplies(t *testing.T) {
 	if _, err := s.Template(ctx); !errors.Is(err, ErrBadReply) {
 		t.Fatalf("bad template: %v", err)
 	}
-	core.set(func(f *fakeCore) {
-		f.gbtErr = &RPCError{Code: -10, Message: "Bitcoin Core is in initial sync and waiting for blocks..."}
-	})
+	core.set(func(f *fakeCore) { f.gbtErr = "initial-download" })
 	if _, err := s.Template(ctx); !errors.Is(err, chain.ErrNotSynced) {
 		t.Fatalf("syncing node: %v", err)
 	}

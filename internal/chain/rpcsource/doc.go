@@ -5,7 +5,9 @@
 // # Nodes
 //
 // Every node is reached over HTTP POST JSON-RPC (getblocktemplate with the
-// segwit rule, submitblock, getbestblockhash, getblockheader). At connect
+// segwit rule, and the signet rule on signet, which Core requires there;
+// submitblock, whose BIP 22 answers go through chain.BIP22Result, the table
+// the embedded node shares; getbestblockhash, getblockheader). At connect
 // the node's kind is detected (getnetworkinfo, then getinfo) unless
 // configured, and its genesis block is checked against the configured
 // network. New tips are followed per kind:
@@ -35,6 +37,17 @@
 // template is fully validated (hex, hashes, weights, fees against the
 // subsidy, the node's witness commitment against our own computation)
 // before it is used.
+//
+// # Signet
+//
+// A signet block must carry a solution to the network's challenge in its
+// witness commitment (BIP 325), and stratumd signs nothing: only a signet
+// whose challenge is OP_TRUE (51, Core's -signetchallenge=51) can be
+// mined. On any other (the default signet's challenge is its signers'
+// multisig) Template fails with an error wrapping chain.ErrUnmineableSignet
+// and one error line per node says why, at the first template. On signet
+// every job's coinbase carries a witness commitment, which Core requires
+// of every signet block.
 //
 // btcd's submitblock, like Core's, does not add the coinbase witness
 // reserved value; chain.Job.Block always puts it in the coinbase when the

@@ -54,6 +54,7 @@ func (e *RPCError) Error() string {
 // JSON-RPC error codes of btcd and Bitcoin Core that this package branches
 // on.
 const (
+	codeInWarmup        = -28 // Core is starting: loading the block index, verifying blocks
 	codeNotConnected    = -9  // the node has no peers
 	codeInitialDownload = -10 // the node is in initial block download
 	codeDeserialization = -22 // submitblock: the block does not decode
@@ -65,4 +66,10 @@ const (
 func notSynced(err error) bool {
 	var rerr *RPCError
 	return errors.As(err, &rerr) && (rerr.Code == codeNotConnected || rerr.Code == codeInitialDownload)
+}
+
+// inWarmup reports whether err is Core's answer while it starts (RPC_IN_WARMUP).
+func inWarmup(err error) bool {
+	var rerr *RPCError
+	return errors.As(err, &rerr) && rerr.Code == codeInWarmup
 }

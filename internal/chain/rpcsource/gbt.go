@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/blockchain"
@@ -20,7 +21,8 @@ import (
 )
 
 // gbtRequest is the getblocktemplate request: BIP 22/23 template mode with
-// the segwit rule (Core refuses templates without it) and the coinbasevalue
+// the segwit rule (Core refuses templates without it), the signet rule on
+// signet (Core refuses signet templates without it), and the coinbasevalue
 // capability (btcd then leaves the coinbase to us).
 type gbtRequest struct {
 	Mode         string   `json:"mode"`
@@ -29,15 +31,31 @@ type gbtRequest struct {
 	LongPollID   string   `json:"longpollid,omitempty"`
 }
 
-// newGBTRequest returns the request, long polling on longPollID if set.
-func newGBTRequest(longPollID string) gbtRequest {
+// newGBTRequest returns the request for the network params, long polling
+// on longPollID if set. Core checks the rules of a long poll too, after
+// the wait.
+func newGBTRequest(longPollID string, params *chaincfg.Params) gbtRequest {
+	rules := []string{ruleSegwit}
+	if chain.IsSignet(params) {
+		rules = append(rules, ruleSignet)
+	}
 	return gbtRequest{
 		Mode:         "template",
-		Rules:        []string{"segwit"},
+		Rules:        rules,
 		Capabilities: []string{"coinbasevalue", "longpoll"},
 		LongPollID:   longPollID,
 	}
 }
+
+// Rules of getblocktemplate (BIP 9) that stratumd follows: it builds segwit
+// blocks (the witness commitment) and signet blocks (a commitment in every
+// block, and only an OP_TRUE challenge, see chain.CheckSignetChallenge).
+// A reply whose rules include another "!"-prefixed rule (one the client
+// must understand) is refused.
+const (
+	ruleSegwit = "segwit"
+	ruleSignet = "signet"
+)
 
 // gbtReply is the part of a getblocktemplate reply we use. Required fields
 // are pointers so that a missing one is told from a zero one.
@@ -53,6 +71,9 @@ type gbtReply struct {
 	Bits                     *string  `json:"bits"`
 	Height                   *int64   `json:"height"`
 	DefaultWitnessCommitment string   `json:"default_witness_commitment"`
+	Rules                    []string `json:"rules"`
+	VBRequired               uint32   `json:"vbrequired"`
+	SignetChallenge          *string  `json:"signet_challenge"`
 }
 
 // gbtTx is one transaction of a getblocktemplate reply.
@@ -70,7 +91,9 @@ type gbtTx struct {
 // result) for the network params and returns the template and the reply's
 // long-poll id. Everything is checked: a reply is untrusted input, and a
 // template that would make an invalid block wastes the pool's work. Errors
-// wrap ErrBadReply.
+// wrap ErrBadReply, except that a signet whose challenge stratumd cannot
+// solve gives an error wrapping chain.ErrUnmineableSignet. On signet the
+// template requires a witness commitment (chain.Template).
 func templateFromGBT(raw []byte, params *chaincfg.Params) (*chain.Template, string, error) {
 	var r gbtReply
 	if err := json.Unmarshal(raw, &r); err != nil {
@@ -107,6 +130,14 @@ func templateFromGBT(raw []byte, params *chaincfg.Params) (*chain.Template, stri
 		return nil, "", bad("version %d", v)
 	}
 	t.Version = int32(uint32(*r.Version))
+	if uint32(t.Version)&r.VBRequired != r.VBRequired {
+		return nil, "", bad("version %08x lacks the required bits %08x", uint32(t.Version), r.VBRequired)
+	}
+	for _, rule := range r.Rules {
+		if name, must := strings.CutPrefix(rule, "!"); must && name != ruleSegwit && name != ruleSignet {
+			return nil, "", bad("rule %q must be understood and stratumd does not know it", rule)
+		}
+	}
 	prev, err := parseHash(*r.PreviousBlockHash)
 	if err != nil {
 		return nil, "", bad("previousblockhash: %v", err)
@@ -156,6 +187,20 @@ func templateFromGBT(raw []byte, params *chaincfg.Params) (*chain.Template, stri
 		}
 	}
 	t.CoinbaseValue = cbv
+
+	if chain.IsSignet(params) {
+		if r.SignetChallenge == nil {
+			return nil, "", bad("no signet_challenge on %s", params.Name)
+		}
+		challenge, err := hex.DecodeString(*r.SignetChallenge)
+		if err != nil {
+			return nil, "", bad("signet_challenge: %v", err)
+		}
+		if err := chain.CheckSignetChallenge(challenge); err != nil {
+			return nil, "", fmt.Errorf("rpcsource: template: %w", err)
+		}
+		t.RequireWitnessCommitment = true
+	}
 
 	if r.DefaultWitnessCommitment != "" {
 		if err := checkWitnessCommitment(r.DefaultWitnessCommitment, txs); err != nil {

@@ -360,31 +360,6 @@ func TestTemplateFromGBTRejects(t *testing.T) {
 	}
 }
 
-// TestTemplateFromCoreRegtestReply decodes the recorded regtest reply; its
-// default witness commitment (over a coinbase-only block) matches ours.
-func TestTemplateFromCoreRegtestReply(t *testing.T) {
-	raw, err := os.ReadFile("testdata/core/getblocktemplate-regtest.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, lpid, err := templateFromGBT(raw, &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tmpl.Height != 1 || tmpl.PrevHash != *chaincfg.RegressionNetParams.GenesisHash || tmpl.Bits != 0x207fffff ||
-		tmpl.Version != 0x20000000 || tmpl.CoinbaseValue != 5000000000 || tmpl.CurTime.Unix() != 1718000000 ||
-		tmpl.MinTime.Unix() != 1296688603 || len(tmpl.Transactions) != 0 || tmpl.Fees == nil {
-		t.Fatalf("template %+v", tmpl)
-	}
-	if lpid != "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e22060" {
-		t.Fatalf("longpollid %q", lpid)
-	}
-	// On mainnet the same reply has an impossible target.
-	if _, _, err := templateFromGBT(raw, &chaincfg.MainNetParams); !errors.Is(err, ErrBadReply) {
-		t.Fatalf("regtest bits accepted on mainnet: %v", err)
-	}
-}
-
 // FuzzTemplateFromGBT feeds arbitrary replies to the decoder: it never
 // panics, and whatever it accepts becomes a job.
 func FuzzTemplateFromGBT(f *testing.F) {

@@ -1,6 +1,7 @@
 package rpcsource
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"log/slog"
@@ -131,6 +132,22 @@ func solve(t testing.TB, job *chain.Job) *wire.MsgBlock {
 	}
 	t.Fatalf("no solution for job %s (bits %s)", job.ID, job.BitsHex)
 	return nil
+}
+
+// solveTemplate builds a job from tmpl with the tests' coinbase and solves
+// it, returning the block and its hex as submitblock sends it.
+func solveTemplate(t testing.TB, tmpl *chain.Template) (*wire.MsgBlock, string) {
+	t.Helper()
+	job, err := chain.NewJob("1", tmpl, coinbaseConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := solve(t, job)
+	var buf bytes.Buffer
+	if err := b.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return b, hex.EncodeToString(buf.Bytes())
 }
 
 // regrind changes b's nonce until its header meets target again (after a

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -34,6 +35,8 @@ type node struct {
 	outages         uint64
 	connectFailures uint64
 	kick            context.CancelCauseFunc // ends the current session
+
+	signetRefused atomic.Bool // the unmineable-signet line was logged
 }
 
 // errWSClosed reports that btcd closed the notification websocket.
@@ -156,6 +159,8 @@ func (n *node) detect(ctx context.Context) (Kind, error) {
 		return KindCore, nil
 	case isTransport(err):
 		return "", err
+	case inWarmup(err):
+		return "", fmt.Errorf("rpcsource: %s is starting up: %w", n.ep.name, err)
 	}
 	if err2 := n.call(ctx, "getinfo", nil, nil); err2 != nil {
 		if isTransport(err2) {
@@ -177,7 +182,7 @@ func (n *node) call(ctx context.Context, method string, params []any, out any) e
 func (n *node) template(ctx context.Context) (*chain.Template, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.src.cfg.RequestTimeout)
 	defer cancel()
-	raw, err := n.rpc.callRaw(ctx, "getblocktemplate", []any{newGBTRequest("")})
+	raw, err := n.rpc.callRaw(ctx, "getblocktemplate", []any{newGBTRequest("", n.src.cfg.Network)})
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +281,7 @@ func (n *node) longPollLoop(ctx context.Context) error {
 		if id == "" {
 			callCtx, cancel = context.WithTimeout(ctx, n.src.cfg.RequestTimeout)
 		}
-		raw, err := n.rpc.callRaw(callCtx, "getblocktemplate", []any{newGBTRequest(id)})
+		raw, err := n.rpc.callRaw(callCtx, "getblocktemplate", []any{newGBTRequest(id, n.src.cfg.Network)})
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -285,6 +290,12 @@ func (n *node) longPollLoop(ctx context.Context) error {
 		var next string
 		if err == nil {
 			t, next, err = templateFromGBT(raw, params)
+			if errors.Is(err, chain.ErrUnmineableSignet) {
+				// Nothing to long poll for: no template will do. The
+				// slow poll keeps following the tip.
+				n.refuseSignet(err)
+				return nil
+			}
 			if err != nil {
 				n.src.invalidReplies.Add(1)
 			}
@@ -318,5 +329,16 @@ func (n *node) longPollLoop(ctx context.Context) error {
 			}
 		}
 		id = next
+	}
+}
+
+// refuseSignet logs, once per node, that the node's signet cannot be mined
+// by stratumd (its block challenge needs a signature, BIP 325). Template
+// keeps failing with err; this line says why, once, at the first template.
+func (n *node) refuseSignet(err error) {
+	if n.signetRefused.CompareAndSwap(false, true) {
+		n.log.Error("rpcsource: CANNOT MINE THIS SIGNET: every signet block needs a solution to the network's "+
+			"challenge (BIP 325) and stratumd signs none; run a custom signet with -signetchallenge=51 "+
+			"(OP_TRUE) to mine with stratumd", "err", err)
 	}
 }

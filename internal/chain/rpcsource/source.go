@@ -125,6 +125,8 @@ func (s *Source) Template(ctx context.Context) (*chain.Template, error) {
 		switch {
 		case notSynced(err):
 			err = fmt.Errorf("%w: %w", chain.ErrNotSynced, err)
+		case errors.Is(err, chain.ErrUnmineableSignet):
+			n.refuseSignet(err)
 		case errors.Is(err, ErrBadReply):
 			s.invalidReplies.Add(1)
 			n.log.Warn("rpcsource: invalid template", "err", err)

@@ -13,31 +13,19 @@ import (
 // refused; the rest is the rule violation.
 const btcdRejectPrefix = "rejected: "
 
-// Reasons of Bitcoin Core's submitblock that are not rejections although
-// BIP 22 has no word for them.
-const (
-	// reasonPrevMissing: Core does not have the block's parent (it is
-	// behind the node the template came from); the block is not known to
-	// be invalid, and another node, or this one later, may take it.
-	reasonPrevMissing = "prev-blk-not-found"
-	// inconclusivePrefix starts Core's reasons for a block it stored but
-	// could not decide on ("inconclusive-not-best-prevblk" in proposals).
-	inconclusivePrefix = "inconclusive-"
-)
-
 // classifySubmit turns a submitblock reply (result or error) into a
 // SubmitResult.
 //
-// Bitcoin Core (BIP 22 and Core's own words): null is accepted;
-// "duplicate" (the block was stored before) and "duplicate-inconclusive"
-// (stored before, never connected) are duplicates; "inconclusive" (stored,
-// not connected: a side chain) and "prev-blk-not-found" (the node lacks
-// the parent) are inconclusive; any other string ("high-hash",
-// "bad-txnmrklroot", "duplicate-invalid": known and found invalid, ...) is
-// a rejection with that reason. btcd: null is accepted (btcd also answers
-// null for an orphan or a side-chain block, which cannot be told apart);
-// "rejected: already have block ..." is a duplicate and any other
-// "rejected: <rule violation>" a rejection. A JSON-RPC error saying the
+// Bitcoin Core: null or a BIP 22 string, classified by chain.BIP22Result,
+// the table the embedded node shares ("duplicate" and
+// "duplicate-inconclusive" are duplicates, "inconclusive",
+// "inconclusive-…" and "prev-blk-not-found" inconclusive, any other string
+// a rejection with that reason). A JSON string "" is not an answer Core
+// gives (BIP22ValidationResult says "rejected" for an empty reason) and is
+// a bad reply. btcd: null is accepted (btcd also answers null for an orphan
+// or a side-chain block, which cannot be told apart); "rejected: already
+// have block ..." is a duplicate and any other "rejected: <rule
+// violation>" a rejection. A JSON-RPC error saying the
 // block does not decode (-22, also Core's "Block does not start with a
 // coinbase") is a rejection; -27 (already in the chain) a duplicate. Any
 // other error means the block was not handed over, and is returned: that
@@ -70,16 +58,8 @@ func classifySubmit(raw json.RawMessage, callErr error) (chain.SubmitResult, err
 		}
 		return chain.SubmitResult{Status: chain.Rejected, Reason: rest}, nil
 	}
-	switch s {
-	case "duplicate", "duplicate-inconclusive":
-		return chain.SubmitResult{Status: chain.Duplicate, Reason: s}, nil
-	case "inconclusive", reasonPrevMissing:
-		return chain.SubmitResult{Status: chain.Inconclusive, Reason: s}, nil
-	case "":
+	if s == "" {
 		return chain.SubmitResult{}, fmt.Errorf("%w: empty submitblock result", ErrBadReply)
 	}
-	if strings.HasPrefix(s, inconclusivePrefix) {
-		return chain.SubmitResult{Status: chain.Inconclusive, Reason: s}, nil
-	}
-	return chain.SubmitResult{Status: chain.Rejected, Reason: s}, nil
+	return chain.BIP22Result(s), nil
 }
