@@ -78,6 +78,9 @@ type config struct {
 	Connect   cliconf.StringList
 	AddPeer   cliconf.StringList
 	P2PListen cliconf.StringList
+	// HeaderFirst moves miners onto a peer's block before it is validated
+	// (embedded.Config.HeaderFirst).
+	HeaderFirst bool
 	// Regtest convenience: mine this many blocks in-process at start when
 	// the chain is shorter (e.g. 432 to activate segwit on regtest).
 	RegtestPremine int
@@ -169,6 +172,7 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(&c.Connect, "connect", "embedded node: connect only to this peer host:port, repeatable")
 	fs.Var(&c.AddPeer, "addpeer", "embedded node: also connect to this peer, beside the network's DNS seeds, repeatable")
 	fs.Var(&c.P2PListen, "p2p-listen", "embedded node: accept inbound peers on this address, repeatable (default: none)")
+	fs.BoolVar(&c.HeaderFirst, "header-first", true, "embedded node: move miners onto a block from a peer as soon as its header and proof of work check out, while it is validated (empty template; back to the old tip if it fails)")
 	fs.IntVar(&c.RegtestPremine, "regtest-premine", 0, "regtest/simnet: mine blocks in-process at start until the chain has this height (432 activates segwit)")
 }
 

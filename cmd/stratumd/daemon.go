@@ -147,7 +147,8 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	switch cfg.Node {
 	case "embedded":
 		node, err := p2p.NewNode(
-			embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: log.With("part", "node")},
+			embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: log.With("part", "node"),
+				HeaderFirst: cfg.HeaderFirst},
 			p2p.Config{Connect: cfg.Connect, AddPeers: cfg.AddPeer, Listen: cfg.P2PListen, DataDir: cfg.DataDir,
 				Logger: log.With("part", "p2p"), UserAgentVersion: version()})
 		if err != nil {

@@ -126,6 +126,13 @@ type Config struct {
 	UtxoCacheMaxSizeMiB uint
 	// DisableCheckpoints runs without the network's checkpoints.
 	DisableCheckpoints bool
+	// HeaderFirst moves templates onto a block from a peer as soon as its
+	// header checks out, before the chain has validated it (see
+	// Node.HeaderFirst, which the P2P layer calls).
+	HeaderFirst bool
+	// HeaderFirstTimeout bounds how long templates stay on a block the
+	// chain has not connected (default DefaultHeaderFirstTimeout).
+	HeaderFirstTimeout time.Duration
 }
 
 // isDevNetwork reports whether p is regtest or simnet, where the node mines
@@ -147,6 +154,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.HeaderFirstTimeout < 0 {
+		return c, fmt.Errorf("%w: negative header-first timeout", ErrInvalidConfig)
+	}
+	if c.HeaderFirstTimeout == 0 {
+		c.HeaderFirstTimeout = DefaultHeaderFirstTimeout
 	}
 	if c.MaxOrphanTxs < 0 || c.MaxOrphanTxSize < 0 || c.MinRelayTxFee < 0 ||
 		c.FreeTxRelayLimit < 0 || c.MaxTxVersion < 0 {

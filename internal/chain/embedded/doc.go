@@ -35,6 +35,28 @@
 // which a P2P layer broadcasts a found block to its peers before it is
 // validated, and then hands the block to blockchain.ProcessBlock.
 //
+// # Header-first
+//
+// With Config.HeaderFirst, HeaderFirst (called by the P2P layer with a
+// block from a peer, before the chain sees it) moves templates onto the
+// block as soon as its header is right: it extends the validated tip, its
+// proof of work and difficulty are valid, and its time is past the median
+// time and not two hours ahead. Template then returns an empty template on
+// top of it (subsidy only; the next difficulty where it is known without
+// the chain's lock: always on regtest, away from retarget boundaries on
+// mainnet and signet, never under testnet's minimum-difficulty rule) while
+// btcd validates the block, which holds the chain's lock for the whole
+// validation. The full template follows once the chain connects it. If the
+// chain does not (the block is invalid), templates go back to the previous
+// tip at once; after Config.HeaderFirstTimeout (30 s) they go back to the
+// last full template on that tip even if validation still runs. One block
+// is pending at most. A block mined on the empty template and submitted
+// before its parent is connected waits on the chain's lock and connects
+// after it. HeaderFirstStats counts switches, connections, reverts,
+// timeouts and skipped blocks; headerfirst.go holds it all. The cost of
+// this order: for at most the timeout, miners may work on a block that
+// turns out invalid, as every pool that mines "spy" or header-first does.
+//
 // # Networks
 //
 // mainnet, testnet3, signet, regtest and simnet (chain.NetworkParams). btcd
@@ -77,6 +99,7 @@
 //     and RejectReason, the BIP 22 reason of a rejected block.
 //   - bestchain.go: BestChains, so that a Node is a chain.BestChainReader.
 //   - generate.go: Generate and Solve, regtest mining in-process.
+//   - headerfirst.go: HeaderFirst, the header-first job switch.
 //   - errors.go: the sentinel errors.
 //
 // # Imports

@@ -58,6 +58,9 @@ type Node struct {
 
 	running atomic.Bool
 
+	// hf is the header-first job switch (headerfirst.go).
+	hf headerFirst
+
 	// evMu guards events, the chain notifications handed off to the
 	// mempool maintenance goroutine; wake (capacity 1) signals new ones.
 	evMu   sync.Mutex
@@ -236,6 +239,7 @@ func (n *Node) Close() error {
 		defer n.closeMu.Unlock()
 		n.closed = true
 		close(n.stopped)
+		n.hf.stop()
 		flushErr := n.chain.FlushUtxoCache(blockchain.FlushRequired)
 		if flushErr != nil {
 			flushErr = fmt.Errorf("embedded: flush utxo cache: %w", flushErr)

@@ -37,6 +37,9 @@ func (n *Node) Template(ctx context.Context) (*chain.Template, error) {
 		return nil, err
 	}
 	defer n.closeMu.RUnlock()
+	if t := n.headerFirstTemplate(); t != nil {
+		return t, nil
+	}
 	if !n.IsCurrent() {
 		best := n.chain.BestSnapshot()
 		return nil, fmt.Errorf("%w: best height %d, tip %s", chain.ErrNotSynced, best.Height, best.Hash)
@@ -48,7 +51,11 @@ func (n *Node) Template(ctx context.Context) (*chain.Template, error) {
 		bt, err := n.gen.NewBlockTemplate(nil)
 		best := n.chain.BestSnapshot()
 		if err == nil && bt.Block.Header.PrevBlock == best.Hash {
-			return buildTemplate(bt, best)
+			t, err := buildTemplate(bt, best)
+			if err == nil {
+				n.rememberTemplate(t)
+			}
+			return t, err
 		}
 		// The tip moved while the generator worked (a block came in
 		// through another path): build again on the new tip.

@@ -37,6 +37,15 @@
 // percent of the best peer height, blocks per second) is logged every
 // Config.ProgressInterval while not synced and is in Stats.
 //
+// # Blocks from peers
+//
+// A block message from a peer goes to embedded.Node.HeaderFirst before
+// netsync hands it to the chain, and the hook's done function runs once
+// netsync has processed it: with the embedded node's header-first switch
+// on (stratumd --header-first, the default), miners move onto the block as
+// soon as its header checks out, and back if the chain does not connect
+// it.
+//
 // # Found blocks
 //
 // The node's BeforeValidate hook queues the block to every connected peer

@@ -35,6 +35,13 @@ func testCtx(t testing.TB) context.Context {
 // ends; the cleanup checks Run's result.
 func startNode(t testing.TB, cfg Config) *Node {
 	t.Helper()
+	return startNodeWith(t, cfg, nil)
+}
+
+// startNodeWith is startNode with node, when not nil, changing the
+// embedded node's Config.
+func startNodeWith(t testing.TB, cfg Config, node func(*embedded.Config)) *Node {
+	t.Helper()
 	dir := t.TempDir()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if cfg.DataDir == "" {
@@ -42,12 +49,16 @@ func startNode(t testing.TB, cfg Config) *Node {
 	}
 	cfg.Logger = logger
 	cfg.DisableDNSSeed = true
-	n, err := NewNode(embedded.Config{
+	nodeCfg := embedded.Config{
 		Network:             &chaincfg.RegressionNetParams,
 		DataDir:             dir,
 		Logger:              logger.With("test", "node"),
 		UtxoCacheMaxSizeMiB: 2,
-	}, cfg)
+	}
+	if node != nil {
+		node(&nodeCfg)
+	}
+	n, err := NewNode(nodeCfg, cfg)
 	if err != nil {
 		t.Fatalf("NewNode: %v", err)
 	}

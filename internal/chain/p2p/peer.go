@@ -361,9 +361,13 @@ func (sp *serverPeer) onHeaders(_ *peer.Peer, msg *wire.MsgHeaders) {
 func (sp *serverPeer) onBlock(_ *peer.Peer, msg *wire.MsgBlock, buf []byte) {
 	block := btcutil.NewBlockFromBlockAndBytes(msg, buf)
 	sp.addKnownBlock(block.Hash())
+	// Header-first: miners move onto the block while netsync validates it;
+	// done reports the outcome (embedded.Node.HeaderFirst).
+	done := sp.s.node.HeaderFirst(block)
 	sp.s.sm.QueueBlock(block, sp.Peer, sp.blockDone)
 	select {
 	case <-sp.blockDone:
+		done()
 	case <-sp.s.quit:
 	}
 }
