@@ -15,6 +15,7 @@ import (
 	"github.com/stratumd/stratumd/internal/btcdtest"
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/embedded"
+	"github.com/stratumd/stratumd/internal/chain/p2p/bip152"
 )
 
 // btcdArgs make btcd relay transactions quickly (its default trickle is
@@ -79,10 +80,17 @@ func spendCoinbase(t testing.TB, b *btcdtest.Node, height int64) *wire.MsgTx {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb := blk.Transactions[0]
+	return spendKeyOne(t, blk.Transactions[0])
+}
+
+// spendKeyOne spends output 0 of cb, which pays to key one's P2WPKH, back
+// to it with a 10,000 satoshi fee: a segwit transaction (its wtxid is not
+// its txid).
+func spendKeyOne(t testing.TB, cb *wire.MsgTx) *wire.MsgTx {
+	t.Helper()
 	priv, script := keyOne()
 	if !bytes.Equal(cb.TxOut[0].PkScript, script) {
-		t.Fatalf("coinbase at %d does not pay to key one", height)
+		t.Fatal("coinbase does not pay to key one")
 	}
 	value := cb.TxOut[0].Value
 	tx := wire.NewMsgTx(2)
@@ -96,6 +104,17 @@ func spendCoinbase(t testing.TB, b *btcdtest.Node, height int64) *wire.MsgTx {
 	}
 	tx.TxIn[0].Witness = wit
 	return tx
+}
+
+// onlyPeer returns the node's one connected peer.
+func onlyPeer(t testing.TB, n *Node) *serverPeer {
+	t.Helper()
+	var peers []*serverPeer
+	n.p2p.forEachPeer(func(sp *serverPeer) { peers = append(peers, sp) })
+	if len(peers) != 1 {
+		t.Fatalf("%d peers, want 1", len(peers))
+	}
+	return peers[0]
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -128,6 +147,12 @@ func TestWithBtcd(t *testing.T) {
 	if st.Progress != 1 || st.Height != initial || st.Inbound != 0 {
 		t.Fatalf("stats after sync: %+v", st)
 	}
+	// btcd speaks protocol 70016, so it got our sendcmpct(0, 2) after
+	// verack; it does not speak BIP 152 and must keep the connection.
+	btcdPeer := onlyPeer(t, n)
+	if v := btcdPeer.ProtocolVersion(); v < bip152.ProtocolVersion {
+		t.Fatalf("btcd negotiated protocol %d, below BIP 152's %d", v, bip152.ProtocolVersion)
+	}
 
 	// A block mined by btcd reaches us as a NewTip.
 	drainUpdates(n)
@@ -157,6 +182,9 @@ func TestWithBtcd(t *testing.T) {
 	}
 	if got := bestHash(t, b); got != blk.BlockHash().String() {
 		t.Fatalf("btcd best %s, want our block %s", got, blk.BlockHash())
+	}
+	if onlyPeer(t, n) != btcdPeer {
+		t.Fatal("the btcd connection was replaced")
 	}
 	st = n.Stats()
 	if st.BlocksAnnounced != 1 || st.LastAnnounced != blk.BlockHash() || st.LastAnnounceLatency <= 0 {
@@ -287,9 +315,9 @@ func TestGarbageBanned(t *testing.T) {
 }
 
 // TestAnnounceBeforeValidation: a found block is announced to a peer (an
-// inv to a non-Core peer, the block itself to a Core peer) and the
-// announced block is served on getdata even when our own validation
-// rejects it.
+// inv to a peer that did not send sendheaders, headers to one that did)
+// and the announced block is served on getdata even when our own
+// validation rejects it.
 func TestAnnounceBeforeValidation(t *testing.T) {
 	n := startNode(t, Config{Listen: []string{"127.0.0.1:0"}})
 	listen := n.ListenAddrs()[0].String()
@@ -297,6 +325,8 @@ func TestAnnounceBeforeValidation(t *testing.T) {
 	other.handshake(0, "/btcwire:0.5.0/btcd:0.24.2/", true)
 	core := dialRaw(t, listen)
 	core.handshake(0, "/Satoshi:27.0.0/", true)
+	core.send(wire.NewMsgSendHeaders())
+	core.barrier()
 	waitFor(t, n, "two peers", func() bool { return n.Stats().Inbound == 2 })
 
 	// An invalid block: the coinbase pays one satoshi too much.
@@ -333,9 +363,9 @@ func TestAnnounceBeforeValidation(t *testing.T) {
 		t.Fatal("announced block not served on getdata")
 	}
 
-	full := core.next(func(m wire.Message) bool { _, ok := m.(*wire.MsgBlock); return ok })
-	if full == nil || full.(*wire.MsgBlock).BlockHash() != hash {
-		t.Fatal("Core peer did not get the full block")
+	hdrs := core.next(func(m wire.Message) bool { _, ok := m.(*wire.MsgHeaders); return ok })
+	if hdrs == nil || len(hdrs.(*wire.MsgHeaders).Headers) != 1 || hdrs.(*wire.MsgHeaders).Headers[0].BlockHash() != hash {
+		t.Fatal("peer that sent sendheaders did not get the block's header")
 	}
 	st := n.Stats()
 	if st.LastAnnounced != hash || st.LastAnnounceLatency <= 0 {

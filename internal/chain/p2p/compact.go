@@ -1,0 +1,223 @@
+package p2p
+
+import (
+	"math/rand/v2"
+	"sync"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/stratumd/stratumd/internal/chain/p2p/bip152"
+)
+
+// directFetchSpacings is Core's CanDirectFetch window: the tip is recent
+// when it is younger than 20 target spacings.
+const directFetchSpacings = 20
+
+// recentCompact is the compact block of the last block announced as one
+// (Core's m_most_recent_compact_block): every peer gets the same bytes and
+// nonce.
+type recentCompact struct {
+	hash chainhash.Hash
+	msg  *bip152.MsgCmpctBlock
+}
+
+// announcement is one block to announce to every peer: its header, and
+// the messages each kind of peer gets, built at most once.
+type announcement struct {
+	s      *server
+	hash   chainhash.Hash
+	header wire.BlockHeader
+	// parentHeight is the height of the block's parent, -1 when the
+	// parent is unknown (then every peer gets an inv).
+	parentHeight int32
+	// segwit: segwit is active for the block, so it may be pushed as a
+	// compact block (Core's NewPoWValidBlock condition).
+	segwit bool
+	// load returns the full block, for the compact block.
+	load func() (*btcutil.Block, error)
+
+	once    sync.Once
+	cmpct   *bip152.MsgCmpctBlock
+	headers *wire.MsgHeaders
+	inv     *wire.MsgInv
+}
+
+// newAnnouncement describes the block with hash and header; load returns
+// it in full when a compact block is needed.
+func (s *server) newAnnouncement(hash *chainhash.Hash, header *wire.BlockHeader,
+	load func() (*btcutil.Block, error)) *announcement {
+	a := &announcement{s: s, hash: *hash, header: *header, parentHeight: -1, load: load}
+	best := s.chain.BestSnapshot()
+	if header.PrevBlock == best.Hash {
+		a.parentHeight = best.Height
+	} else if h, err := s.chain.BlockHeightByHash(&header.PrevBlock); err == nil {
+		a.parentHeight = h
+	}
+	a.segwit, _ = s.chain.IsDeploymentActive(chaincfg.DeploymentSegwit)
+	return a
+}
+
+// compact returns the announced block's compact block, nil when the block
+// cannot be had.
+func (a *announcement) compact() *bip152.MsgCmpctBlock {
+	a.once.Do(func() {
+		b, err := a.load()
+		if err != nil {
+			a.s.log.Warn("cannot build compact block", "hash", a.hash, "err", err)
+			return
+		}
+		a.cmpct = a.s.newCompact(b)
+	})
+	return a.cmpct
+}
+
+// newCompact builds b's compact block with a fresh nonce and keeps it as
+// the recent one.
+func (s *server) newCompact(b *btcutil.Block) *bip152.MsgCmpctBlock {
+	m, err := bip152.NewCmpctBlock(b.MsgBlock(), rand.Uint64())
+	if err != nil {
+		s.log.Warn("cannot build compact block", "hash", b.Hash(), "err", err)
+		return nil
+	}
+	s.recentCompact.Store(&recentCompact{hash: *b.Hash(), msg: m})
+	return m
+}
+
+// sendTo queues the announcement to sp the way Bitcoin Core chooses
+// (PeerManagerImpl::NewPoWValidBlock and SendMessages): a compact block to
+// a peer that asked for high-bandwidth compact blocks (sendcmpct(1, 2)),
+// speaks protocol 70015 and has the parent, when segwit is active; else
+// a headers message to a peer that sent sendheaders and has the parent;
+// else an inv. It reports false when sp already knew the block.
+func (a *announcement) sendTo(sp *serverPeer) bool {
+	if !sp.addKnownBlock(&a.hash) {
+		return false
+	}
+	connects := a.parentHeight >= 0 && sp.hasBlock(&a.header.PrevBlock, a.parentHeight)
+	if connects && a.segwit && sp.cmpctHB.Load() && sp.ProtocolVersion() >= bip152.InvalidCBNoBanVersion {
+		if m := a.compact(); m != nil {
+			sp.QueueMessage(m, nil)
+			return true
+		}
+	}
+	if connects && sp.WantsHeaders() {
+		if a.headers == nil {
+			a.headers = wire.NewMsgHeaders()
+			_ = a.headers.AddBlockHeader(&a.header)
+		}
+		sp.QueueMessage(a.headers, nil)
+		return true
+	}
+	if a.inv == nil {
+		a.inv = wire.NewMsgInvSizeHint(1)
+		_ = a.inv.AddInvVect(wire.NewInvVect(wire.InvTypeBlock, &a.hash))
+	}
+	sp.QueueMessage(a.inv, nil)
+	return true
+}
+
+// hasBlock reports whether the peer has the block hash at height, as far
+// as we know (Core's PeerHasHeader): it announced it, we sent or announced
+// it to the peer, or the peer claims a chain at least that high.
+func (sp *serverPeer) hasBlock(hash *chainhash.Hash, height int32) bool {
+	sp.mu.Lock()
+	_, ok := sp.known[*hash]
+	sp.mu.Unlock()
+	return ok || sp.LastBlock() >= height
+}
+
+// onBIP152 handles the BIP 152 messages bip152Conn takes out of the
+// stream, or the error of a malformed one (which bans the peer); an error
+// returned ends the connection.
+func (sp *serverPeer) onBIP152(msg wire.Message, err error) error {
+	if err != nil {
+		sp.addBanScore(sp.s.cfg.BanThreshold, 0, "malformed message: "+err.Error())
+		return err
+	}
+	if !sp.takeToken() {
+		sp.addBanScore(0, 1, "message flood")
+	}
+	switch m := msg.(type) {
+	case *bip152.MsgSendCmpct:
+		// Core ignores every version but 2.
+		if m.Version == bip152.Version {
+			sp.cmpct.Store(true)
+			sp.cmpctHB.Store(m.HighBandwidth)
+			sp.s.log.Debug("peer wants compact blocks", "peer", sp.String(), "high_bandwidth", m.HighBandwidth)
+		}
+	case *bip152.MsgGetBlockTxn:
+		sp.onGetBlockTxn(m)
+	case *bip152.MsgCmpctBlock, *bip152.MsgBlockTxn:
+		// We never ask for compact blocks (no sendcmpct(1), no getdata
+		// MSG_CMPCT_BLOCK): ignored like Core ignores a blocktxn it did
+		// not ask for.
+	}
+	return nil
+}
+
+// onGetBlockTxn answers getblocktxn like Core: from the announced blocks
+// (before they are validated) or a block at most MaxBlockTxnDepth below
+// the tip with blocktxn, from an older block with the whole block, not at
+// all for an unknown block; an index past the block is misbehaviour.
+func (sp *serverPeer) onGetBlockTxn(m *bip152.MsgGetBlockTxn) {
+	s := sp.s
+	b, ok := s.announced.get(&m.BlockHash, s.cfg.Now())
+	if !ok {
+		var err error
+		if b, err = s.chain.BlockByHash(&m.BlockHash); err != nil {
+			s.log.Debug("getblocktxn for a block we do not have", "peer", sp.String(), "hash", m.BlockHash)
+			return
+		}
+		if b.Height() < s.chain.BestSnapshot().Height-bip152.MaxBlockTxnDepth {
+			sp.QueueMessageWithEncoding(b.MsgBlock(), nil, wire.WitnessEncoding)
+			return
+		}
+	}
+	txs := b.MsgBlock().Transactions
+	resp := &bip152.MsgBlockTxn{BlockHash: m.BlockHash, Txs: make([]*wire.MsgTx, len(m.Indexes))}
+	for i, idx := range m.Indexes {
+		if int(idx) >= len(txs) {
+			sp.addBanScore(s.cfg.BanThreshold, 0, "getblocktxn with out-of-bounds tx indices")
+			return
+		}
+		resp.Txs[i] = txs[idx]
+	}
+	sp.QueueMessage(resp, nil)
+}
+
+// compactFor answers getdata MSG_CMPCT_BLOCK like Core's
+// ProcessGetBlockData: the compact block of an announced block or of a
+// block at most MaxCmpctBlockDepth below a recent tip, the whole block
+// (with witnesses) otherwise, nil for an unknown block.
+func (s *server) compactFor(hash *chainhash.Hash) wire.Message {
+	if rc := s.recentCompact.Load(); rc != nil && rc.hash == *hash {
+		return rc.msg
+	}
+	if b, ok := s.announced.get(hash, s.cfg.Now()); ok {
+		return s.newCompact(b)
+	}
+	b, err := s.chain.BlockByHash(hash)
+	if err != nil {
+		return nil
+	}
+	best := s.chain.BestSnapshot()
+	if s.tipRecent(best.Hash) && b.Height() >= best.Height-bip152.MaxCmpctBlockDepth {
+		if m := s.newCompact(b); m != nil {
+			return m
+		}
+	}
+	return b.MsgBlock()
+}
+
+// tipRecent is Core's CanDirectFetch: the tip is younger than 20 target
+// spacings.
+func (s *server) tipRecent(tip chainhash.Hash) bool {
+	h, err := s.chain.HeaderByHash(&tip)
+	if err != nil {
+		return false
+	}
+	return s.cfg.Now().Sub(h.Timestamp) < directFetchSpacings*s.params.TargetTimePerBlock
+}
