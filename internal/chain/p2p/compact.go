@@ -33,9 +33,14 @@ type announcement struct {
 	// parentHeight is the height of the block's parent, -1 when the
 	// parent is unknown (then every peer gets an inv).
 	parentHeight int32
-	// segwit: segwit is active for the block, so it may be pushed as a
-	// compact block (Core's NewPoWValidBlock condition).
-	segwit bool
+	// fast: the block may be pushed as a compact block. Before
+	// validation (Core's NewPoWValidBlock) only when segwit is active and
+	// no block of its height was pushed before (m_highest_fast_announce);
+	// after (SendMessages) always.
+	fast bool
+	// minVersion is the lowest protocol version a compact block is
+	// pushed to: 70015 before validation, 70014 after.
+	minVersion uint32
 	// load returns the full block, for the compact block.
 	load func() (*btcutil.Block, error)
 
@@ -46,18 +51,38 @@ type announcement struct {
 }
 
 // newAnnouncement describes the block with hash and header; load returns
-// it in full when a compact block is needed.
-func (s *server) newAnnouncement(hash *chainhash.Hash, header *wire.BlockHeader,
+// it in full when a compact block is needed. validated tells a block our
+// chain accepted from one not validated yet (a found block).
+func (s *server) newAnnouncement(hash *chainhash.Hash, header *wire.BlockHeader, validated bool,
 	load func() (*btcutil.Block, error)) *announcement {
-	a := &announcement{s: s, hash: *hash, header: *header, parentHeight: -1, load: load}
+	a := &announcement{s: s, hash: *hash, header: *header, parentHeight: -1, load: load,
+		fast: true, minVersion: bip152.ProtocolVersion}
 	best := s.chain.BestSnapshot()
 	if header.PrevBlock == best.Hash {
 		a.parentHeight = best.Height
 	} else if h, err := s.chain.BlockHeightByHash(&header.PrevBlock); err == nil {
 		a.parentHeight = h
 	}
-	a.segwit, _ = s.chain.IsDeploymentActive(chaincfg.DeploymentSegwit)
+	if !validated {
+		a.minVersion = bip152.InvalidCBNoBanVersion
+		segwit, _ := s.chain.IsDeploymentActive(chaincfg.DeploymentSegwit)
+		a.fast = segwit && a.parentHeight >= 0 && s.takeFastAnnounce(a.parentHeight+1)
+	}
 	return a
+}
+
+// takeFastAnnounce reports whether no block of height was pushed before
+// validation yet, and records that one is.
+func (s *server) takeFastAnnounce(height int32) bool {
+	for {
+		highest := s.highestFastAnnounce.Load()
+		if height <= highest {
+			return false
+		}
+		if s.highestFastAnnounce.CompareAndSwap(highest, height) {
+			return true
+		}
+	}
 }
 
 // compact returns the announced block's compact block, nil when the block
@@ -88,16 +113,17 @@ func (s *server) newCompact(b *btcutil.Block) *bip152.MsgCmpctBlock {
 
 // sendTo queues the announcement to sp the way Bitcoin Core chooses
 // (PeerManagerImpl::NewPoWValidBlock and SendMessages): a compact block to
-// a peer that asked for high-bandwidth compact blocks (sendcmpct(1, 2)),
-// speaks protocol 70015 and has the parent, when segwit is active; else
-// a headers message to a peer that sent sendheaders and has the parent;
-// else an inv. It reports false when sp already knew the block.
+// a peer that asked for high-bandwidth compact blocks (sendcmpct(1, 2))
+// and has the parent, when the block may be pushed (see fast and
+// minVersion); else a headers message to a peer that sent sendheaders and
+// has the parent; else an inv. It reports false when sp already knew the
+// block.
 func (a *announcement) sendTo(sp *serverPeer) bool {
 	if !sp.addKnownBlock(&a.hash) {
 		return false
 	}
 	connects := a.parentHeight >= 0 && sp.hasBlock(&a.header.PrevBlock, a.parentHeight)
-	if connects && a.segwit && sp.cmpctHB.Load() && sp.ProtocolVersion() >= bip152.InvalidCBNoBanVersion {
+	if connects && a.fast && sp.cmpctHB.Load() && sp.ProtocolVersion() >= a.minVersion {
 		if m := a.compact(); m != nil {
 			sp.QueueMessage(m, nil)
 			return true

@@ -44,7 +44,8 @@
 // (PeerManagerImpl::NewPoWValidBlock, then SendMessages): a cmpctblock to
 // a peer that chose us as a high-bandwidth compact block peer
 // (sendcmpct(1, 2)), speaks protocol 70015 or later and has the parent,
-// once segwit is active; else a headers message to a peer that sent
+// once segwit is active, for the first found block of each height; else a
+// headers message to a peer that sent
 // sendheaders and has the parent; else an inv. "Has the parent" is our
 // stand-in for Core's PeerHasHeader: the peer announced it or was sent
 // it, or claims a chain at least as high. Blocks netsync accepts from

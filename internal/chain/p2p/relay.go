@@ -85,7 +85,7 @@ func (s *server) announceBlock(b *btcutil.Block) {
 	s.blocksAnnounced.Add(1)
 	s.announced.add(b, start)
 
-	a := s.newAnnouncement(hash, &b.MsgBlock().Header, func() (*btcutil.Block, error) { return b, nil })
+	a := s.newAnnouncement(hash, &b.MsgBlock().Header, false, func() (*btcutil.Block, error) { return b, nil })
 	n := 0
 	s.forEachPeer(func(sp *serverPeer) {
 		if a.sendTo(sp) {
@@ -154,7 +154,7 @@ func (n *notifier) RelayInventory(iv *wire.InvVect, data any) {
 		}
 		header = h
 	}
-	a := s.newAnnouncement(&iv.Hash, &header, func() (*btcutil.Block, error) { return s.chain.BlockByHash(&iv.Hash) })
+	a := s.newAnnouncement(&iv.Hash, &header, true, func() (*btcutil.Block, error) { return s.chain.BlockByHash(&iv.Hash) })
 	s.forEachPeer(func(sp *serverPeer) { a.sendTo(sp) })
 }
 
