@@ -44,8 +44,15 @@ func solve(t testing.TB, n *Node, script []byte) (*chain.Template, *wire.MsgBloc
 	if err != nil {
 		t.Fatalf("Template: %v", err)
 	}
+	return tmpl, solveTemplate(t, tmpl, script, "/p2p-test/")
+}
+
+// solveTemplate builds a block on tmpl paying to script, with tag in its
+// coinbase.
+func solveTemplate(t testing.TB, tmpl *chain.Template, script []byte, tag string) *wire.MsgBlock {
+	t.Helper()
 	job, err := chain.NewJob("t", tmpl, chain.CoinbaseConfig{
-		PayoutScript: script, Tag: "/p2p-test/", Extranonce1Size: 4, Extranonce2Size: 4,
+		PayoutScript: script, Tag: tag, Extranonce1Size: 4, Extranonce2Size: 4,
 	})
 	if err != nil {
 		t.Fatalf("NewJob: %v", err)
@@ -53,6 +60,17 @@ func solve(t testing.TB, n *Node, script []byte) (*chain.Template, *wire.MsgBloc
 	b, err := embedded.Solve(testCtx(t), job)
 	if err != nil {
 		t.Fatalf("Solve: %v", err)
+	}
+	return b
+}
+
+// findBlock solves a block on the node's template and submits it; the
+// node must accept it.
+func findBlock(t testing.TB, n *Node, script []byte) (*chain.Template, *wire.MsgBlock) {
+	t.Helper()
+	tmpl, b := solve(t, n, script)
+	if res, err := n.SubmitBlock(testCtx(t), b); err != nil || res.Status != chain.Accepted {
+		t.Fatalf("SubmitBlock = %+v, %v", res, err)
 	}
 	return tmpl, b
 }
@@ -172,11 +190,7 @@ func TestWithBtcd(t *testing.T) {
 
 	// Our found block reaches btcd, which accepts it.
 	_, script := keyOne()
-	tmpl, blk := solve(t, n, script)
-	res, err := n.SubmitBlock(testCtx(t), blk)
-	if err != nil || res.Status != chain.Accepted {
-		t.Fatalf("SubmitBlock = %+v, %v", res, err)
-	}
+	tmpl, blk := findBlock(t, n, script)
 	if err := b.WaitHeight(testCtx(t), int64(tmpl.Height)); err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +222,7 @@ func TestWithBtcd(t *testing.T) {
 	if !found {
 		t.Fatalf("template of %d transactions lacks %s", len(tmpl.Transactions), txid)
 	}
-	res, err = n.SubmitBlock(testCtx(t), blk)
-	if err != nil || res.Status != chain.Accepted {
+	if res, err := n.SubmitBlock(testCtx(t), blk); err != nil || res.Status != chain.Accepted {
 		t.Fatalf("SubmitBlock with tx = %+v, %v", res, err)
 	}
 	if err := b.WaitHeight(testCtx(t), int64(tmpl.Height)); err != nil {
@@ -336,15 +349,7 @@ func TestAnnounceBeforeValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmpl.CoinbaseValue++
-	job, err := chain.NewJob("bad", tmpl, chain.CoinbaseConfig{
-		PayoutScript: script, Tag: "/p2p-test/", Extranonce1Size: 4, Extranonce2Size: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, err := embedded.Solve(testCtx(t), job)
-	if err != nil {
-		t.Fatal(err)
-	}
+	blk := solveTemplate(t, tmpl, script, "/p2p-test/")
 	hash := blk.BlockHash()
 	res, err := n.SubmitBlock(testCtx(t), blk)
 	if err != nil || res.Status != chain.Rejected {

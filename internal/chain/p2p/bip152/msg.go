@@ -234,10 +234,7 @@ func (m *MsgGetBlockTxn) MaxPayloadLength(uint32) uint32 { return MaxPayload }
 
 // BtcEncode implements wire.Message. Indexes must be strictly increasing.
 func (m *MsgGetBlockTxn) BtcEncode(w io.Writer, pver uint32, _ wire.MessageEncoding) error {
-	if _, err := w.Write(m.BlockHash[:]); err != nil {
-		return err
-	}
-	if err := wire.WriteVarInt(w, pver, uint64(len(m.Indexes))); err != nil {
+	if err := writeHashCount(w, pver, &m.BlockHash, len(m.Indexes)); err != nil {
 		return err
 	}
 	next := 0
@@ -294,10 +291,7 @@ func (m *MsgBlockTxn) MaxPayloadLength(uint32) uint32 { return MaxPayload }
 
 // BtcEncode implements wire.Message.
 func (m *MsgBlockTxn) BtcEncode(w io.Writer, pver uint32, _ wire.MessageEncoding) error {
-	if _, err := w.Write(m.BlockHash[:]); err != nil {
-		return err
-	}
-	if err := wire.WriteVarInt(w, pver, uint64(len(m.Txs))); err != nil {
+	if err := writeHashCount(w, pver, &m.BlockHash, len(m.Txs)); err != nil {
 		return err
 	}
 	for _, tx := range m.Txs {
@@ -330,6 +324,15 @@ func (m *MsgBlockTxn) BtcDecode(r io.Reader, pver uint32, _ wire.MessageEncoding
 		m.Txs[i] = tx
 	}
 	return trailing(br, CmdBlockTxn)
+}
+
+// writeHashCount writes the block hash and the item count that start
+// getblocktxn and blocktxn.
+func writeHashCount(w io.Writer, pver uint32, hash *chainhash.Hash, n int) error {
+	if _, err := w.Write(hash[:]); err != nil {
+		return err
+	}
+	return wire.WriteVarInt(w, pver, uint64(n))
 }
 
 // payloadReader returns r as a *bytes.Reader (the whole payload), reading
