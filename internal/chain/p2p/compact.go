@@ -111,38 +111,77 @@ func (s *server) newCompact(b *btcutil.Block) *bip152.MsgCmpctBlock {
 	return m
 }
 
-// sendTo queues the announcement to sp the way Bitcoin Core chooses
+// announce queues a to every peer not known to have the block (see
+// sendTo) and returns how many it went to. Compact blocks are built and
+// queued in a tracked goroutine: building one takes milliseconds on a full
+// mainnet block (docs/BENCHMARKS.md), which must delay neither the other
+// peers' announcements nor, for a found block, our own validation.
+func (s *server) announce(a *announcement) int {
+	var push []*serverPeer
+	n := 0
+	s.forEachPeer(func(sp *serverPeer) {
+		sent, wantsCompact := a.sendTo(sp)
+		if sent {
+			n++
+		}
+		if wantsCompact {
+			push = append(push, sp)
+		}
+	})
+	if len(push) > 0 {
+		s.track(func() { a.pushCompact(push) })
+	}
+	return n
+}
+
+// pushCompact queues the compact block to peers, or, when it cannot be
+// built, headers or an inv.
+func (a *announcement) pushCompact(peers []*serverPeer) {
+	m := a.compact()
+	for _, sp := range peers {
+		if m != nil {
+			sp.QueueMessage(m, nil)
+		} else {
+			a.sendHeadersOrInv(sp, true)
+		}
+	}
+}
+
+// sendTo announces the block to sp the way Bitcoin Core chooses
 // (PeerManagerImpl::NewPoWValidBlock and SendMessages): a compact block to
 // a peer that asked for high-bandwidth compact blocks (sendcmpct(1, 2))
 // and has the parent, when the block may be pushed (see fast and
-// minVersion); else a headers message to a peer that sent sendheaders and
-// has the parent; else an inv. It reports false when sp already knew the
-// block.
-func (a *announcement) sendTo(sp *serverPeer) bool {
+// minVersion), reported by wantsCompact for the caller to queue; else a
+// headers message to a peer that sent sendheaders and has the parent;
+// else an inv. sent is false when sp already knew the block.
+func (a *announcement) sendTo(sp *serverPeer) (sent, wantsCompact bool) {
 	if !sp.addKnownBlock(&a.hash) {
-		return false
+		return false, false
 	}
 	connects := a.parentHeight >= 0 && sp.hasBlock(&a.header.PrevBlock, a.parentHeight)
 	if connects && a.fast && sp.cmpctHB.Load() && sp.ProtocolVersion() >= a.minVersion {
-		if m := a.compact(); m != nil {
-			sp.QueueMessage(m, nil)
-			return true
-		}
+		return true, true
 	}
+	a.sendHeadersOrInv(sp, connects)
+	return true, false
+}
+
+// sendHeadersOrInv queues a headers message to sp when it asked for them
+// and the block connects to what it has, else an inv.
+func (a *announcement) sendHeadersOrInv(sp *serverPeer, connects bool) {
 	if connects && sp.WantsHeaders() {
 		if a.headers == nil {
 			a.headers = wire.NewMsgHeaders()
 			_ = a.headers.AddBlockHeader(&a.header)
 		}
 		sp.QueueMessage(a.headers, nil)
-		return true
+		return
 	}
 	if a.inv == nil {
 		a.inv = wire.NewMsgInvSizeHint(1)
 		_ = a.inv.AddInvVect(wire.NewInvVect(wire.InvTypeBlock, &a.hash))
 	}
 	sp.QueueMessage(a.inv, nil)
-	return true
 }
 
 // hasBlock reports whether the peer has the block hash at height, as far

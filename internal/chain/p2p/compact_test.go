@@ -96,6 +96,8 @@ func only[T wire.Message](t *testing.T, msgs []wire.Message) T {
 	return found[0]
 }
 
+func isCmpct(m wire.Message) bool { _, ok := m.(*bip152.MsgCmpctBlock); return ok }
+
 func cmpctGetData(hash *chainhash.Hash) *wire.MsgGetData {
 	gd := wire.NewMsgGetData()
 	_ = gd.AddInvVect(wire.NewInvVect(bip152.InvTypeCmpctBlock, hash))
@@ -210,7 +212,9 @@ func TestCoreCompactBlocks(t *testing.T) {
 	// Block 2: pushed as a cmpctblock to Core, headers to the other peer.
 	tmpl2, blk2 := findBlock(t, n, script)
 	h2 := blk2.BlockHash()
-	seen := core.barrier()
+	// The compact block is built off SubmitBlock's goroutine: wait for it,
+	// then check nothing else about the block follows.
+	seen := append(core.until(isCmpct), core.barrier()...)
 	if got, want := describe(seen), []string{"cmpctblock " + h2.String()}; !slices.Equal(got, want) {
 		t.Fatalf("high-bandwidth Core peer saw %v, want %v", got, want)
 	}

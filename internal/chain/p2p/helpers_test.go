@@ -197,6 +197,23 @@ func (p *rawPeer) next(keep func(wire.Message) bool) wire.Message {
 	}
 }
 
+// until returns the messages received up to and including the first one
+// matching keep.
+func (p *rawPeer) until(keep func(wire.Message) bool) []wire.Message {
+	p.t.Helper()
+	var got []wire.Message
+	for {
+		m := p.next(func(wire.Message) bool { return true })
+		if m == nil {
+			p.t.Fatal("raw peer: connection closed")
+		}
+		got = append(got, m)
+		if keep(m) {
+			return got
+		}
+	}
+}
+
 // barrier sends a ping and returns every message received before its
 // pong: the node answers a ping after everything it queued before reading
 // it.

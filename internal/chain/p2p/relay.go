@@ -86,12 +86,7 @@ func (s *server) announceBlock(b *btcutil.Block) {
 	s.announced.add(b, start)
 
 	a := s.newAnnouncement(hash, &b.MsgBlock().Header, false, func() (*btcutil.Block, error) { return b, nil })
-	n := 0
-	s.forEachPeer(func(sp *serverPeer) {
-		if a.sendTo(sp) {
-			n++
-		}
-	})
+	n := s.announce(a)
 	s.log.Info("found block announced before validation", "hash", hash, "peers", n,
 		"queued_in", s.cfg.Now().Sub(start))
 }
@@ -155,7 +150,7 @@ func (n *notifier) RelayInventory(iv *wire.InvVect, data any) {
 		header = h
 	}
 	a := s.newAnnouncement(&iv.Hash, &header, true, func() (*btcutil.Block, error) { return s.chain.BlockByHash(&iv.Hash) })
-	s.forEachPeer(func(sp *serverPeer) { a.sendTo(sp) })
+	s.announce(a)
 }
 
 // TransactionConfirmed is part of netsync.PeerNotifier; there is no
