@@ -15,6 +15,7 @@ import (
 	"github.com/stratumd/stratumd/internal/btcdtest"
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/embedded"
+	"github.com/stratumd/stratumd/internal/chain/p2p/bip152"
 )
 
 // btcdArgs make btcd relay transactions quickly (its default trickle is
@@ -43,8 +44,15 @@ func solve(t testing.TB, n *Node, script []byte) (*chain.Template, *wire.MsgBloc
 	if err != nil {
 		t.Fatalf("Template: %v", err)
 	}
+	return tmpl, solveTemplate(t, tmpl, script, "/p2p-test/")
+}
+
+// solveTemplate builds a block on tmpl paying to script, with tag in its
+// coinbase.
+func solveTemplate(t testing.TB, tmpl *chain.Template, script []byte, tag string) *wire.MsgBlock {
+	t.Helper()
 	job, err := chain.NewJob("t", tmpl, chain.CoinbaseConfig{
-		PayoutScript: script, Tag: "/p2p-test/", Extranonce1Size: 4, Extranonce2Size: 4,
+		PayoutScript: script, Tag: tag, Extranonce1Size: 4, Extranonce2Size: 4,
 	})
 	if err != nil {
 		t.Fatalf("NewJob: %v", err)
@@ -52,6 +60,17 @@ func solve(t testing.TB, n *Node, script []byte) (*chain.Template, *wire.MsgBloc
 	b, err := embedded.Solve(testCtx(t), job)
 	if err != nil {
 		t.Fatalf("Solve: %v", err)
+	}
+	return b
+}
+
+// findBlock solves a block on the node's template and submits it; the
+// node must accept it.
+func findBlock(t testing.TB, n *Node, script []byte) (*chain.Template, *wire.MsgBlock) {
+	t.Helper()
+	tmpl, b := solve(t, n, script)
+	if res, err := n.SubmitBlock(testCtx(t), b); err != nil || res.Status != chain.Accepted {
+		t.Fatalf("SubmitBlock = %+v, %v", res, err)
 	}
 	return tmpl, b
 }
@@ -79,10 +98,17 @@ func spendCoinbase(t testing.TB, b *btcdtest.Node, height int64) *wire.MsgTx {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb := blk.Transactions[0]
+	return spendKeyOne(t, blk.Transactions[0])
+}
+
+// spendKeyOne spends output 0 of cb, which pays to key one's P2WPKH, back
+// to it with a 10,000 satoshi fee: a segwit transaction (its wtxid is not
+// its txid).
+func spendKeyOne(t testing.TB, cb *wire.MsgTx) *wire.MsgTx {
+	t.Helper()
 	priv, script := keyOne()
 	if !bytes.Equal(cb.TxOut[0].PkScript, script) {
-		t.Fatalf("coinbase at %d does not pay to key one", height)
+		t.Fatal("coinbase does not pay to key one")
 	}
 	value := cb.TxOut[0].Value
 	tx := wire.NewMsgTx(2)
@@ -96,6 +122,17 @@ func spendCoinbase(t testing.TB, b *btcdtest.Node, height int64) *wire.MsgTx {
 	}
 	tx.TxIn[0].Witness = wit
 	return tx
+}
+
+// onlyPeer returns the node's one connected peer.
+func onlyPeer(t testing.TB, n *Node) *serverPeer {
+	t.Helper()
+	var peers []*serverPeer
+	n.p2p.forEachPeer(func(sp *serverPeer) { peers = append(peers, sp) })
+	if len(peers) != 1 {
+		t.Fatalf("%d peers, want 1", len(peers))
+	}
+	return peers[0]
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -128,6 +165,12 @@ func TestWithBtcd(t *testing.T) {
 	if st.Progress != 1 || st.Height != initial || st.Inbound != 0 {
 		t.Fatalf("stats after sync: %+v", st)
 	}
+	// btcd speaks protocol 70016, so it got our sendcmpct(0, 2) after
+	// verack; it does not speak BIP 152 and must keep the connection.
+	btcdPeer := onlyPeer(t, n)
+	if v := btcdPeer.ProtocolVersion(); v < bip152.ProtocolVersion {
+		t.Fatalf("btcd negotiated protocol %d, below BIP 152's %d", v, bip152.ProtocolVersion)
+	}
 
 	// A block mined by btcd reaches us as a NewTip.
 	drainUpdates(n)
@@ -147,16 +190,15 @@ func TestWithBtcd(t *testing.T) {
 
 	// Our found block reaches btcd, which accepts it.
 	_, script := keyOne()
-	tmpl, blk := solve(t, n, script)
-	res, err := n.SubmitBlock(testCtx(t), blk)
-	if err != nil || res.Status != chain.Accepted {
-		t.Fatalf("SubmitBlock = %+v, %v", res, err)
-	}
+	tmpl, blk := findBlock(t, n, script)
 	if err := b.WaitHeight(testCtx(t), int64(tmpl.Height)); err != nil {
 		t.Fatal(err)
 	}
 	if got := bestHash(t, b); got != blk.BlockHash().String() {
 		t.Fatalf("btcd best %s, want our block %s", got, blk.BlockHash())
+	}
+	if onlyPeer(t, n) != btcdPeer {
+		t.Fatal("the btcd connection was replaced")
 	}
 	st = n.Stats()
 	if st.BlocksAnnounced != 1 || st.LastAnnounced != blk.BlockHash() || st.LastAnnounceLatency <= 0 {
@@ -180,8 +222,7 @@ func TestWithBtcd(t *testing.T) {
 	if !found {
 		t.Fatalf("template of %d transactions lacks %s", len(tmpl.Transactions), txid)
 	}
-	res, err = n.SubmitBlock(testCtx(t), blk)
-	if err != nil || res.Status != chain.Accepted {
+	if res, err := n.SubmitBlock(testCtx(t), blk); err != nil || res.Status != chain.Accepted {
 		t.Fatalf("SubmitBlock with tx = %+v, %v", res, err)
 	}
 	if err := b.WaitHeight(testCtx(t), int64(tmpl.Height)); err != nil {
@@ -287,9 +328,9 @@ func TestGarbageBanned(t *testing.T) {
 }
 
 // TestAnnounceBeforeValidation: a found block is announced to a peer (an
-// inv to a non-Core peer, the block itself to a Core peer) and the
-// announced block is served on getdata even when our own validation
-// rejects it.
+// inv to a peer that did not send sendheaders, headers to one that did)
+// and the announced block is served on getdata even when our own
+// validation rejects it.
 func TestAnnounceBeforeValidation(t *testing.T) {
 	n := startNode(t, Config{Listen: []string{"127.0.0.1:0"}})
 	listen := n.ListenAddrs()[0].String()
@@ -297,6 +338,8 @@ func TestAnnounceBeforeValidation(t *testing.T) {
 	other.handshake(0, "/btcwire:0.5.0/btcd:0.24.2/", true)
 	core := dialRaw(t, listen)
 	core.handshake(0, "/Satoshi:27.0.0/", true)
+	core.send(wire.NewMsgSendHeaders())
+	core.barrier()
 	waitFor(t, n, "two peers", func() bool { return n.Stats().Inbound == 2 })
 
 	// An invalid block: the coinbase pays one satoshi too much.
@@ -306,15 +349,7 @@ func TestAnnounceBeforeValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmpl.CoinbaseValue++
-	job, err := chain.NewJob("bad", tmpl, chain.CoinbaseConfig{
-		PayoutScript: script, Tag: "/p2p-test/", Extranonce1Size: 4, Extranonce2Size: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, err := embedded.Solve(testCtx(t), job)
-	if err != nil {
-		t.Fatal(err)
-	}
+	blk := solveTemplate(t, tmpl, script, "/p2p-test/")
 	hash := blk.BlockHash()
 	res, err := n.SubmitBlock(testCtx(t), blk)
 	if err != nil || res.Status != chain.Rejected {
@@ -333,9 +368,9 @@ func TestAnnounceBeforeValidation(t *testing.T) {
 		t.Fatal("announced block not served on getdata")
 	}
 
-	full := core.next(func(m wire.Message) bool { _, ok := m.(*wire.MsgBlock); return ok })
-	if full == nil || full.(*wire.MsgBlock).BlockHash() != hash {
-		t.Fatal("Core peer did not get the full block")
+	hdrs := core.next(func(m wire.Message) bool { _, ok := m.(*wire.MsgHeaders); return ok })
+	if hdrs == nil || len(hdrs.(*wire.MsgHeaders).Headers) != 1 || hdrs.(*wire.MsgHeaders).Headers[0].BlockHash() != hash {
+		t.Fatal("peer that sent sendheaders did not get the block's header")
 	}
 	st := n.Stats()
 	if st.LastAnnounced != hash || st.LastAnnounceLatency <= 0 {

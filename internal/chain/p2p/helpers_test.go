@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/goleak"
 
@@ -123,16 +125,32 @@ type rawPeer struct {
 	err  chan error
 }
 
-// newRawPeer wraps conn and starts reading messages from it.
+// newRawPeer wraps conn and starts reading messages from it, at
+// protocol version 70013 (no BIP 152).
 func newRawPeer(t testing.TB, conn net.Conn) *rawPeer {
 	t.Helper()
-	p := &rawPeer{t: t, conn: conn, pver: wire.FeeFilterVersion, msgs: make(chan wire.Message, 1024),
+	return newRawPeerVersion(t, conn, wire.FeeFilterVersion)
+}
+
+// newRawPeerVersion wraps conn and starts reading messages from it at
+// protocol version pver. BIP 152 messages are read too, through the same
+// bip152Conn the node uses, and arrive in stream order.
+func newRawPeerVersion(t testing.TB, conn net.Conn, pver uint32) *rawPeer {
+	t.Helper()
+	p := &rawPeer{t: t, conn: conn, pver: pver, msgs: make(chan wire.Message, 1024),
 		err: make(chan error, 1)}
+	r := &bip152Conn{Conn: conn, net: wire.TestNet, handle: func(m wire.Message, err error) error {
+		if err != nil {
+			return err
+		}
+		p.msgs <- m
+		return nil
+	}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
-			_, msg, _, err := wire.ReadMessageWithEncodingN(conn, p.pver, wire.TestNet, wire.WitnessEncoding)
+			_, msg, _, err := wire.ReadMessageWithEncodingN(r, p.pver, wire.TestNet, wire.WitnessEncoding)
 			if errors.Is(err, wire.ErrUnknownMessage) {
 				continue
 			}
@@ -156,6 +174,19 @@ func (p *rawPeer) send(msg wire.Message) {
 	}
 }
 
+// sendRaw writes a message of command cmd with payload as it is.
+func (p *rawPeer) sendRaw(cmd string, payload []byte) {
+	p.t.Helper()
+	var hdr [msgHeaderSize]byte
+	binary.LittleEndian.PutUint32(hdr[:4], uint32(wire.TestNet))
+	copy(hdr[4:16], cmd)
+	binary.LittleEndian.PutUint32(hdr[16:20], uint32(len(payload)))
+	copy(hdr[20:], chainhash.DoubleHashB(payload)[:4])
+	if _, err := p.conn.Write(append(hdr[:], payload...)); err != nil {
+		p.t.Fatalf("raw peer send %s: %v", cmd, err)
+	}
+}
+
 // next returns the next message matching keep, skipping others; nil when
 // the connection closed.
 func (p *rawPeer) next(keep func(wire.Message) bool) wire.Message {
@@ -174,6 +205,43 @@ func (p *rawPeer) next(keep func(wire.Message) bool) wire.Message {
 			p.t.Fatal("raw peer: no message")
 			return nil
 		}
+	}
+}
+
+// until returns the messages received up to and including the first one
+// matching keep.
+func (p *rawPeer) until(keep func(wire.Message) bool) []wire.Message {
+	p.t.Helper()
+	var got []wire.Message
+	for {
+		m := p.next(func(wire.Message) bool { return true })
+		if m == nil {
+			p.t.Fatal("raw peer: connection closed")
+		}
+		got = append(got, m)
+		if keep(m) {
+			return got
+		}
+	}
+}
+
+// barrier sends a ping and returns every message received before its
+// pong: the node answers a ping after everything it queued before reading
+// it.
+func (p *rawPeer) barrier() []wire.Message {
+	p.t.Helper()
+	nonce := uint64(time.Now().UnixNano())
+	p.send(wire.NewMsgPing(nonce))
+	var got []wire.Message
+	for {
+		m := p.next(func(wire.Message) bool { return true })
+		if m == nil {
+			p.t.Fatal("raw peer: connection closed before pong")
+		}
+		if pong, ok := m.(*wire.MsgPong); ok && pong.Nonce == nonce {
+			return got
+		}
+		got = append(got, m)
 	}
 }
 
@@ -228,14 +296,20 @@ func (p *rawPeer) handshake(height int32, ua string, weDial bool) {
 	}
 }
 
-// dialRaw connects a raw peer to addr.
+// dialRaw connects a raw peer speaking protocol 70013 to addr.
 func dialRaw(t testing.TB, addr string) *rawPeer {
+	t.Helper()
+	return dialRawVersion(t, addr, wire.FeeFilterVersion)
+}
+
+// dialRawVersion connects a raw peer speaking protocol pver to addr.
+func dialRawVersion(t testing.TB, addr string, pver uint32) *rawPeer {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	return newRawPeer(t, conn)
+	return newRawPeerVersion(t, conn, pver)
 }
 
 // netListen listens on a free loopback port.

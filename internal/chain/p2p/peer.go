@@ -3,7 +3,6 @@ package p2p
 import (
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/btcsuite/btcd/connmgr"
 	"github.com/btcsuite/btcd/peer"
 	"github.com/btcsuite/btcd/wire"
+
+	"github.com/stratumd/stratumd/internal/chain/p2p/bip152"
 )
 
 // Per-peer limits.
@@ -45,8 +46,12 @@ type serverPeer struct {
 	registered atomic.Bool
 	done       bool
 
-	core      atomic.Bool // user agent /Satoshi:
-	relayTx   atomic.Bool // the peer wants transactions (version relay flag)
+	relayTx atomic.Bool // the peer wants transactions (version relay flag)
+	// cmpct: the peer sent sendcmpct version 2 (Core's
+	// m_provides_cmpctblocks); cmpctHB: with high bandwidth, so new
+	// blocks are pushed to it as cmpctblock (m_requested_hb_cmpctblocks).
+	cmpct     atomic.Bool
+	cmpctHB   atomic.Bool
 	feeFilter atomic.Int64
 	// awaitHeaders is set when netsync sent getheaders: the next headers
 	// message is the answer, everything else is an announcement.
@@ -116,7 +121,11 @@ func (s *server) startPeer(conn net.Conn, req *connmgr.ConnReq) {
 		s.peerDone(sp)
 	})
 	s.mu.Unlock()
-	sp.AssociateConnection(deadlineConn{Conn: conn, timeout: s.cfg.WriteTimeout})
+	sp.AssociateConnection(&bip152Conn{
+		Conn:   deadlineConn{Conn: conn, timeout: s.cfg.WriteTimeout},
+		net:    s.params.Net,
+		handle: sp.onBIP152,
+	})
 }
 
 // peerDone forgets a disconnected peer and tells netsync and the
@@ -257,7 +266,6 @@ func (sp *serverPeer) takeToken() bool {
 }
 
 func (sp *serverPeer) onVersion(_ *peer.Peer, msg *wire.MsgVersion) *wire.MsgReject {
-	sp.core.Store(strings.Contains(msg.UserAgent, "/Satoshi:"))
 	sp.relayTx.Store(!msg.DisableRelayTx)
 	if !sp.Inbound() && !msg.Services.HasFlag(wire.SFNodeWitness) {
 		sp.s.log.Info("outbound peer is not witness enabled: disconnecting", "peer", sp.String(),
@@ -288,6 +296,11 @@ func (sp *serverPeer) onVerAck(_ *peer.Peer, _ *wire.MsgVerAck) {
 	// turned into an inv for netsync (see onHeaders).
 	if sp.ProtocolVersion() >= wire.SendHeadersVersion {
 		sp.QueueMessage(wire.NewMsgSendHeaders(), nil)
+	}
+	// Like Core after verack: we can serve version 2 compact blocks, but
+	// do not ask for blocks to be announced as cmpctblock.
+	if sp.ProtocolVersion() >= bip152.ProtocolVersion {
+		sp.QueueMessage(&bip152.MsgSendCmpct{HighBandwidth: false, Version: bip152.Version}, nil)
 	}
 	s.sm.NewPeer(sp.Peer)
 	if s.am != nil && !sp.Inbound() {
@@ -412,6 +425,8 @@ func (sp *serverPeer) onGetData(_ *peer.Peer, msg *wire.MsgGetData) {
 			} else if b, err := s.chain.BlockByHash(&iv.Hash); err == nil {
 				out = b.MsgBlock()
 			}
+		case bip152.InvTypeCmpctBlock:
+			out = s.compactFor(&iv.Hash)
 		case wire.InvTypeWitnessTx, wire.InvTypeTx:
 			if iv.Type == wire.InvTypeTx {
 				enc = wire.BaseEncoding
@@ -570,6 +585,8 @@ func announces(msg wire.Message, hash *chainhash.Hash) bool {
 	case *wire.MsgHeaders:
 		return len(m.Headers) > 0 && m.Headers[0].BlockHash() == *hash
 	case *wire.MsgBlock:
+		return m.Header.BlockHash() == *hash
+	case *bip152.MsgCmpctBlock:
 		return m.Header.BlockHash() == *hash
 	}
 	return false

@@ -68,15 +68,14 @@ func (a *announcedBlocks) get(h *chainhash.Hash, now time.Time) (*btcutil.Block,
 	return e.block, true
 }
 
-// announceBlock is the node's BeforeValidate hook: it writes the found
-// block b to every peer at once, before our own validation. Bitcoin Core
-// peers (user agent /Satoshi:) get the full block message, which Core
-// processes unrequested when it extends its best chain, saving a round
-// trip; every other peer (btcd disconnects peers that send blocks it did
-// not request) gets a headers message when it asked for headers
-// (sendheaders), else an inv, and fetches the block with getdata, served
-// from the announced map. It only queues messages; the time to the first
-// write is recorded by onWrite.
+// announceBlock is the node's BeforeValidate hook: it queues the found
+// block b to every peer at once, before our own validation, the way
+// Bitcoin Core announces a block (see announcement.sendTo): a cmpctblock
+// to peers that chose us as a high-bandwidth compact block peer, headers
+// to peers that sent sendheaders, an inv to the rest. Peers fetch it with
+// getdata (block or MSG_CMPCT_BLOCK) and getblocktxn, served from the
+// announced map. It only queues messages; the time to the first write is
+// recorded by onWrite.
 func (s *server) announceBlock(b *btcutil.Block) {
 	start := s.cfg.Now()
 	hash := b.Hash()
@@ -86,36 +85,8 @@ func (s *server) announceBlock(b *btcutil.Block) {
 	s.blocksAnnounced.Add(1)
 	s.announced.add(b, start)
 
-	msg := b.MsgBlock()
-	var headers *wire.MsgHeaders
-	var inv *wire.MsgInv
-	n := 0
-	s.forEachPeer(func(sp *serverPeer) {
-		if !sp.addKnownBlock(hash) {
-			return
-		}
-		n++
-		switch {
-		case sp.core.Load():
-			enc := wire.BaseEncoding
-			if sp.IsWitnessEnabled() {
-				enc = wire.WitnessEncoding
-			}
-			sp.QueueMessageWithEncoding(msg, nil, enc)
-		case sp.WantsHeaders():
-			if headers == nil {
-				headers = wire.NewMsgHeaders()
-				_ = headers.AddBlockHeader(&msg.Header)
-			}
-			sp.QueueMessage(headers, nil)
-		default:
-			if inv == nil {
-				inv = wire.NewMsgInvSizeHint(1)
-				_ = inv.AddInvVect(wire.NewInvVect(wire.InvTypeBlock, hash))
-			}
-			sp.QueueMessage(inv, nil)
-		}
-	})
+	a := s.newAnnouncement(hash, &b.MsgBlock().Header, false, func() (*btcutil.Block, error) { return b, nil })
+	n := s.announce(a)
 	s.log.Info("found block announced before validation", "hash", hash, "peers", n,
 		"queued_in", s.cfg.Now().Sub(start))
 }
@@ -162,29 +133,24 @@ func (n *notifier) UpdatePeerHeights(hash *chainhash.Hash, height int32, source 
 }
 
 // RelayInventory announces a block netsync accepted (while current) to
-// the peers not known to have it, at once: headers to peers that asked for
-// them, else an inv. Our own found blocks were announced before
+// the peers not known to have it, at once and the way Core does (see
+// announcement.sendTo). Our own found blocks were announced before
 // validation and are known to every peer then connected.
 func (n *notifier) RelayInventory(iv *wire.InvVect, data any) {
 	s := (*server)(n)
 	if iv.Type != wire.InvTypeBlock {
 		return
 	}
-	header, _ := data.(wire.BlockHeader)
-	s.forEachPeer(func(sp *serverPeer) {
-		if !sp.addKnownBlock(&iv.Hash) {
+	header, ok := data.(wire.BlockHeader)
+	if !ok {
+		h, err := s.chain.HeaderByHash(&iv.Hash)
+		if err != nil {
 			return
 		}
-		if sp.WantsHeaders() && header.Timestamp.Unix() > 0 {
-			msg := wire.NewMsgHeaders()
-			_ = msg.AddBlockHeader(&header)
-			sp.QueueMessage(msg, nil)
-			return
-		}
-		msg := wire.NewMsgInvSizeHint(1)
-		_ = msg.AddInvVect(iv)
-		sp.QueueMessage(msg, nil)
-	})
+		header = h
+	}
+	a := s.newAnnouncement(&iv.Hash, &header, true, func() (*btcutil.Block, error) { return s.chain.BlockByHash(&iv.Hash) })
+	s.announce(a)
 }
 
 // TransactionConfirmed is part of netsync.PeerNotifier; there is no

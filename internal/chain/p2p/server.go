@@ -68,6 +68,12 @@ type server struct {
 	bans     map[string]time.Time // host -> banned until
 
 	announced *announcedBlocks
+	// recentCompact is the compact block last built for an announcement
+	// or a getdata, served again to the next peer that asks for it.
+	recentCompact atomic.Pointer[recentCompact]
+	// highestFastAnnounce is the height of the last block pushed as a
+	// compact block before validation (Core's m_highest_fast_announce).
+	highestFastAnnounce atomic.Int32
 
 	// pendingAnnounce is the last found block announced, until its first
 	// write to a peer is seen.
