@@ -71,6 +71,12 @@ type Config struct {
 	// submitting goroutine and must not block for long.
 	BeforeValidate func(*btcutil.Block)
 
+	// ProcessBlock, when set, processes SubmitBlock's blocks instead of
+	// the chain's ProcessBlock, with the same results: the P2P layer sets
+	// it so that found blocks are processed on netsync's goroutine, whose
+	// notification handler is not safe against another goroutine's
+	// ProcessBlock.
+	ProcessBlock func(b *btcutil.Block, flags blockchain.BehaviorFlags) (isMain, isOrphan bool, err error)
 	// Synced, when set, decides whether the node is current (IsCurrent,
 	// and so whether Template refuses with chain.ErrNotSynced) instead of
 	// the chain's own judgement, on every network: the P2P layer, which

@@ -31,7 +31,8 @@ const (
 )
 
 // SubmitBlock implements chain.Source. It hands b to Config.BeforeValidate
-// (the relay hook) and then to blockchain.ProcessBlock, and names the
+// (the relay hook) and then to blockchain.ProcessBlock (or
+// Config.ProcessBlock), and names the
 // outcome with the BIP 22 answer Bitcoin Core's submitblock gives in the
 // same case (null, "inconclusive" for a side-chain block,
 // "prev-blk-not-found" for an orphan, "duplicate" or
@@ -58,7 +59,11 @@ func (n *Node) SubmitBlock(_ context.Context, b *wire.MsgBlock) (chain.SubmitRes
 	hash := block.Hash()
 	log := n.log.With("hash", hash, "prev", b.Header.PrevBlock, "txs", len(b.Transactions))
 
-	isMain, isOrphan, err := n.chain.ProcessBlock(block, blockchain.BFNone)
+	process := n.chain.ProcessBlock
+	if n.cfg.ProcessBlock != nil {
+		process = n.cfg.ProcessBlock
+	}
+	isMain, isOrphan, err := process(block, blockchain.BFNone)
 	var rerr blockchain.RuleError
 	var reason, detail string
 	switch {

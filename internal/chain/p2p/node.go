@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcutil"
 
 	"github.com/stratumd/stratumd/internal/chain"
@@ -26,7 +27,8 @@ var _ chain.Source = (*Node)(nil)
 
 // NewNode builds the embedded node from nodeCfg and its P2P layer from
 // cfg: the one call stratumd's wiring makes. It sets nodeCfg's
-// BeforeValidate (ours runs first, then the caller's, if any), Synced and
+// BeforeValidate (ours runs first, then the caller's, if any), Synced,
+// ProcessBlock (found blocks are processed on netsync's goroutine) and
 // DisableMempoolMaintenance. It opens the block database and binds the
 // inbound listeners (so a bad --p2p-listen fails here) and starts nothing
 // else; see Run. On error nothing is left open.
@@ -44,6 +46,9 @@ func NewNode(nodeCfg embedded.Config, cfg Config) (*Node, error) {
 		}
 	}
 	nodeCfg.Synced = func() bool { return srv.synced() }
+	nodeCfg.ProcessBlock = func(b *btcutil.Block, flags blockchain.BehaviorFlags) (bool, bool, error) {
+		return srv.processBlock(b, flags)
+	}
 	nodeCfg.DisableMempoolMaintenance = true
 	en, err := embedded.New(nodeCfg)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/btcsuite/btcd/addrmgr"
 	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/connmgr"
@@ -64,8 +65,10 @@ type server struct {
 
 	mu       sync.RWMutex
 	stopping bool
-	peers    map[*serverPeer]struct{}
-	bans     map[string]time.Time // host -> banned until
+	// smStarted is set, under mu, once netsync's goroutine runs.
+	smStarted bool
+	peers     map[*serverPeer]struct{}
+	bans      map[string]time.Time // host -> banned until
 
 	announced *announcedBlocks
 	// recentCompact is the compact block last built for an announcement
@@ -205,6 +208,9 @@ func (s *server) run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	s.sm.Start()
+	s.mu.Lock()
+	s.smStarted = true
+	s.mu.Unlock()
 	if s.am != nil {
 		s.am.Start()
 	}
@@ -285,6 +291,28 @@ func (s *server) track(f func()) bool {
 	}
 	s.wg.Go(f)
 	return true
+}
+
+// processBlock processes a found block on netsync's goroutine, as btcd's
+// submitblock does: the chain's notifications run netsync's handler, which
+// reads netsync's state without a lock, so while netsync runs no other
+// goroutine may process blocks. Before netsync starts (a regtest pre-mine)
+// and once the layer is stopping, the chain processes the block here. The
+// call is counted in wg, which run waits for before stopping netsync.
+func (s *server) processBlock(b *btcutil.Block, flags blockchain.BehaviorFlags) (isMain, isOrphan bool, err error) {
+	s.mu.Lock()
+	if !s.smStarted || s.stopping {
+		s.mu.Unlock()
+		return s.chain.ProcessBlock(b, flags)
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	isOrphan, err = s.sm.ProcessBlock(b, flags)
+	if err != nil {
+		return false, false, err
+	}
+	return s.chain.MainChainHasBlock(b.Hash()), isOrphan, nil
 }
 
 // connect asks the connection manager for an outbound connection to addr.
