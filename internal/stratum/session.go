@@ -26,12 +26,15 @@ const (
 )
 
 // sentJob is a job as sent to one session: under which id (the job's own
-// or an alias after a retarget) and at which difficulty.
+// or an alias after a retarget) and at which difficulty; and, after a
+// downward retarget, the lower difficulty its work in flight may have
+// (retarget.go).
 type sentJob struct {
 	e      *jobEntry
 	alias  uint32 // 0: the job's own id; n: "<id>.<n>"
 	diff   float64
 	target *chain.Target
+	lower  lowerDiff
 }
 
 // worker is one authorized "user.worker" of a session; user and worker
@@ -288,7 +291,7 @@ func (c *session) maybeReady() {
 		return
 	}
 	c.handshakeDone = true
-	lim := c.srv.limits.Load()
+	lim := c.limits()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := lim.StartDiff
@@ -306,7 +309,7 @@ func (c *session) maybeReady() {
 
 // vardiffConfig is the session's vardiff configuration under lim.
 func (c *session) vardiffConfig(lim *Limits) VardiffConfig {
-	return VardiffConfig{Target: lim.VardiffTarget, Min: max(lim.MinDiff, min(c.floor, lim.MaxDiff)), Max: lim.MaxDiff}
+	return VardiffConfig{Target: lim.VardiffTarget, Min: max(lim.MinDiff, min(c.floor, lim.MaxDiff)), Max: lim.MaxDiff, Pow2: lim.Pow2}
 }
 
 // clampLocked bounds d to the limits and the session's floor.
@@ -378,11 +381,12 @@ func (c *session) recordLocked(e *jobEntry, alias uint32) {
 // id, so that the new difficulty applies to work from that notify on while
 // shares of earlier ids keep their old difficulty.
 func (c *session) retargetLocked(d float64) {
-	d = c.clampLocked(c.srv.limits.Load(), d)
+	d = c.clampLocked(c.limits(), d)
 	if d == c.diff {
 		return
 	}
 	c.setDiffLocked(d)
+	c.lowerInFlightLocked()
 	c.sendDifficultyLocked()
 	if e := c.lastJob; e != nil && !c.stopping() {
 		c.aliasNext++
@@ -430,7 +434,7 @@ func (c *session) handleConfigure(req wire.Request) error {
 		return err
 	}
 	if p.HasMinimumDifficulty {
-		lim := c.srv.limits.Load()
+		lim := c.limits()
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.floor = lim.clamp(p.MinimumDifficulty)
@@ -458,7 +462,7 @@ func (c *session) handleSuggestDifficulty(req wire.Request) error {
 	if err != nil {
 		return c.invalidParams(req.ID, err)
 	}
-	lim := c.srv.limits.Load()
+	lim := c.limits()
 	if err := c.replyTrue(req.ID); err != nil {
 		return err
 	}
