@@ -241,11 +241,11 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	var sg errgroup.Group
 	sg.Go(func() error { return d.server.Run(srvCtx) })
 	for _, l := range listeners {
-		log.Info("stratum listening", "addr", l.Addr().String())
+		log.Info("stratum listening", "addr", l.Addr().String(), "options", l.spec.Value)
 		if d.listening != nil {
 			d.listening(l.Addr())
 		}
-		sg.Go(func() error { return d.server.Serve(srvCtx, l) })
+		sg.Go(func() error { return d.server.ServeListener(srvCtx, l.Listener, l.spec.listenerConfig()) })
 	}
 	sg.Go(func() error { return d.serveOps(srvCtx) })
 	sg.Go(func() error { return sd.Watchdog(srvCtx, d.healthy) })
