@@ -156,7 +156,7 @@ func TestHonestWorkAcrossRetargets(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			h := &honest{t: t, ctx: ctx, m: m, fw: fw}
+			h := &honest{t: t, ctx: ctx, m: m, fw: fw, now: clock.Now}
 			if fw.suggest > 0 {
 				h.retarget("suggest_difficulty after authorize", func() {
 					if _, rerr, err := m.Call(ctx, "mining.suggest_difficulty", fw.suggest); err != nil || rerr != nil {
@@ -223,13 +223,32 @@ func TestHonestWorkAcrossRetargets(t *testing.T) {
 }
 
 // honest plays one firmware's session: it mines, submits and expects
-// every share accepted.
+// every share accepted. It models the credit rule of stratum.RetargetGrace
+// to say what each share must be credited at.
 type honest struct {
 	t       *testing.T
 	ctx     context.Context
 	m       *miner.Miner
 	fw      firmware
+	now     func() time.Time // the server's clock
 	credits []credit
+
+	// The lower difficulty after the last retarget down: until when, the
+	// job ids it covers, and whether a share met only it.
+	lower     float64
+	lowerEnd  time.Time
+	lowerJobs map[string]bool
+	lowerUsed bool
+}
+
+// retargeted updates the model of the lower difficulty for a retarget to
+// d; jobs are the ids sent before it.
+func (h *honest) retargeted(d float64, jobs map[string]bool) {
+	if h.lowerJobs != nil && !h.now().After(h.lowerEnd) && h.lower <= d {
+		h.lowerJobs = jobs
+		return
+	}
+	h.lower, h.lowerEnd, h.lowerJobs, h.lowerUsed = d, h.now().Add(stratum.RetargetGrace), jobs, false
 }
 
 // submit submits s, found on job, and records the credit it must get.
@@ -243,11 +262,21 @@ func (h *honest) submit(s miner.Share, job *miner.Job, what string) {
 		h.t.Fatalf("%s: share on job %s (sent at difficulty %v) worked at %v rejected: %v",
 			what, job.ID, job.Difficulty, s.Difficulty, r.Error)
 	}
-	// Credited at the job id's own difficulty when the share meets it.
+	// Credited at the job id's own difficulty, or at the lower one within
+	// the grace after a retarget down (stratum.RetargetGrace).
 	own := chain.NewTarget(chain.DifficultyToTarget(job.Difficulty))
-	c := credit{job: baseJobID(job.ID), diff: s.Difficulty}
-	if own.Meets(&s.Hash) {
-		c.diff = job.Difficulty
+	meetsOwn := own.Meets(&s.Hash)
+	c := credit{job: baseJobID(job.ID), diff: job.Difficulty}
+	if h.lowerJobs[job.ID] && !h.now().After(h.lowerEnd) && job.Difficulty > h.lower {
+		switch {
+		case meetsOwn && !h.lowerUsed:
+		case meetsOwn:
+			c.diff = h.lower
+		default:
+			c.diff, h.lowerUsed = h.lower, true
+		}
+	} else if !meetsOwn {
+		h.t.Fatalf("%s: the server accepted a share below its job's difficulty and outside any grace", what)
 	}
 	h.credits = append(h.credits, c)
 }
@@ -296,12 +325,27 @@ func (h *honest) retarget(what string, trigger func(), changed func(d, old float
 			what, set.Difficulty, alias.Job.ID, alias.Job.Clean, alias.Job.Difficulty, before.ID)
 	}
 	h.t.Logf("%s: difficulty %v → %v, job %s → %s", what, old, set.Difficulty, before.ID, alias.Job.ID)
-	h.submit(inFlight, before, what+": in flight at the old difficulty")
-	late, err := h.m.FindShareAt(h.ctx, before, h.fw.workAt(h.m, before))
-	if err != nil {
-		h.t.Fatal(err)
+	sent := map[string]bool{}
+	for _, e := range h.m.Events() {
+		if e.Job != nil && e.Seq < alias.Seq {
+			sent[e.Job.ID] = true
+		}
 	}
-	h.submit(late, before, what+": the older job, worked after the retarget")
+	h.retargeted(set.Difficulty, sent)
+	h.submit(inFlight, before, what+": in flight at the old difficulty")
+	// Work on the older job after the retarget, until (when the firmware
+	// works it at a lower difficulty now) a share meets only that one.
+	own := chain.NewTarget(chain.DifficultyToTarget(before.Difficulty))
+	for n := 0; ; n++ {
+		late, err := h.m.FindShareAt(h.ctx, before, h.fw.workAt(h.m, before))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.submit(late, before, what+": the older job, worked after the retarget")
+		if late.Difficulty >= before.Difficulty || !own.Meets(&late.Hash) || n == 100 {
+			break
+		}
+	}
 	for range 2 {
 		h.mine(alias.Job)
 	}

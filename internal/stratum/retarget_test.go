@@ -25,12 +25,14 @@ func (h *harness) nonceBetween(c *client, e *jobEntry, lo, hi float64, from uint
 	return solution{}
 }
 
-// After a retarget down, a share for a job id sent before it that meets
-// only the new, lower difficulty (work a miner that takes a new difficulty
-// at once, or at its next dequeue, had in flight) is accepted within
-// RetargetGrace and credited at the lower difficulty; one that meets the
-// job's own difficulty keeps it; after the grace the lower one no longer
-// applies to the old id.
+// After a retarget down, the job ids sent before it also accept the new,
+// lower difficulty for RetargetGrace: a share that meets their own
+// difficulty is credited at it (cpuminer's work in flight) until one
+// meets only the lower one (work a miner that takes a new difficulty at
+// once, or at its next dequeue, had in flight), which is credited at the
+// lower one, as every later share on those ids in the grace; after the
+// grace the lower one no longer applies to the old ids; the alias carries
+// it for good.
 func TestRetargetDownAcceptsWorkInFlight(t *testing.T) {
 	h := startHarness(t, harnessOpts{bits: hardBits, config: func(c *Config) {
 		c.MinDiff, c.MaxDiff, c.StartDiff = 1.0/(1<<24), 1, 1.0/(1<<16)
@@ -40,6 +42,7 @@ func TestRetargetDownAcceptsWorkInFlight(t *testing.T) {
 	c.handshake(w)
 	e := h.srv.currentJob()
 	oldDiff, oldID := c.diff, c.jobID
+	inFlight := h.mine(c, e, oldDiff, false, 0, 0)
 
 	c.call(wire.MethodSuggestDifficulty, oldDiff/16)
 	c.expect(wire.MethodSetDifficulty)
@@ -48,68 +51,48 @@ func TestRetargetDownAcceptsWorkInFlight(t *testing.T) {
 	if !(newDiff < oldDiff) || c.jobID == oldID {
 		t.Fatalf("no retarget down: diff %v job %s", newDiff, c.jobID)
 	}
-
+	submit := func(what, id string, s solution, wantCode int) {
+		t.Helper()
+		r := c.call(wire.MethodSubmit, submitArgs(w, id, s.en2, s.ntime, s.nonce)...)
+		if wantCode == 0 && string(r.Result) != "true" || wantCode != 0 && r.errCode() != wantCode {
+			t.Fatalf("%s: %s", what, r.raw)
+		}
+	}
+	submit("in flight at the old difficulty", oldID, inFlight, 0)
 	low := h.nonceBetween(c, e, newDiff, oldDiff, 0)
-	if r := c.call(wire.MethodSubmit, submitArgs(w, oldID, low.en2, low.ntime, low.nonce)...); string(r.Result) != "true" {
-		t.Fatalf("old job id at the new lower difficulty: %s", r.raw)
-	}
-	full := h.mine(c, e, oldDiff, false, 0, 0)
-	if r := c.call(wire.MethodSubmit, submitArgs(w, oldID, full.en2, full.ntime, full.nonce)...); string(r.Result) != "true" {
-		t.Fatalf("old job id at its own difficulty: %s", r.raw)
-	}
+	submit("old job id at the new lower difficulty", oldID, low, 0)
+	submit("old job id at its own difficulty, after a lower one", oldID, h.mineAfter(c, e, oldDiff, inFlight.nonce), 0)
 
 	h.clock.Advance(RetargetGrace + 1)
 	late := h.nonceBetween(c, e, newDiff, oldDiff, low.nonce+1)
-	if late.nonce == full.nonce {
-		late = h.nonceBetween(c, e, newDiff, oldDiff, late.nonce+1)
-	}
-	if r := c.call(wire.MethodSubmit, submitArgs(w, oldID, late.en2, late.ntime, late.nonce)...); r.errCode() != wire.CodeLowDifficulty {
-		t.Errorf("old job id at the lower difficulty after the grace: %s", r.raw)
-	}
-	// The alias carries the new difficulty for good.
-	if r := c.call(wire.MethodSubmit, submitArgs(w, c.jobID, late.en2, late.ntime, late.nonce)...); string(r.Result) != "true" {
-		t.Errorf("alias id at the new difficulty: %s", r.raw)
-	}
+	submit("old job id at the lower difficulty after the grace", oldID, late, wire.CodeLowDifficulty)
+	submit("alias id at the new difficulty", c.jobID, late, 0)
 
-	shares := h.shares.list()
-	if len(shares) != 3 || shares[0].Difficulty != newDiff || shares[1].Difficulty != oldDiff || shares[2].Difficulty != newDiff {
-		var got []float64
-		for _, s := range shares {
-			got = append(got, s.Difficulty)
-		}
-		t.Errorf("credited %v, want [%v %v %v]", got, newDiff, oldDiff, newDiff)
+	var got []float64
+	for _, s := range h.shares.list() {
+		got = append(got, s.Difficulty)
+	}
+	want := []float64{oldDiff, newDiff, newDiff, newDiff}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
+		t.Errorf("credited %v, want %v", got, want)
 	}
 	if n := h.srv.Stats().SharesRejected["low-difficulty"]; n != 1 {
 		t.Errorf("%d low-difficulty rejects, want 1 (after the grace)", n)
 	}
 }
 
-// A retarget up leaves no lower difficulty behind: the jobs sent before it
-// keep theirs (lower than the new one) and the alias is judged at the new.
-func TestRetargetUpLowersNothing(t *testing.T) {
-	h := startHarness(t, harnessOpts{bits: hardBits})
-	c := h.dial()
-	w := regtestAddress(t, 7) + ".rig"
-	c.handshake(w)
-	oldDiff := c.diff
-	c.call(wire.MethodSuggestDifficulty, oldDiff*8)
-	c.expect(wire.MethodSetDifficulty)
-	c.expect(wire.MethodNotify)
-	h.srv.mu.Lock()
-	var list []*session
-	for s := range h.srv.sessions {
-		list = append(list, s)
-	}
-	h.srv.mu.Unlock()
-	if len(list) != 1 {
-		t.Fatalf("%d sessions", len(list))
-	}
-	s := list[0]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sj := range s.ring {
-		if sj.e != nil && sj.lower.target != nil {
-			t.Errorf("job %s.%d got a lower difficulty %v on a retarget up", sj.e.job.ID, sj.alias, sj.lower.diff)
+// mineAfter is mine (not a block) from nonce after+1 on.
+func (h *harness) mineAfter(c *client, e *jobEntry, diff float64, after uint32) solution {
+	h.t.Helper()
+	share := chain.NewTarget(chain.DifficultyToTarget(diff))
+	en2 := make([]byte, c.en2n)
+	ntime := uint32(e.job.Template.CurTime.Unix())
+	for nonce := after + 1; nonce != after; nonce++ {
+		hash, _ := e.job.Hash(c.en1, en2, ntime, nonce, int32(e.version))
+		if share.Meets(&hash) && !e.job.Target.Meets(&hash) {
+			return solution{en2: en2, ntime: ntime, nonce: nonce, version: e.version}
 		}
 	}
+	h.t.Fatal("no solution found")
+	return solution{}
 }

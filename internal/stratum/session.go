@@ -26,15 +26,13 @@ const (
 )
 
 // sentJob is a job as sent to one session: under which id (the job's own
-// or an alias after a retarget) and at which difficulty; and, after a
-// downward retarget, the lower difficulty its work in flight may have
-// (retarget.go).
+// or an alias after a retarget), when (seq) and at which difficulty.
 type sentJob struct {
 	e      *jobEntry
 	alias  uint32 // 0: the job's own id; n: "<id>.<n>"
+	seq    uint32 // the session's count of jobs sent, this one included
 	diff   float64
 	target *chain.Target
-	lower  lowerDiff
 }
 
 // worker is one authorized "user.worker" of a session; user and worker
@@ -85,6 +83,8 @@ type session struct {
 	ringPos   int
 	lastJob   *jobEntry
 	aliasNext uint32
+	sentSeq   uint32    // jobs sent, aliases included
+	lower     lowerDiff // after a retarget: retarget.go
 	seen      map[shareKey]struct{}
 }
 
@@ -372,7 +372,8 @@ func (c *session) sendJobLocked(e *jobEntry) bool {
 // recordLocked remembers that e was sent under alias at the current
 // difficulty.
 func (c *session) recordLocked(e *jobEntry, alias uint32) {
-	c.ring[c.ringPos] = sentJob{e: e, alias: alias, diff: c.diff, target: c.target}
+	c.sentSeq++
+	c.ring[c.ringPos] = sentJob{e: e, alias: alias, seq: c.sentSeq, diff: c.diff, target: c.target}
 	c.ringPos = (c.ringPos + 1) % ringSize
 }
 
