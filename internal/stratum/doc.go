@@ -106,8 +106,10 @@
 // takes a new difficulty for work on a job it already has (cgminer at
 // once, ESP-Miner when it dequeues a queued notify), after a retarget
 // every job id sent before it whose difficulty is higher also accepts
-// shares at the new one for RetargetGrace, credited at the new one unless
-// they meet their own: work in flight is never "low difficulty". Vardiff
+// shares at the new one for RetargetGrace: work in flight is never "low
+// difficulty". Such a share is credited at the new difficulty; one that
+// meets its job's own keeps that, until the session has sent one that met
+// only the new difficulty in this grace (RetargetGrace says why). Vardiff
 // runs on each accepted share and every Config.VardiffTick.
 //
 // # Share checks
