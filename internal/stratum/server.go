@@ -473,7 +473,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // SetLimits replaces the difficulty and ban settings. New sessions use them
-// at once; existing sessions clamp their difficulty at their next retarget;
+// at once (through their listener's Profile, whose zero fields take them);
+// existing sessions clamp their difficulty at their next retarget;
 // the admission controller answers under them at once. It fails with
 // ErrConfig for MinDiff > MaxDiff or a negative per-IP cap, rate or burst.
 func (s *Server) SetLimits(l Limits) error {
