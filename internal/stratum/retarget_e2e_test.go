@@ -88,8 +88,13 @@ func firmwares() []firmware {
 	latest := func(m *miner.Miner, _ *miner.Job) float64 { return m.Difficulty() }
 	return []firmware{
 		{name: "cpuminer", opts: miner.Options{UserAgent: miner.UserAgentCPUMiner}, workAt: own},
+		// Pipeline: configure, subscribe and authorize are written before
+		// any reply is read, as ESP-Miner writes them; the suggestion goes
+		// out after the authorize result (the miner sends it once the
+		// first job is in, which the server sends right after that result:
+		// the server reads the same lines in the same order).
 		{name: "esp-miner", opts: miner.Options{UserAgent: miner.UserAgentBitaxe, VersionRolling: true,
-			VersionRollingMask: 0xffffffff}, suggest: 1000, workAt: latest},
+			VersionRollingMask: 0xffffffff, Pipeline: true}, suggest: 1000, workAt: latest},
 		{name: "cgminer", opts: miner.Options{UserAgent: "cgminer/4.12.1", VersionRolling: true}, workAt: latest},
 	}
 }
