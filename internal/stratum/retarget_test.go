@@ -2,6 +2,7 @@ package stratum
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
@@ -95,4 +96,17 @@ func (h *harness) mineAfter(c *client, e *jobEntry, diff float64, after uint32) 
 	}
 	h.t.Fatal("no solution found")
 	return solution{}
+}
+
+// What a retarget keeps per session stays small: the idle-miner memory
+// budget (docs/BENCHMARKS.md) is per session, and the ring holds
+// ringSize sent jobs. The lower difficulty is kept once per session in
+// 32 bytes; a sent job stays 32 bytes (its send number fits in padding).
+func TestRetargetStateSize(t *testing.T) {
+	if n := unsafe.Sizeof(sentJob{}); n > 32 {
+		t.Errorf("sentJob is %d bytes, want at most 32 (×%d per session)", n, ringSize)
+	}
+	if n := unsafe.Sizeof(lowerDiff{}); n > 32 {
+		t.Errorf("lowerDiff is %d bytes, want at most 32", n)
+	}
 }
