@@ -131,20 +131,11 @@ func TestListenerProfiles(t *testing.T) {
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `SELECT worker, difficulty FROM shares ORDER BY seq`)
 	type wd struct {
 		Worker string
 		Diff   float64
 	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[wd])
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := dbRows[wd](t, db, `SELECT worker, difficulty FROM shares ORDER BY seq`)
 	count := map[string]int{}
 	for _, g := range got {
 		count[g.Worker]++
@@ -170,4 +161,21 @@ func TestListenerProfiles(t *testing.T) {
 			t.Errorf("no share of the %s port stored: %v", w, count)
 		}
 	}
+}
+
+// dbRows runs query on db and returns its rows as T, field by column.
+func dbRows[T any](t *testing.T, db, query string) []T {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, _ := conn.Query(ctx, query)
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[T])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -55,6 +55,22 @@ func startRealStore(t *testing.T) *realStore {
 	return &realStore{st: st, sp: sp, drainer: drainer, shares: store.NewShareWriter(sp)}
 }
 
+// serve runs srv's job manager and serves it on a loopback listener; stop
+// shuts both down and waits for them (it is idempotent).
+func serve(t *testing.T, srv *stratum.Server) (addr string, stop func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(ctx, l) })
+	wg.Go(func() { srv.Run(ctx) })
+	var once sync.Once
+	return l.Addr().String(), func() { once.Do(func() { cancel(); wg.Wait() }) }
+}
+
 // firmware is how a miner takes a new difficulty: the difficulty it works
 // a job at.
 type firmware struct {
@@ -139,15 +155,8 @@ func TestHonestWorkAcrossRetargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	var srvWG sync.WaitGroup
-	srvWG.Go(func() { srv.Serve(srvCtx, l) })
-	srvWG.Go(func() { srv.Run(srvCtx) })
-	defer func() { stopSrv(); srvWG.Wait() }()
+	poolAddr, stop := serve(t, srv)
+	defer stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -156,7 +165,7 @@ func TestHonestWorkAcrossRetargets(t *testing.T) {
 		t.Run(fw.name, func(t *testing.T) {
 			opts := fw.opts
 			opts.User = addr(t, byte(0x10+i)).EncodeAddress()
-			m, err := miner.Dial(ctx, l.Addr().String(), opts)
+			m, err := miner.Dial(ctx, poolAddr, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
