@@ -190,9 +190,7 @@ func TestServeListenerProfile(t *testing.T) {
 		{0.003, 1.0 / 256},   // nearest power of two
 		{0.0012, 1.0 / 1024}, // after authorize: a retarget at once
 	} {
-		c.call(wire.MethodSuggestDifficulty, tc.suggest)
-		c.expect(wire.MethodSetDifficulty)
-		c.expect(wire.MethodNotify)
+		c.retarget(tc.suggest)
 		if c.diff != tc.want {
 			t.Errorf("low port: suggest %v after authorize gave %v, want %v", tc.suggest, c.diff, tc.want)
 		}
@@ -212,12 +210,8 @@ func TestServeListenerProfile(t *testing.T) {
 	if c3.diff != 500_000 {
 		t.Errorf("high port start %v, want its min-diff 500000 (the server's start is below it)", c3.diff)
 	}
-	c3.call(wire.MethodSuggestDifficulty, 1e7)
-	c3.expect(wire.MethodSetDifficulty)
-	c3.expect(wire.MethodNotify)
-	c3.call(wire.MethodSuggestDifficulty, 1)
-	c3.expect(wire.MethodSetDifficulty)
-	c3.expect(wire.MethodNotify)
+	c3.retarget(1e7)
+	c3.retarget(1)
 	if c3.diff != 500_000 {
 		t.Errorf("high port: suggest 1 gave %v, want it bounded to 500000", c3.diff)
 	}

@@ -45,9 +45,7 @@ func TestRetargetDownAcceptsWorkInFlight(t *testing.T) {
 	oldDiff, oldID := c.diff, c.jobID
 	inFlight := h.mine(c, e, oldDiff, false, 0, 0)
 
-	c.call(wire.MethodSuggestDifficulty, oldDiff/16)
-	c.expect(wire.MethodSetDifficulty)
-	c.expect(wire.MethodNotify)
+	c.retarget(oldDiff / 16)
 	newDiff := c.diff
 	if !(newDiff < oldDiff) || c.jobID == oldID {
 		t.Fatalf("no retarget down: diff %v job %s", newDiff, c.jobID)
@@ -80,6 +78,15 @@ func TestRetargetDownAcceptsWorkInFlight(t *testing.T) {
 	if n := h.srv.Stats().SharesRejected["low-difficulty"]; n != 1 {
 		t.Errorf("%d low-difficulty rejects, want 1 (after the grace)", n)
 	}
+}
+
+// retarget sends mining.suggest_difficulty d after the handshake and reads
+// the retarget it makes: mining.set_difficulty, then the job again.
+func (c *client) retarget(d any) {
+	c.t.Helper()
+	c.call(wire.MethodSuggestDifficulty, d)
+	c.expect(wire.MethodSetDifficulty)
+	c.expect(wire.MethodNotify)
 }
 
 // mineAfter is mine (not a block) from nonce after+1 on.
