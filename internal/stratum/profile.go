@@ -72,7 +72,7 @@ func (p Profile) Check(l Limits) error {
 	if s := p.StartDiff; s != 0 && (s < lo || s > hi) {
 		return fmt.Errorf("%w: start-diff %v is outside [min-diff %v%s, max-diff %v%s]", ErrProfile, s, lo, loFrom, hi, hiFrom)
 	}
-	if p.Pow2 || (l.Pow2 && !p.set()) {
+	if p.Pow2 || l.Pow2 {
 		if _, _, ok := pow2Bounds(lo, hi); !ok {
 			return fmt.Errorf("%w: pow2: no power of two in [min-diff %v%s, max-diff %v%s]", ErrProfile, lo, loFrom, hi, hiFrom)
 		}

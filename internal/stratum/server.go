@@ -104,7 +104,8 @@ type Limits struct {
 	// (default 10 s).
 	VardiffTarget time.Duration
 	// Pow2 rounds every session difficulty to a power of two inside
-	// [MinDiff, MaxDiff] (listeners set it in their Profile).
+	// [MinDiff, MaxDiff]. A listener's Profile may turn it on for its
+	// sessions, not off.
 	Pow2 bool
 	// MaxConnsPerIP caps the open connections from one IP address;
 	// further connections are closed at accept. Zero means no cap.
