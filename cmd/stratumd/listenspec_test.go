@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +130,37 @@ tls-listen = []
 			t.Errorf("%v: %v; want an error containing %q", tc.args, err, tc.want)
 		}
 	}
+}
+
+// parseListenSpec never panics; what it accepts has an address with a
+// port separator and only positive finite difficulties, and parses again
+// from its Value to the same listener.
+func FuzzParseListenSpec(f *testing.F) {
+	for _, s := range []string{
+		"0.0.0.0:3333", "0.0.0.0:3334,min-diff=0.0001,max-diff=0.01,start-diff=0.0005,pow2",
+		"[::]:3335,vardiff-target=5s,pow2=false", ":1,min-diff=1e-300", "a:1,,", "a:1,pow2,pow2", "x,min-diff=NaN",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		s, err := parseListenSpec(v)
+		if err != nil {
+			return
+		}
+		if !strings.Contains(s.Addr, ":") {
+			t.Fatalf("%q: accepted address %q", v, s.Addr)
+		}
+		for _, d := range []float64{s.Profile.MinDiff, s.Profile.MaxDiff, s.Profile.StartDiff} {
+			if d != 0 && !(d > 0 && d < math.Inf(1)) {
+				t.Fatalf("%q: accepted difficulty %v", v, d)
+			}
+		}
+		if s.Profile.VardiffTarget != 0 && s.Profile.VardiffTarget < time.Second {
+			t.Fatalf("%q: accepted vardiff-target %v", v, s.Profile.VardiffTarget)
+		}
+		again, err := parseListenSpec(s.Value)
+		if err != nil || again != s {
+			t.Fatalf("%q: parsed again as %+v, %v", v, again, err)
+		}
+	})
 }
