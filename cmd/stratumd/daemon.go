@@ -338,6 +338,9 @@ func (d *daemon) reloadOnHUP(ctx context.Context, sd *notifier) {
 		if err == nil {
 			err = d.server.SetLimits(cfg.limits())
 		}
+		if err == nil && d.cfg.listenersChanged(cfg) {
+			d.log.Warn("listeners changed in the configuration: they take effect at the next start", "listen", cfg.Listen.String(), "tls_listen", cfg.TLSListen.String())
+		}
 		if err != nil {
 			d.log.Error("reload refused; keeping the running configuration", "err", err)
 		} else {

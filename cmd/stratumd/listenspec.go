@@ -193,3 +193,9 @@ func (c *config) checkProfiles() error {
 	}
 	return nil
 }
+
+// listenersChanged reports whether o's listeners (addresses or options)
+// differ from c's: a reload does not reopen them.
+func (c *config) listenersChanged(o *config) bool {
+	return c.Listen.String() != o.Listen.String() || c.TLSListen.String() != o.TLSListen.String()
+}

@@ -6,7 +6,11 @@ import (
 	"crypto/x509"
 	"math"
 	"net"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,4 +190,77 @@ func dbRows[T any](t *testing.T, db, query string) []T {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestReloadListenerProfiles: on SIGHUP the listeners' keys left unset
+// follow the new global settings; a reload that would leave a listener's
+// profile invalid is refused whole; changed listener options are reported
+// as taking effect at the next start.
+func TestReloadListenerProfiles(t *testing.T) {
+	guard := make(chan os.Signal, 16)
+	signal.Notify(guard, syscall.SIGHUP)
+	defer signal.Stop(guard)
+
+	db := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "stratumd.toml")
+	write := func(s string) {
+		if err := os.WriteFile(conf, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("min-diff = 0.00001\nmax-diff = 1000.0\nlisten = [\"127.0.0.1:0,max-diff=0.01\"]\n")
+	r, addrs := startDaemonAll(t, db, 1, "--config", conf, "--network", "regtest", "--auth", "open",
+		"--datadir", filepath.Join(dir, "node"), "--share-dir", filepath.Join(dir, "shares"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	hupUntil := func(ok func() bool) bool {
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+			syscall.Kill(os.Getpid(), syscall.SIGHUP)
+			time.Sleep(100 * time.Millisecond)
+			if ok() {
+				return true
+			}
+		}
+		return false
+	}
+	startDiff := func() float64 {
+		t.Helper()
+		m, err := miner.Dial(ctx, addrs[0], miner.Options{User: regtestDevAddress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		return m.Difficulty()
+	}
+	if d := startDiff(); d != 0.00001 {
+		t.Fatalf("start difficulty %v, want the global min-diff 1e-05 (start-diff unset)", d)
+	}
+
+	// The unset min-diff (and so the start) follows the global one.
+	write("min-diff = 0.002\nmax-diff = 1000.0\nlisten = [\"127.0.0.1:0,max-diff=0.01\"]\n")
+	if !hupUntil(func() bool { return r.d.server.CurrentLimits().MinDiff == 0.002 }) {
+		t.Fatalf("limits after SIGHUP: %+v", r.d.server.CurrentLimits())
+	}
+	if d := startDiff(); d != 0.002 {
+		t.Errorf("start difficulty after reload %v, want the new global min-diff 0.002", d)
+	}
+
+	// A global min-diff above the listener's max-diff: refused whole.
+	write("min-diff = 0.1\nmax-diff = 1000.0\nlisten = [\"127.0.0.1:0,max-diff=0.01\"]\n")
+	if !hupUntil(func() bool { return strings.Contains(r.logs.String(), "reload refused") }) {
+		t.Fatal("a reload that breaks a listener's profile was not refused")
+	}
+	if l := r.d.server.CurrentLimits(); l.MinDiff != 0.002 {
+		t.Fatalf("a refused reload changed the limits: %+v", l)
+	}
+	if !strings.Contains(r.logs.String(), `--listen \"127.0.0.1:0,max-diff=0.01\"`) {
+		t.Errorf("the refusal does not name the listener:\n%s", r.logs)
+	}
+
+	// Changed listener options: reported, applied at the next start.
+	write("min-diff = 0.002\nmax-diff = 1000.0\nlisten = [\"127.0.0.1:0,max-diff=0.05\"]\n")
+	if !hupUntil(func() bool { return strings.Contains(r.logs.String(), "take effect at the next start") }) {
+		t.Fatal("changed listener options were not reported on SIGHUP")
+	}
 }
