@@ -241,7 +241,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	var sg errgroup.Group
 	sg.Go(func() error { return d.server.Run(srvCtx) })
 	for _, l := range listeners {
-		log.Info("stratum listening", "addr", l.Addr().String(), "options", l.spec.Value)
+		log.Info("stratum listening", "addr", l.Addr().String(), "listen", l.spec.Value)
 		if d.listening != nil {
 			d.listening(l.Addr())
 		}
