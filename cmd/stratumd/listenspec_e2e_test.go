@@ -6,11 +6,8 @@ import (
 	"crypto/x509"
 	"math"
 	"net"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -197,33 +194,16 @@ func dbRows[T any](t *testing.T, db, query string) []T {
 // profile invalid is refused whole; changed listener options are reported
 // as taking effect at the next start.
 func TestReloadListenerProfiles(t *testing.T) {
-	guard := make(chan os.Signal, 16)
-	signal.Notify(guard, syscall.SIGHUP)
-	defer signal.Stop(guard)
-
+	ignoreHUP(t)
 	db := pgtest.NewDatabase(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "stratumd.toml")
-	write := func(s string) {
-		if err := os.WriteFile(conf, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := fileWriter(t, conf)
 	write("min-diff = 0.00001\nmax-diff = 1000.0\nlisten = [\"127.0.0.1:0,max-diff=0.01\"]\n")
 	r, addrs := startDaemonAll(t, db, 1, "--config", conf, "--network", "regtest", "--auth", "open",
 		"--datadir", filepath.Join(dir, "node"), "--share-dir", filepath.Join(dir, "shares"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	hupUntil := func(ok func() bool) bool {
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
-			syscall.Kill(os.Getpid(), syscall.SIGHUP)
-			time.Sleep(100 * time.Millisecond)
-			if ok() {
-				return true
-			}
-		}
-		return false
-	}
 	startDiff := func() float64 {
 		t.Helper()
 		m, err := miner.Dial(ctx, addrs[0], miner.Options{User: regtestDevAddress})
