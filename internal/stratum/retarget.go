@@ -13,12 +13,13 @@ import (
 //
 // Miners do not all take a new difficulty at the same point. cpuminer
 // keeps it for the next mining.notify (sctx->next_diff becomes job.diff in
-// stratum_notify), and the server re-sends the current job under an alias
-// id right after mining.set_difficulty for it. ESP-Miner takes it when its
-// job task dequeues the next notify (create_jobs_task.c), which may be one
-// it had queued before the retarget; cgminer and the firmwares built on it
-// take it at once, for new work from the job they have (parse_diff sets
-// pool->sdiff, gen_stratum_work reads it). So work in flight on an older
+// stratum_notify, pooler/cpuminer util.c), and the server re-sends the
+// current job under an alias id right after mining.set_difficulty for it.
+// ESP-Miner takes it when its job task dequeues the next notify
+// (main/tasks/create_jobs_task.c), which may be one it had queued before
+// the retarget; cgminer takes it at once, for new work from the job it
+// has (parse_diff sets pool->sdiff, gen_stratum_work copies it). The
+// tests play all three (TestHonestWorkAcrossRetargets). So work in flight on an older
 // id may carry the new, lower difficulty: rejecting it as low difficulty
 // would punish an honest miner. Fifteen seconds cover queued work and a
 // slow job task.

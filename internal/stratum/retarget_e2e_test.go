@@ -84,8 +84,9 @@ type firmware struct {
 }
 
 // The firmwares, from their published sources:
-//   - cpuminer (pooler/cpuminer util.c): subscribe, authorize, no
-//     suggestion; mining.set_difficulty sets sctx->next_diff, which
+//   - cpuminer (pooler/cpuminer util.c at
+//     46e919f93cb16756a92fe8c957e78ed1fc634384): subscribe, authorize, no
+//     suggestion; stratum_set_difficulty sets sctx->next_diff, which
 //     stratum_notify copies into the job: a job keeps the difficulty in
 //     force when its notify arrived.
 //   - ESP-Miner (bitaxeorg/ESP-Miner main/tasks/stratum_task.c at
@@ -93,12 +94,14 @@ type firmware struct {
 //     (version-rolling, mask "ffffffff", components/stratum/stratum_api.c
 //     at 04a3186820fe53cc633023f5b5ae42e799bc9a2a), subscribe, authorize,
 //     and mining.suggest_difficulty (an integer) once the authorize result
-//     is true; main/tasks/create_jobs_task.c takes the latest
-//     set_difficulty when it dequeues a notify, which may be one queued
-//     before the retarget, so an older job id can be worked at the new
-//     difficulty.
-//   - cgminer (parse_diff sets pool->sdiff, gen_stratum_work reads it for
-//     new work from the current job): the latest difficulty at once.
+//     is true; main/tasks/create_jobs_task.c (same commit) takes the
+//     latest set_difficulty when it dequeues a notify, which may be one
+//     queued before the retarget, so an older job id can be worked at the
+//     new difficulty (main/tasks/asic_result_task.c then checks each
+//     result against its job's pool_diff).
+//   - cgminer (util.c parse_diff sets pool->sdiff, cgminer.c
+//     gen_stratum_work copies it into new work from the current job): the
+//     latest difficulty at once.
 func firmwares() []firmware {
 	own := func(_ *miner.Miner, job *miner.Job) float64 { return job.Difficulty }
 	latest := func(m *miner.Miner, _ *miner.Job) float64 { return m.Difficulty() }
