@@ -29,7 +29,7 @@ type config struct {
 	Network       string
 	Node          string
 	DataDir       string
-	Listen        cliconf.StringList
+	Listen        listenList // listenspec.go
 	PayoutAddress string
 	Auth          string
 	AdminPassword string
@@ -70,7 +70,7 @@ type config struct {
 	// PROXY protocol, TLS listeners and share retention (listen.go).
 	ProxyProtocol bool
 	ProxyTrusted  cliconf.StringList
-	TLSListen     cliconf.StringList
+	TLSListen     listenList
 	TLSCert       string
 	TLSKey        string
 	Retention     time.Duration
@@ -135,7 +135,7 @@ func parseConfigFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.Network, "network", "mainnet", "mainnet, testnet3, testnet4, signet, regtest or simnet")
 	fs.StringVar(&c.Node, "node", "embedded", "chain source: embedded (in-process node) or rpc")
 	fs.StringVar(&c.DataDir, "datadir", "", "node data directory (default ~/.stratumd/<network>)")
-	fs.Var(&c.Listen, "listen", "stratum listen address, repeatable (default 0.0.0.0:3333)")
+	fs.Var(&c.Listen, "listen", "stratum listen address, repeatable (default 0.0.0.0:3333); ADDR,key=value,... gives the listener its own min-diff, max-diff, start-diff, vardiff-target and pow2")
 	fs.StringVar(&c.PayoutAddress, "payout-address", "", "address the coinbase pays (required off regtest/simnet)")
 	fs.StringVar(&c.Auth, "auth", "password", "miner authorization: password (users must exist) or open (user name is an address)")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "password for mining.authorize_admin; file:PATH reads it from a file (empty: admin calls off)")
@@ -344,6 +344,9 @@ func (c *config) check(positional []string) error {
 	if err := c.checkListen(); err != nil {
 		return err
 	}
+	if err := c.checkProfiles(); err != nil {
+		return err
+	}
 	if c.AdminPassword, err = cliconf.Secret(c.AdminPassword, nil); err != nil {
 		return bad("admin-password", "%v", err)
 	}
@@ -351,7 +354,7 @@ func (c *config) check(positional []string) error {
 		return bad("rpc-pass", "%v", err)
 	}
 	if len(c.Listen) == 0 {
-		c.Listen = cliconf.StringList{"0.0.0.0:3333"}
+		c.Listen = listenList{{Value: "0.0.0.0:3333", Addr: "0.0.0.0:3333"}}
 	}
 	home := defaultHome()
 	if c.DataDir == "" {

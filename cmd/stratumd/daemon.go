@@ -242,11 +242,11 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	var sg errgroup.Group
 	sg.Go(func() error { return d.server.Run(srvCtx) })
 	for _, l := range listeners {
-		log.Info("stratum listening", "addr", l.Addr().String())
+		log.Info("stratum listening", "addr", l.Addr().String(), "listen", l.spec.Value)
 		if d.listening != nil {
 			d.listening(l.Addr())
 		}
-		sg.Go(func() error { return d.server.Serve(srvCtx, l) })
+		sg.Go(func() error { return d.server.ServeListener(srvCtx, l.Listener, l.spec.listenerConfig()) })
 	}
 	sg.Go(func() error { return d.serveOps(srvCtx) })
 	sg.Go(func() error { return sd.Watchdog(srvCtx, d.healthy) })
@@ -338,6 +338,9 @@ func (d *daemon) reloadOnHUP(ctx context.Context, sd *notifier) {
 		cfg, _, err := parseConfig(d.args, os.LookupEnv, io.Discard)
 		if err == nil {
 			err = d.server.SetLimits(cfg.limits())
+		}
+		if err == nil && d.cfg.listenersChanged(cfg) {
+			d.log.Warn("listeners changed in the configuration: they take effect at the next start", "listen", cfg.Listen.String(), "tls_listen", cfg.TLSListen.String())
 		}
 		if err != nil {
 			d.log.Error("reload refused; keeping the running configuration", "err", err)

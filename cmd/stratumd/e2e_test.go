@@ -16,7 +16,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/stratumd/stratumd/internal/chain/embedded"
 	"github.com/stratumd/stratumd/internal/chain/p2p"
@@ -60,18 +59,7 @@ type blockRow struct {
 
 func blockRows(t *testing.T, db string) []blockRow {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `SELECT height, hash, status, username FROM blocks ORDER BY height`)
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[blockRow])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return dbRows[blockRow](t, db, `SELECT height, hash, status, username FROM blocks ORDER BY height`)
 }
 
 // TestMineRegtestBlocks: the in-repo miner finds at least 500 regtest blocks

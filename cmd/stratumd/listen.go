@@ -24,7 +24,7 @@ import (
 func listenFlags(fs *flag.FlagSet, c *config) {
 	fs.BoolVar(&c.ProxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header from --proxy-trusted sources (HAProxy send-proxy-v2)")
 	fs.Var(&c.ProxyTrusted, "proxy-trusted", "load balancer address or CIDR allowed (and required) to send a PROXY header, repeatable")
-	fs.Var(&c.TLSListen, "tls-listen", "stratum+ssl listen address, repeatable (needs --tls-cert and --tls-key)")
+	fs.Var(&c.TLSListen, "tls-listen", "stratum+ssl listen address, repeatable (needs --tls-cert and --tls-key); takes the options of --listen")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain for --tls-listen (re-read on SIGHUP)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-listen (re-read on SIGHUP)")
 	fs.DurationVar(&c.Retention, "retention", 0, "drop daily share partitions older than this, e.g. 720h (0: keep forever); never those a pending payout needs")
@@ -76,13 +76,19 @@ func (s *certStore) load() error {
 
 func (s *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }
 
+// boundListener is an open stratum listener and its own settings.
+type boundListener struct {
+	net.Listener
+	spec listenSpec
+}
+
 // openListeners opens the --listen and --tls-listen sockets, wrapped for
 // the PROXY protocol when it is on (the header comes before the TLS
 // handshake: HAProxy relays TLS untouched in TCP mode).
-func (d *daemon) openListeners() ([]net.Listener, error) {
+func (d *daemon) openListeners() ([]boundListener, error) {
 	cfg := d.cfg
-	var out []net.Listener
-	fail := func(err error) ([]net.Listener, error) {
+	var out []boundListener
+	fail := func(err error) ([]boundListener, error) {
 		for _, l := range out {
 			l.Close()
 		}
@@ -115,19 +121,19 @@ func (d *daemon) openListeners() ([]net.Listener, error) {
 		}
 		return l, nil
 	}
-	for _, addr := range cfg.Listen {
-		l, err := open("listen", addr)
+	for _, spec := range cfg.Listen {
+		l, err := open("listen", spec.Addr)
 		if err != nil {
 			return fail(err)
 		}
-		out = append(out, l)
+		out = append(out, boundListener{l, spec})
 	}
-	for _, addr := range cfg.TLSListen {
-		l, err := open("tls-listen", addr)
+	for _, spec := range cfg.TLSListen {
+		l, err := open("tls-listen", spec.Addr)
 		if err != nil {
 			return fail(err)
 		}
-		out = append(out, tls.NewListener(l, tlsCfg))
+		out = append(out, boundListener{tls.NewListener(l, tlsCfg), spec})
 	}
 	return out, nil
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"github.com/stratumd/stratumd/internal/testutil"
 	"io"
 	"math/big"
 	"net"
@@ -24,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/stratumd/stratumd/internal/testutil"
 
 	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/miner"
@@ -277,17 +276,8 @@ func TestTLSListener(t *testing.T) {
 
 	// The shares' remote addresses: the PROXY client for the first TLS
 	// miner, the real peer for the LOCAL ones.
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, _ := conn.Query(ctx, `SELECT worker, remote_addr FROM shares GROUP BY 1, 2 ORDER BY 1, 2`)
 	type wr struct{ Worker, Remote string }
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[wr])
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := dbRows[wr](t, db, `SELECT worker, remote_addr FROM shares GROUP BY 1, 2 ORDER BY 1, 2`)
 	want := []wr{{"plain", "127.0.0.1"}, {"tls", "127.0.0.1"}, {"tls", "198.51.100.23"}}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Fatalf("shares (worker, remote_addr) = %v, want %v", got, want)

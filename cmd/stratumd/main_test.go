@@ -146,6 +146,10 @@ func TestExampleConfig(t *testing.T) {
 	if cfg.Network != "mainnet" || cfg.MinDiff != 1024 || cfg.MaxConnsPerIP != 256 {
 		t.Fatalf("example config read as %+v", cfg)
 	}
+	if len(cfg.Listen) != 3 || cfg.Listen[1].Profile.MinDiff != 0.0001 || !cfg.Listen[1].Profile.Pow2 ||
+		cfg.Listen[2].Profile.StartDiff != 500000 {
+		t.Fatalf("example listeners read as %+v", cfg.Listen)
+	}
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.SetOutput(&stderr)
 	parseConfigFlags(fs, &config{})

@@ -21,6 +21,14 @@ type Repeatable interface {
 	Repeatable() bool
 }
 
+// EnvSplitter is implemented by repeatable flag values whose environment
+// value is not simply split at commas: SplitEnv returns the values to Set,
+// in order.
+type EnvSplitter interface {
+	flag.Value
+	SplitEnv(v string) []string
+}
+
 // Options says where settings come from.
 type Options struct {
 	// EnvPrefix, e.g. "STRATUMD"; empty disables the environment.
@@ -91,7 +99,9 @@ func Parse(fs *flag.FlagSet, args []string, o Options) ([]string, error) {
 				return
 			}
 			vals := []string{v}
-			if r, ok := f.Value.(Repeatable); ok && r.Repeatable() {
+			if sp, ok := f.Value.(EnvSplitter); ok {
+				vals = sp.SplitEnv(v)
+			} else if r, ok := f.Value.(Repeatable); ok && r.Repeatable() {
 				vals = splitList(v)
 			}
 			for _, x := range vals {
@@ -157,6 +167,10 @@ func Parse(fs *flag.FlagSet, args []string, o Options) ([]string, error) {
 	}
 	return positional, nil
 }
+
+// SplitList splits a comma-separated environment value, trimming spaces
+// and dropping empty parts, as Parse does for Repeatable flags.
+func SplitList(v string) []string { return splitList(v) }
 
 func splitList(v string) []string {
 	var out []string

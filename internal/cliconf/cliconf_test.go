@@ -76,6 +76,24 @@ func TestEnvList(t *testing.T) {
 	}
 }
 
+// semicolonList splits its environment value at ';' (an EnvSplitter).
+type semicolonList struct{ StringList }
+
+func (l *semicolonList) SplitEnv(v string) []string { return strings.Split(v, ";") }
+
+// A flag value that is an EnvSplitter splits its own environment value.
+func TestEnvSplitter(t *testing.T) {
+	f := newFixture()
+	var pools semicolonList
+	f.fs.Var(&pools, "pools", "")
+	if _, err := Parse(f.fs, nil, opts(map[string]string{"APP_POOLS": "x:1,a=b;y:2"}, "")); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual([]string(pools.StringList), []string{"x:1,a=b", "y:2"}) {
+		t.Fatalf("pools %v", pools.StringList)
+	}
+}
+
 func TestCommandLineOnly(t *testing.T) {
 	f := newFixture()
 	addr := f.fs.String("address", "", "")

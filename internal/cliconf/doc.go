@@ -2,7 +2,8 @@
 // environment variables over a TOML file. Every flag NAME of a flag.FlagSet
 // may also be given as the environment variable PREFIX_NAME (upper case,
 // '-' as '_') and as the key NAME in the TOML file named by the config flag.
-// Repeatable flags take a TOML array, or a comma-separated environment value.
+// Repeatable flags take a TOML array, or a comma-separated environment value
+// (a flag value that implements EnvSplitter splits its own).
 // Flags named in Options.CommandLineOnly are read from the command line alone.
 //
 // Unknown TOML keys and values a flag refuses are errors that name the
@@ -11,8 +12,9 @@
 //
 // It owns, in cliconf.go: Parse and Options, the layering; EnvName, the
 // environment name of a flag; Secret, a setting read from its value or,
-// with "file:", from a file, never logged; Repeatable and StringList, for
-// flags given several times; ErrConfig, which every error wraps.
+// with "file:", from a file, never logged; Repeatable, EnvSplitter,
+// SplitList and StringList, for flags given several times; ErrConfig,
+// which every error wraps.
 //
 // The package knows where settings come from, not what they mean: the
 // commands (cmd/stratumd, cmd/payout) define their flags and check their

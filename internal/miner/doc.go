@@ -22,7 +22,9 @@
 // negotiated mask are rolled and sent as the 6th mining.submit param (the
 // rolled bits only, masked), as ESP-Miner does.
 //
-// Tests use Dial (or New and Handshake), Mine, FindShare, Submit (for
+// Tests use Dial (or New and Handshake), Mine, FindShare, FindShareAt (a
+// given job at a given difficulty: when a firmware takes a new difficulty,
+// and work held in flight across a retarget), Submit (for
 // crafted stale, duplicate, low-difficulty, bad-ntime, bad-version or
 // wrong-extranonce2 shares), Call and SendRaw (for hand-made requests),
 // and WaitEvent to wait for notifications without sleeping. A Miner owns
@@ -55,7 +57,8 @@
 // request.go requests, replies and writes; reader.go the reader goroutine
 // and reply dispatch; events.go the notifications the pool sends unasked
 // and the Events they become; job.go a mining.notify and the header built
-// from it; search.go the hashing; submit.go mining.submit and its Result.
+// from it; search.go the hashing, findat.go FindShareAt; submit.go
+// mining.submit and its Result.
 // rxstamp_linux.go and txstamp_linux.go read the kernel's receive and
 // transmit timestamps (Options.KernelTimestamps, KernelTxTimestamps) and
 // have no-op twins elsewhere.

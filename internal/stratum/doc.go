@@ -19,6 +19,8 @@
 // auth.go and admin.go (authorization and the admin calls),
 // jobs.go (the job manager
 // and the notify fan-out), share.go (the share checks), vardiff.go,
+// profile.go (a listener's difficulty profile: ServeListener, Profile),
+// retarget.go (work in flight across a retarget down),
 // blockfound.go (a share that is a block), resubmit.go, recorder.go,
 // remoteip.go (the address a connection is counted and recorded under), and
 // rawwrite_*.go (deadline-free socket writes, which are I/O and so stay
@@ -79,13 +81,20 @@
 //
 // # Difficulty
 //
-// A session starts at Limits.StartDiff. mining.configure's
+// Each listener has a difficulty profile (ServeListener; Serve uses the
+// server's Limits alone): its own MinDiff, MaxDiff, StartDiff,
+// VardiffTarget and Pow2, each zero field taking the server's Limits in
+// force (they may change with SetLimits; the profile is resolved again
+// then). Below, "the limits" are the session's listener's.
+//
+// A session starts at the limits' StartDiff. mining.configure's
 // minimum-difficulty sets a floor for the session, within [MinDiff,
 // MaxDiff]. mining.suggest_difficulty is a hint clamped to [MinDiff,
 // MaxDiff] (and the floor); fractional values below 1 are kept when MinDiff
 // allows. Sent before the session's first difficulty (that is, before it is
 // both subscribed and authorized) it is the start difficulty; sent later it
-// retargets at once, and vardiff continues from it.
+// retargets at once, and vardiff continues from it. With Pow2 every
+// difficulty is rounded to a power of two inside [MinDiff, MaxDiff].
 //
 // Every job sent to a session records the session's difficulty at that
 // moment, and a share counts at the difficulty recorded for the job id it
@@ -93,8 +102,15 @@
 // mining.set_difficulty and then the current job again under an alias id
 // "<job id>.<n>" with clean_jobs=false: work from that notify on is judged
 // at the new difficulty, while shares for the ids sent earlier are still
-// accepted and credited at their old difficulty. Vardiff runs on each
-// accepted share and every Config.VardiffTick.
+// accepted and credited at their old difficulty. Because some firmware
+// takes a new difficulty for work on a job it already has (cgminer at
+// once, ESP-Miner when it dequeues a queued notify), after a retarget
+// every job id sent before it whose difficulty is higher also accepts
+// shares at the new one for RetargetGrace: work in flight is never "low
+// difficulty". Such a share is credited at the new difficulty; one that
+// meets its job's own keeps that, until the session has sent one that met
+// only the new difficulty in this grace (RetargetGrace says why). Vardiff
+// runs on each accepted share and every Config.VardiffTick.
 //
 // # Share checks
 //

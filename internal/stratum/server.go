@@ -103,6 +103,10 @@ type Limits struct {
 	// VardiffTarget is the wanted time between a session's shares
 	// (default 10 s).
 	VardiffTarget time.Duration
+	// Pow2 rounds every session difficulty to a power of two inside
+	// [MinDiff, MaxDiff]. A listener's Profile may turn it on for its
+	// sessions, not off.
+	Pow2 bool
 	// MaxConnsPerIP caps the open connections from one IP address;
 	// further connections are closed at accept. Zero means no cap.
 	MaxConnsPerIP int
@@ -470,7 +474,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // SetLimits replaces the difficulty and ban settings. New sessions use them
-// at once; existing sessions clamp their difficulty at their next retarget;
+// at once (through their listener's Profile, whose zero fields take them);
+// existing sessions clamp their difficulty at their next retarget;
 // the admission controller answers under them at once. It fails with
 // ErrConfig for MinDiff > MaxDiff or a negative per-IP cap, rate or burst.
 func (s *Server) SetLimits(l Limits) error {
@@ -547,15 +552,26 @@ func unixNanoTime(n int64) time.Time {
 type serveGroup struct {
 	ctx context.Context
 	wg  sync.WaitGroup
+
+	// profile is the listener's difficulty profile and cache its
+	// resolution against the server's limits (profile.go).
+	profile Profile
+	cache   atomic.Pointer[groupLimits]
 }
 
 // Serve accepts connections on l and runs a session for each until ctx
 // ends; then every session of l gets client.reconnect and is closed, and
 // Serve returns nil once they (and the block inserts they started) are
 // done. It returns an error when l fails otherwise. It may be called for
-// several listeners at once. Serve closes l.
+// several listeners at once. Serve closes l. Its sessions get the
+// server's Limits; ServeListener gives a listener its own.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	g := &serveGroup{ctx: ctx}
+	return s.serve(ctx, l, ListenerConfig{})
+}
+
+// serve is Serve with the listener's own settings.
+func (s *Server) serve(ctx context.Context, l net.Listener, lc ListenerConfig) error {
+	g := &serveGroup{ctx: ctx, profile: lc.Profile}
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -81,22 +80,13 @@ func TestEndToEndRealStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	var srvWG sync.WaitGroup
-	srvWG.Add(2)
-	go func() { defer srvWG.Done(); srv.Serve(srvCtx, l) }()
-	go func() { defer srvWG.Done(); srv.Run(srvCtx) }()
-	stopServer := func() { stopSrv(); srvWG.Wait() }
+	poolAddr, stopServer := serve(t, srv)
 	defer stopServer()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	user := addr(t, 0x07).EncodeAddress()
-	m, err := miner.Dial(ctx, l.Addr().String(), miner.Options{
+	m, err := miner.Dial(ctx, poolAddr, miner.Options{
 		User: user, Workers: []string{"rig1"}, VersionRolling: true,
 		UserAgent: miner.UserAgentCPUMiner,
 	})

@@ -26,10 +26,11 @@ const (
 )
 
 // sentJob is a job as sent to one session: under which id (the job's own
-// or an alias after a retarget) and at which difficulty.
+// or an alias after a retarget), when (seq) and at which difficulty.
 type sentJob struct {
 	e      *jobEntry
 	alias  uint32 // 0: the job's own id; n: "<id>.<n>"
+	seq    uint32 // the session's count of jobs sent, this one included
 	diff   float64
 	target *chain.Target
 }
@@ -82,6 +83,8 @@ type session struct {
 	ringPos   int
 	lastJob   *jobEntry
 	aliasNext uint32
+	sentSeq   uint32    // jobs sent, aliases included
+	lower     lowerDiff // after a retarget: retarget.go
 	seen      map[shareKey]struct{}
 }
 
@@ -288,7 +291,7 @@ func (c *session) maybeReady() {
 		return
 	}
 	c.handshakeDone = true
-	lim := c.srv.limits.Load()
+	lim := c.limits()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	start := lim.StartDiff
@@ -306,7 +309,7 @@ func (c *session) maybeReady() {
 
 // vardiffConfig is the session's vardiff configuration under lim.
 func (c *session) vardiffConfig(lim *Limits) VardiffConfig {
-	return VardiffConfig{Target: lim.VardiffTarget, Min: max(lim.MinDiff, min(c.floor, lim.MaxDiff)), Max: lim.MaxDiff}
+	return VardiffConfig{Target: lim.VardiffTarget, Min: max(lim.MinDiff, min(c.floor, lim.MaxDiff)), Max: lim.MaxDiff, Pow2: lim.Pow2}
 }
 
 // clampLocked bounds d to the limits and the session's floor.
@@ -369,7 +372,8 @@ func (c *session) sendJobLocked(e *jobEntry) bool {
 // recordLocked remembers that e was sent under alias at the current
 // difficulty.
 func (c *session) recordLocked(e *jobEntry, alias uint32) {
-	c.ring[c.ringPos] = sentJob{e: e, alias: alias, diff: c.diff, target: c.target}
+	c.sentSeq++
+	c.ring[c.ringPos] = sentJob{e: e, alias: alias, seq: c.sentSeq, diff: c.diff, target: c.target}
 	c.ringPos = (c.ringPos + 1) % ringSize
 }
 
@@ -378,11 +382,12 @@ func (c *session) recordLocked(e *jobEntry, alias uint32) {
 // id, so that the new difficulty applies to work from that notify on while
 // shares of earlier ids keep their old difficulty.
 func (c *session) retargetLocked(d float64) {
-	d = c.clampLocked(c.srv.limits.Load(), d)
+	d = c.clampLocked(c.limits(), d)
 	if d == c.diff {
 		return
 	}
 	c.setDiffLocked(d)
+	c.lowerInFlightLocked()
 	c.sendDifficultyLocked()
 	if e := c.lastJob; e != nil && !c.stopping() {
 		c.aliasNext++
@@ -430,7 +435,7 @@ func (c *session) handleConfigure(req wire.Request) error {
 		return err
 	}
 	if p.HasMinimumDifficulty {
-		lim := c.srv.limits.Load()
+		lim := c.limits()
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.floor = lim.clamp(p.MinimumDifficulty)
@@ -458,7 +463,7 @@ func (c *session) handleSuggestDifficulty(req wire.Request) error {
 	if err != nil {
 		return c.invalidParams(req.ID, err)
 	}
-	lim := c.srv.limits.Load()
+	lim := c.limits()
 	if err := c.replyTrue(req.ID); err != nil {
 		return err
 	}

@@ -146,9 +146,11 @@ func (c *session) checkShare(p *wire.SubmitParams, now time.Time, cs *checkedSha
 	}
 
 	cs.hash, _ = sj.e.job.Hash(c.en1[:], p.Extranonce2, p.NTime, p.Nonce, cs.version)
-	if !sj.target.Meets(&cs.hash) {
+	d, ok := c.creditLocked(sj, &cs.hash, now)
+	if !ok {
 		return reasonLowDifficulty
 	}
+	cs.diff = d
 	if c.seen == nil {
 		c.seen = make(map[shareKey]struct{}, 8)
 	} else if len(c.seen) >= maxSeen {

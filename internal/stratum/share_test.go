@@ -132,9 +132,7 @@ func TestRetargetKeepsOldDifficulty(t *testing.T) {
 	old := h.mine(c, e, oldDiff, false, 0, 0)
 
 	newDiff := oldDiff * 4
-	c.call(wire.MethodSuggestDifficulty, newDiff)
-	c.expect(wire.MethodSetDifficulty)
-	c.expect(wire.MethodNotify)
+	c.retarget(newDiff)
 	if c.diff == oldDiff || c.jobID == oldID {
 		t.Fatalf("no retarget: diff %v job %s", c.diff, c.jobID)
 	}

@@ -54,6 +54,10 @@ type VardiffConfig struct {
 	// 12×Target): a miner at the right difficulty is that quiet once in
 	// e^12 ≈ 160,000 shares).
 	QuietAfter time.Duration
+	// Pow2 rounds every difficulty to the nearest power of two (in
+	// ratio), and Min and Max to the powers of two inside them (when
+	// there are any).
+	Pow2 bool
 }
 
 func (c VardiffConfig) withDefaults() VardiffConfig {
@@ -74,6 +78,11 @@ func (c VardiffConfig) withDefaults() VardiffConfig {
 	}
 	if c.Max < c.Min {
 		c.Max = c.Min
+	}
+	if c.Pow2 {
+		if lo, hi, ok := pow2Bounds(c.Min, c.Max); ok {
+			c.Min, c.Max = lo, hi
+		}
 	}
 	if !(c.Variance > 0) || math.IsInf(c.Variance, 0) {
 		c.Variance = DefaultVardiffVariance
@@ -117,7 +126,9 @@ func (c VardiffConfig) withDefaults() VardiffConfig {
 // New difficulties are rounded, then clamped to [Min, Max]: to an integer at
 // or above 1 (what every firmware parses), and to three significant digits
 // below 1 (so they print short, e.g. 0.00123, never in exponent form; a Min
-// such as 2^-10 is kept exact and prints as 0.0009765625).
+// such as 2^-10 is kept exact and prints as 0.0009765625). With Pow2 they
+// are rounded to a power of two instead, within the powers of two inside
+// [Min, Max].
 //
 // A Vardiff is not safe for concurrent use; the session that owns the
 // connection calls it. It never reads the clock: every call takes now.
@@ -273,6 +284,8 @@ func (v *Vardiff) normalize(d float64) float64 {
 	switch {
 	case math.IsNaN(d):
 		d = v.cfg.Min
+	case v.cfg.Pow2:
+		d = roundPow2(d)
 	case d >= 1:
 		d = math.Round(d)
 	case d > 0:
