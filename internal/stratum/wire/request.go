@@ -16,7 +16,12 @@ const maxMethodLen = 64
 // reported as "[]"). Other members are ignored. Member names match
 // case-insensitively, as in encoding/json.
 //
-// Every error wraps ErrMalformed. The returned Request does not alias line.
+// A line with no "method" but a "result" or "error" member is a miner's
+// reply to a request of the pool's (client.get_version, mining.ping): it
+// yields ErrResponse, the one error that does not wrap ErrMalformed, and a
+// Request holding only the reply's id (DecodeResponse reads the rest).
+// Every other error wraps ErrMalformed. The returned Request does not alias
+// line.
 func DecodeRequest(line []byte) (Request, error) {
 	if req, ok := decodeRequestFast(line); ok {
 		return req, nil
@@ -36,6 +41,8 @@ func decodeRequestSlow(line []byte) (Request, error) {
 		ID     json.RawMessage `json:"id"`
 		Method json.RawMessage `json:"method"`
 		Params json.RawMessage `json:"params"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
 	}
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return Request{}, fmt.Errorf("%w: %w", ErrMalformed, err)
@@ -51,6 +58,9 @@ func decodeRequestSlow(line []byte) (Request, error) {
 		return Request{}, ErrBadID
 	}
 
+	if len(raw.Method) == 0 && (len(raw.Result) != 0 || len(raw.Error) != 0) {
+		return req, ErrResponse
+	}
 	if len(raw.Method) == 0 || raw.Method[0] != '"' {
 		return Request{}, ErrBadMethod
 	}
