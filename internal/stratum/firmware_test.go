@@ -389,7 +389,7 @@ func TestFirmwareESPMinerBitaxe(t *testing.T) {
 	m.mask = 0x1fffe000
 	m.subscribed(2)
 	m.expectTrue(3, "authorize")
-	m.until("the first job", func(l *fwLine) bool { return l.Method == wire.MethodNotify })
+	m.haveJob()
 	first := m.job
 	if !near(first.Difficulty, firmwareLimits.StartDiff) {
 		t.Fatalf("first job at difficulty %v, want the start %v", first.Difficulty, firmwareLimits.StartDiff)
@@ -482,6 +482,14 @@ func TestFirmwareNerdMiner(t *testing.T) {
 	}
 }
 
+// haveJob reads until the session has a job.
+func (m *fwMiner) haveJob() {
+	m.t.Helper()
+	if m.job == nil {
+		m.until("a job", func(l *fwLine) bool { return l.Method == wire.MethodNotify })
+	}
+}
+
 // near reports whether a is b within the vardiff's rounding (3 significant
 // digits).
 func near(a, b float64) bool { return a > 0.99*b && a < 1.01*b }
@@ -500,4 +508,202 @@ func (m *fwMiner) findAfter(prev solution) solution {
 	}
 	m.t.Fatal("no share found")
 	return solution{}
+}
+
+// TestFirmwareBmminerAntminer replays bmminer as on stock Antminers (a
+// cgminer 4.9 fork): the lines of bitmaintech/bmminer-mix util.c at commit
+// 9ad5588bae88028dd5174b3e24de823d1463989f: initiate_stratum's subscribe
+// with "bmminer/<version>", subscribe_extranonce, auth_stratum, the
+// mining.multi_version bmminer sends after authorize (answered with error
+// 20; bmminer only logs it), and cgminer's submit with params first. On a
+// resubscribe bmminer sends empty params (no user agent): the pool then
+// asks client.get_version, and bmminer's send_version answer
+// ({"id": %d, "result": "bmminer/…", "error": null}) and send_pong answer
+// to a ping ({"id": %d, "result": "pong", "error": null}) are read as
+// replies, not as malformed requests.
+func TestFirmwareBmminerAntminer(t *testing.T) {
+	p := startFirmwarePool(t, firmwareLimits, false, nil)
+	user := addr(t, 0x13).EncodeAddress() + ".s9"
+	m := p.dial(t)
+	m.send(`{"id": 0, "method": "mining.subscribe", "params": ["bmminer/2.0.0"]}` + "\n")
+	m.subscribed(0)
+	m.send(`{"id": 1, "method": "mining.extranonce.subscribe", "params": []}` + "\n")
+	m.expectTrue(1, "extranonce.subscribe")
+	m.send(`{"id": 2, "method": "mining.authorize", "params": ["` + user + `", "x"]}` + "\n")
+	m.expectTrue(2, "authorize")
+	m.send(`{"id": 3, "method": "mining.multi_version", "params": [4]}` + "\n")
+	if r := m.reply(3); r.code() != wire.CodeOther {
+		t.Fatalf("multi_version: %s", r.raw)
+	}
+	m.haveJob()
+	s := m.find(0, 0)
+	m.send(fmt.Sprintf(`{"params": ["%s", "%s", "%s", "%08x", "%08x"], "id": %d, "method": "mining.submit"}`+"\n",
+		user, s.jobID, s.en2, s.ntime, s.nonce, 4))
+	if r := m.reply(4); string(r.Result) != "true" {
+		t.Fatalf("submit: %s", r.raw)
+	}
+	for _, l := range m.seen {
+		if l.Method == wire.MethodGetVersion {
+			t.Errorf("client.get_version sent to a miner that named itself: %s", l.raw)
+		}
+	}
+
+	// The resubscribe without a user agent.
+	m2 := p.dial(t)
+	m2.send(`{"id": 5, "method": "mining.subscribe", "params": []}` + "\n")
+	m2.subscribed(5)
+	m2.send(`{"id": 6, "method": "mining.authorize", "params": ["` + user + `", "x"]}` + "\n")
+	m2.expectTrue(6, "authorize")
+	gv := m2.until("client.get_version", func(l *fwLine) bool { return l.Method == wire.MethodGetVersion })
+	var id int
+	if json.Unmarshal(gv.ID, &id) != nil || id == 0 {
+		t.Fatalf("client.get_version id %s: cgminer answers only a non-zero integer id", gv.ID)
+	}
+	m2.send(fmt.Sprintf(`{"id": %d, "result": "bmminer/2.0.0", "error": null}`+"\n", id))
+	m2.send(fmt.Sprintf(`{"id": %d, "result": "pong", "error": null}`+"\n", 7))
+	m2.haveJob()
+	s2 := m2.find(0, 0)
+	m2.send(fmt.Sprintf(`{"params": ["%s", "%s", "%s", "%08x", "%08x"], "id": %d, "method": "mining.submit"}`+"\n",
+		user, s2.jobID, s2.en2, s2.ntime, s2.nonce, 8))
+	if r := m2.reply(8); string(r.Result) != "true" {
+		t.Fatalf("submit after the replies: %s", r.raw)
+	}
+	if st := p.srv.Stats(); st.Responses != 2 || st.Malformed != 0 {
+		t.Errorf("responses %d malformed %d, want 2 and 0", st.Responses, st.Malformed)
+	}
+	if got := p.storedShares(t); len(got) != 2 || got[0].worker != "s9" || got[1].worker != "s9" {
+		t.Errorf("stored shares %v", got)
+	}
+}
+
+// TestFirmwareBraiinsOS replays Braiins OS. Its miner (bosminer) is closed
+// source; its documented Stratum v1 behaviour is BIP 310, which Braiins
+// wrote: the configure request of the BIP's example (bitcoin/bips
+// bip-0310.mediawiki), asking minimum-difficulty and version-rolling with
+// mask 1fffe000 and min-bit-count 2, then shares with the rolled bits as
+// the 6th param. The floor is honoured (clamped to the port), the mask
+// granted, and a rolled share stored.
+func TestFirmwareBraiinsOS(t *testing.T) {
+	p := startFirmwarePool(t, firmwareLimits, false, nil)
+	user := addr(t, 0x14).EncodeAddress() + ".bos"
+	m := p.dial(t)
+	m.send(`{"method": "mining.configure","id": 1,"params": [["minimum-difficulty", "version-rolling"],{"minimum-difficulty.value": 2048, "version-rolling.mask": "1fffe000", "version-rolling.min-bit-count": 2}]}` + "\n")
+	r := m.reply(1)
+	var conf map[string]any
+	if json.Unmarshal(r.Result, &conf) != nil || conf["version-rolling"] != true || conf["version-rolling.mask"] != "1fffe000" ||
+		conf["minimum-difficulty"] != true {
+		t.Fatalf("configure reply %s", r.raw)
+	}
+	m.mask = 0x1fffe000
+	m.send(`{"id": 2, "method": "mining.subscribe", "params": ["bosminer/1.0"]}` + "\n")
+	m.subscribed(2)
+	m.send(`{"id": 3, "method": "mining.authorize", "params": ["` + user + `", ""]}` + "\n")
+	m.expectTrue(3, "authorize")
+	m.haveJob()
+	if !near(m.diff, firmwareLimits.MaxDiff) {
+		t.Fatalf("difficulty %v: want the floor 2048 clamped to the port's %v", m.diff, firmwareLimits.MaxDiff)
+	}
+	s := m.find(0x1fffe000, 0)
+	m.send(fmt.Sprintf(`{"id": 4, "method": "mining.submit", "params": ["%s", "%s", "%s", "%08x", "%08x", "%08x"]}`+"\n",
+		user, s.jobID, s.en2, s.ntime, s.nonce, s.versionBits))
+	if r := m.reply(4); string(r.Result) != "true" {
+		t.Fatalf("rolled share: %s", r.raw)
+	}
+	if got := p.storedShares(t); len(got) != 1 || got[0].worker != "bos" {
+		t.Errorf("stored shares %v", got)
+	}
+}
+
+// TestFirmwareWhatsminerLongUserNames replays a Whatsminer's cgminer-style
+// lines with user names at the limits OCEAN-xyz/datum_gateway documents in
+// doc/usernames.md at commit aa2bd4b34ed334503e46806378c77aa6ee269315:
+// Whatsminer overflows beyond 127 characters, DATUM takes up to 191. Both
+// lengths authorize, and the whole worker name reaches PostgreSQL. The
+// shares carry version bits without mining.configure (inside the pool's
+// mask): accepted and counted.
+func TestFirmwareWhatsminerLongUserNames(t *testing.T) {
+	p := startFirmwarePool(t, firmwareLimits, false, nil)
+	address := addr(t, 0x15).EncodeAddress()
+	var want []storedShare
+	for i, total := range []int{127, 191} {
+		worker := strings.Repeat("w", total-len(address)-1)
+		user := address + "." + worker
+		m := p.dial(t)
+		m.send(`{"id": 1, "method": "mining.subscribe", "params": ["btminer/1.0"]}` + "\n")
+		m.subscribed(1)
+		m.send(`{"params": ["` + user + `", "123"], "id": 2, "method": "mining.authorize"}` + "\n")
+		m.expectTrue(2, fmt.Sprintf("authorize a %d-character user name", len(user)))
+		m.haveJob()
+		m.mask = 0x1fffe000 // never negotiated: the pool's mask
+		s := m.find(0x00400000, 0)
+		m.send(fmt.Sprintf(`{"params": ["%s", "%s", "%s", "%08x", "%08x", "%08x"], "id": %d, "method": "mining.submit"}`+"\n",
+			user, s.jobID, s.en2, s.ntime, s.nonce, s.versionBits, 3))
+		if r := m.reply(3); string(r.Result) != "true" {
+			t.Fatalf("submit as a %d-character user: %s", len(user), r.raw)
+		}
+		want = append(want, storedShare{address, worker, m.job.Difficulty})
+		if n := p.srv.Stats().VersionBitsUnnegotiated; n != uint64(i+1) {
+			t.Errorf("VersionBitsUnnegotiated = %d, want %d", n, i+1)
+		}
+	}
+	if got := p.storedShares(t); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("stored shares %v\nwant %v", got, want)
+	}
+}
+
+// TestFirmwareNiceHash replays NiceHash's side of a rental as its
+// specification for mining.extranonce.subscribe gives it
+// (https://www.nicehash.com/help/patches-for-extranoncesubscription):
+// subscribe with a null session id, then {"id": X, "method":
+// "mining.extranonce.subscribe", "params": []}, answered true. stratumd
+// never changes a session's extranonce1, so no mining.set_extranonce is
+// ever due; the subscribe's extranonce1 stays the one the work is judged
+// with. On a high-difficulty port (start 500,000) the difficulty is sent
+// as a plain number and work under it is refused with 23.
+func TestFirmwareNiceHash(t *testing.T) {
+	p := startFirmwarePool(t, stratum.Limits{MinDiff: 500000, MaxDiff: 1 << 40, StartDiff: 500000, VardiffTarget: time.Hour}, false, nil)
+	user := addr(t, 0x16).EncodeAddress() + ".nh"
+	m := p.dial(t)
+	m.send(`{"id": 1, "method": "mining.subscribe", "params": ["NiceHash/1.0.0", null]}` + "\n")
+	m.subscribed(1)
+	m.send(`{"id": 2, "method": "mining.extranonce.subscribe", "params": []}` + "\n")
+	m.expectTrue(2, "extranonce.subscribe")
+	m.send(`{"id": 3, "method": "mining.authorize", "params": ["` + user + `", "x"]}` + "\n")
+	m.expectTrue(3, "authorize")
+	m.haveJob()
+	if !strings.Contains(m.rawSeen(), `"method":"mining.set_difficulty","params":[500000]`) {
+		t.Fatalf("difficulty 500000 not sent as a plain number: %s", m.rawSeen())
+	}
+	if m.en2Size < 2 {
+		t.Errorf("extranonce2 size %d: NiceHash keeps 1-2 bytes of it for itself", m.en2Size)
+	}
+	// Work found at a low difficulty is judged at 500,000.
+	low := *m.job
+	low.Difficulty = 1.0 / 65536
+	m.job = &low
+	s := m.find(0, 0)
+	m.send(fmt.Sprintf(`{"id": 4, "method": "mining.submit", "params": ["%s", "%s", "%s", "%08x", "%08x"]}`+"\n",
+		user, s.jobID, s.en2, s.ntime, s.nonce))
+	if r := m.reply(4); r.code() != wire.CodeLowDifficulty {
+		t.Fatalf("low share at 500000: %s", r.raw)
+	}
+	for _, l := range m.seen {
+		if l.Method == wire.MethodSetExtranonce {
+			t.Errorf("set_extranonce sent though extranonce1 did not change: %s", l.raw)
+		}
+	}
+}
+
+// TestFirmwarePing: a miner's mining.ping is answered "pong" (the answer
+// cgminer-family miners give the pool's ping, bmminer-mix util.c
+// send_pong, above), and the session goes on.
+func TestFirmwarePing(t *testing.T) {
+	p := startFirmwarePool(t, firmwareLimits, false, nil)
+	m := p.dial(t)
+	m.send(`{"id": 1, "method": "mining.ping", "params": []}` + "\n")
+	if r := m.reply(1); string(r.Result) != `"pong"` || r.code() != 0 {
+		t.Fatalf("ping: %s", r.raw)
+	}
+	m.send(`{"id": 2, "method": "mining.subscribe", "params": ["x/1"]}` + "\n")
+	m.subscribed(2)
 }

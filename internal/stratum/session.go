@@ -68,8 +68,8 @@ type session struct {
 	en1Num        uint32
 	en1           [Extranonce1Size]byte
 	workers       []worker
-	submits       int // recent submits, for the ban rule
-	invalid       int // recent invalid submits
+	submits       int    // recent submits, for the ban rule
+	invalid       int    // recent invalid submits
 	agent         string // user agent: from mining.subscribe or client.get_version (quirks.go)
 
 	mu        sync.Mutex
