@@ -1,7 +1,13 @@
 package stratum
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/stratumd/stratumd/internal/stratum/wire"
@@ -88,4 +94,77 @@ func (c *session) hasUser(user string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.ContainsFunc(c.workers, func(w worker) bool { return w.user == user })
+}
+
+// Errors of RequestReconnect.
+var (
+	// ErrAdminRefused reports an admin call the server refused: a wrong
+	// admin password, admin calls off, or the call itself refused.
+	ErrAdminRefused = errors.New("stratum: admin call refused")
+)
+
+// RequestReconnect is the client side of mining.reconnect_miners, for the
+// daemon's reconnect command: it connects to the stratum listener at addr,
+// logs in with mining.authorize_admin and sends the order, and returns how
+// many sessions the server sent away. The requests are
+// wire.EncodeAdminRequest's; the replies are read with a bounded
+// wire.LineReader.
+func RequestReconnect(ctx context.Context, addr, adminPassword string, o ReconnectOrder) (int, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("stratum: reconnect: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	lr := wire.NewLineReader(conn, wire.DefaultMaxLineLength)
+	call := func(id int, method string, params []any) (wire.Response, error) {
+		b, err := wire.EncodeAdminRequest(id, method, params)
+		if err != nil {
+			return wire.Response{}, err
+		}
+		if _, err := conn.Write(b); err != nil {
+			return wire.Response{}, err
+		}
+		for {
+			line, err := lr.ReadLine()
+			if err != nil {
+				return wire.Response{}, err
+			}
+			r, err := wire.DecodeResponse(line)
+			if err != nil {
+				return wire.Response{}, err
+			}
+			if string(r.ID) == strconv.Itoa(id) {
+				return r, nil
+			}
+		}
+	}
+	r, err := call(1, wire.MethodAuthorizeAdmin, []any{adminPassword})
+	if err != nil {
+		return 0, fmt.Errorf("stratum: reconnect: admin login: %w", err)
+	}
+	if !r.OK {
+		return 0, fmt.Errorf("%w: admin login: %s", ErrAdminRefused, r.Message)
+	}
+	var port any
+	if o.Host != "" {
+		port = o.Port
+	}
+	r, err = call(2, wire.MethodReconnectMiners, []any{o.Host, port, o.Wait, o.User, o.Message})
+	if err != nil {
+		return 0, fmt.Errorf("stratum: reconnect: %w", err)
+	}
+	if !r.OK {
+		return 0, fmt.Errorf("%w: %s: %s", ErrAdminRefused, wire.MethodReconnectMiners, r.Message)
+	}
+	var n int
+	if err := json.Unmarshal(r.RawResult, &n); err != nil {
+		return 0, fmt.Errorf("stratum: reconnect: result %.32s: %w", r.RawResult, err)
+	}
+	return n, nil
 }

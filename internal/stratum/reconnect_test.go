@@ -1,6 +1,8 @@
 package stratum_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -104,4 +106,30 @@ func TestReconnectMinersAdminCall(t *testing.T) {
 	if st := p.srv.Stats(); st.Reconnects != 4 || st.SessionsClosed["reconnect"] != 4 {
 		t.Errorf("Reconnects %d, closed for reconnect %d; want 4 and 4", st.Reconnects, st.SessionsClosed["reconnect"])
 	}
+}
+
+// TestRequestReconnect is the daemon's reconnect command against the real
+// server: with the admin password it moves the named user's miner and
+// reports one session; with a wrong password it is refused and moves
+// nobody.
+func TestRequestReconnect(t *testing.T) {
+	p := startFirmwarePool(t, firmwareLimits, false, func(c *stratum.Config) {
+		c.AdminPassword = "maintenance"
+		c.AdminHasher = password.Argon2id{Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
+	})
+	alice, bob := addr(t, 0x23).EncodeAddress(), addr(t, 0x24).EncodeAddress()
+	a, b := handshaken(t, p, alice+".rig"), handshaken(t, p, bob+".rig")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	order := stratum.ReconnectOrder{Host: "pool2.example", Port: 3333, Wait: 2, User: alice}
+	if n, err := stratum.RequestReconnect(ctx, p.addr, "wrong", order); !errors.Is(err, stratum.ErrAdminRefused) || n != 0 {
+		t.Fatalf("wrong admin password: %d, %v", n, err)
+	}
+	pings(t, a, 20)
+	n, err := stratum.RequestReconnect(ctx, p.addr, "maintenance", order)
+	if err != nil || n != 1 {
+		t.Fatalf("RequestReconnect: %d, %v", n, err)
+	}
+	reconnected(t, a, `["pool2.example","3333",2]`)
+	pings(t, b, 21)
 }

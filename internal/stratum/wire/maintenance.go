@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -50,12 +51,18 @@ var ErrResponse = errors.New("stratum: a reply, not a request")
 type Response struct {
 	// ID is the reply's id, verbatim.
 	ID json.RawMessage
+	// RawResult is the result as sent (null when absent).
+	RawResult json.RawMessage
 	// Result is the result when it is a JSON string (truncated to
 	// MaxResultLen bytes), else empty.
 	Result string
 	// OK is true when the reply carries a non-null result and a null or
 	// absent error.
 	OK bool
+	// Code and Message are the error's, for an error reply
+	// [code, "message", …] (Message truncated to MaxMessageLen bytes).
+	Code    int
+	Message string
 }
 
 // DecodeResponse decodes a reply line: {"id":…, "result":…, "error":…}.
@@ -75,11 +82,23 @@ func DecodeResponse(line []byte) (Response, error) {
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return Response{}, errors.Join(ErrMalformed, err)
 	}
-	r := Response{ID: raw.ID}
+	r := Response{ID: raw.ID, RawResult: raw.Result}
+	if len(r.RawResult) == 0 {
+		r.RawResult = json.RawMessage("null")
+	}
 	if len(r.ID) == 0 || !isScalarID(r.ID) {
 		r.ID = json.RawMessage("null")
 	}
 	r.OK = !isNull(raw.Result) && isNull(raw.Error)
+	var e []json.RawMessage
+	if !isNull(raw.Error) && json.Unmarshal(raw.Error, &e) == nil && len(e) >= 2 {
+		if c, err := intParam(e[0], "code"); err == nil {
+			r.Code = c
+		}
+		if m, err := jsonString(e[1], "message"); err == nil {
+			r.Message = truncateUTF8(m, MaxMessageLen)
+		}
+	}
 	if len(raw.Result) > 0 && raw.Result[0] == '"' {
 		var s string
 		if json.Unmarshal(raw.Result, &s) == nil {
@@ -194,4 +213,23 @@ func EncodeGetVersion(id int) []byte {
 	dst = append(dst, `,"method":"`...)
 	dst = append(dst, MethodGetVersion...)
 	return append(dst, "\",\"params\":[]}\n"...)
+}
+
+// EncodeAdminRequest encodes a request of the pool's admin client
+// (stratumd reconnect): {"id":id,"method":method,"params":[…]}. The
+// params go through encoding/json, whose error is returned. Miners'
+// requests have no encoder here: see the package doc.
+func EncodeAdminRequest(id int, method string, params []any) ([]byte, error) {
+	p, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("stratum: encode %s: %w", method, err)
+	}
+	dst := make([]byte, 0, 48+len(method)+len(p))
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendInt(dst, int64(id), 10)
+	dst = append(dst, `,"method":`...)
+	dst = appendString(dst, method)
+	dst = append(dst, `,"params":`...)
+	dst = append(dst, p...)
+	return append(dst, "}\n"...), nil
 }
