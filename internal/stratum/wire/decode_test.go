@@ -448,6 +448,8 @@ func decodeAll(t *testing.T, params json.RawMessage) {
 	check("DecodeAuthorizeAdmin", err)
 	_, err = DecodeAddUser(params)
 	check("DecodeAddUser", err)
+	_, err = DecodeReconnectMiners(params)
+	check("DecodeReconnectMiners", err)
 }
 
 func FuzzDecodeRequest(f *testing.F) {
@@ -456,6 +458,13 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		req, err := DecodeRequest(line)
+		if errors.Is(err, ErrResponse) {
+			// A reply: DecodeResponse reads what DecodeRequest refused.
+			if _, err := DecodeResponse(line); err != nil {
+				t.Fatalf("a reply DecodeResponse refuses: %v", err)
+			}
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
