@@ -70,8 +70,11 @@ func parseReconnectArgs(args []string) (stratum.ReconnectOrder, error) {
 		return o, nil
 	}
 	host, port, err := net.SplitHostPort(args[0])
-	if err != nil || host == "" {
-		return o, fmt.Errorf("reconnect: %q is not HOST:PORT (%v); %s", args[0], err, reconnectUsage)
+	if err != nil {
+		return o, fmt.Errorf("reconnect: %q is not HOST:PORT (%w); %s", args[0], err, reconnectUsage)
+	}
+	if host == "" {
+		return o, fmt.Errorf("reconnect: %q is not HOST:PORT (no host); %s", args[0], reconnectUsage)
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {

@@ -1,4 +1,4 @@
-package stratum_test
+package stratum
 
 import (
 	"bufio"
@@ -22,14 +22,12 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/pgtest"
 	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/store/spool"
-	"github.com/stratumd/stratumd/internal/stratum"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
@@ -40,23 +38,23 @@ import (
 // the server's answers and what reaches the shares table. The README's
 // compatibility table lists them.
 
-// hardBits makes the chain's blocks hard enough that a test's shares are
-// never blocks.
-const hardBits = 0x1d00ffff
+// firmwareBits makes the chain's blocks hard enough (difficulty 1) that a
+// test's shares are never blocks.
+const firmwareBits = 0x1d00ffff
 
 // fwPool is the real server on a loopback listener (plain or TLS) with the
 // real store behind it.
 type fwPool struct {
 	addr    string
 	tls     *tls.Config // the client's, for a TLS listener
-	srv     *stratum.Server
+	srv     *Server
 	st      *store.Store
 	sp      *spool.Spool
 	drainer *store.Drainer
 	src     *chaintest.Source
 }
 
-func startFirmwarePool(t *testing.T, limits stratum.Limits, useTLS bool, configure func(*stratum.Config)) *fwPool {
+func startFirmwarePool(t *testing.T, limits Limits, useTLS bool, configure func(*Config)) *fwPool {
 	t.Helper()
 	st, _ := pgtest.NewStore(t)
 	t.Cleanup(st.Close)
@@ -70,20 +68,17 @@ func startFirmwarePool(t *testing.T, limits stratum.Limits, useTLS bool, configu
 	}
 	params := &chaincfg.RegressionNetParams
 	src := chaintest.New(params)
-	src.SetBits(hardBits)
-	pkScript, err := txscript.PayToAddrScript(addr(t, 0x42))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := stratum.Config{
+	src.SetBits(firmwareBits)
+	pkScript := payoutScript(t)
+	cfg := Config{
 		Source: src, Network: params, Users: st, Shares: store.NewShareWriter(sp), Blocks: st,
-		PayoutScript: pkScript, InstanceID: 5, Auth: stratum.AuthOpen, Limits: limits,
+		PayoutScript: pkScript, InstanceID: 5, Auth: AuthOpen, Limits: limits,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if configure != nil {
 		configure(&cfg)
 	}
-	srv, err := stratum.New(cfg)
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,28 +168,7 @@ func (p *fwPool) storedShares(t *testing.T) []storedShare {
 	return out
 }
 
-// fwLine is one line from the server.
-type fwLine struct {
-	ID     json.RawMessage   `json:"id"`
-	Method string            `json:"method"`
-	Params []json.RawMessage `json:"params"`
-	Result json.RawMessage   `json:"result"`
-	Error  json.RawMessage   `json:"error"`
-	raw    string
-}
-
-// code is the reply's error code, 0 when none.
-func (l *fwLine) code() int {
-	var e []json.RawMessage
-	if json.Unmarshal(l.Error, &e) != nil || len(e) == 0 {
-		return 0
-	}
-	var c int
-	json.Unmarshal(e[0], &c)
-	return c
-}
-
-func (l *fwLine) isReplyTo(id int) bool { return l.Method == "" && string(l.ID) == fmt.Sprint(id) }
+func (l *msg) isReplyTo(id int) bool { return l.Method == "" && string(l.ID) == fmt.Sprint(id) }
 
 // fwMiner is a firmware's connection: it writes the firmware's lines as
 // given and follows what the server sends (extranonce, difficulty, jobs).
@@ -208,7 +182,7 @@ type fwMiner struct {
 	diff    float64
 	mask    uint32
 	job     *miner.Job // the last job, at the difficulty in force when it came
-	seen    []*fwLine  // every line read
+	seen    []*msg     // every line read
 }
 
 func (p *fwPool) dial(t *testing.T) *fwMiner {
@@ -236,7 +210,7 @@ func (m *fwMiner) send(line string) {
 }
 
 // read returns the next line, following the session's state.
-func (m *fwMiner) read() *fwLine {
+func (m *fwMiner) read() *msg {
 	m.t.Helper()
 	l, err := m.tryRead()
 	if err != nil {
@@ -245,13 +219,13 @@ func (m *fwMiner) read() *fwLine {
 	return l
 }
 
-func (m *fwMiner) tryRead() (*fwLine, error) {
+func (m *fwMiner) tryRead() (*msg, error) {
 	m.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 	s, err := m.r.ReadString('\n')
 	if err != nil {
 		return nil, err
 	}
-	l := &fwLine{raw: strings.TrimSuffix(s, "\n")}
+	l := &msg{raw: strings.TrimSuffix(s, "\n")}
 	if err := json.Unmarshal([]byte(s), l); err != nil {
 		return nil, fmt.Errorf("line %q: %w", s, err)
 	}
@@ -279,7 +253,7 @@ func (m *fwMiner) rawSeen() string {
 }
 
 // until reads lines until one satisfies ok and returns it.
-func (m *fwMiner) until(what string, ok func(*fwLine) bool) *fwLine {
+func (m *fwMiner) until(what string, ok func(*msg) bool) *msg {
 	m.t.Helper()
 	for {
 		l, err := m.tryRead()
@@ -293,9 +267,9 @@ func (m *fwMiner) until(what string, ok func(*fwLine) bool) *fwLine {
 }
 
 // reply reads until the reply to id.
-func (m *fwMiner) reply(id int) *fwLine {
+func (m *fwMiner) reply(id int) *msg {
 	m.t.Helper()
-	return m.until(fmt.Sprintf("the reply to %d", id), func(l *fwLine) bool { return l.isReplyTo(id) })
+	return m.until(fmt.Sprintf("the reply to %d", id), func(l *msg) bool { return l.isReplyTo(id) })
 }
 
 // subscribed reads the subscribe reply with id and records the extranonce.
@@ -319,9 +293,9 @@ func (m *fwMiner) expectTrue(id int, what string) {
 	}
 }
 
-// solution is a share of the current job: its fields as the firmware
+// fwShare is a share of the current job: its fields as the firmware
 // formats them are up to the caller.
-type solution struct {
+type fwShare struct {
 	jobID       string
 	en2         string
 	ntime       uint32
@@ -331,7 +305,7 @@ type solution struct {
 
 // find mines the current job at its difficulty with versionBits rolled
 // (0: none). With nonceBelow > 0 it looks only at nonces below it.
-func (m *fwMiner) find(versionBits uint32, nonceBelow uint32) solution {
+func (m *fwMiner) find(versionBits uint32, nonceBelow uint32) fwShare {
 	m.t.Helper()
 	j := m.job
 	if j == nil {
@@ -351,16 +325,16 @@ func (m *fwMiner) find(versionBits uint32, nonceBelow uint32) solution {
 			}
 			h := j.Hash(en2, j.NTime, nonce, version)
 			if target.Meets(&h) && !j.NetworkTarget().Meets(&h) {
-				return solution{jobID: j.ID, en2: hex.EncodeToString(en2), ntime: j.NTime, nonce: nonce, versionBits: versionBits}
+				return fwShare{jobID: j.ID, en2: hex.EncodeToString(en2), ntime: j.NTime, nonce: nonce, versionBits: versionBits}
 			}
 		}
 	}
 	m.t.Fatal("no share found")
-	return solution{}
+	return fwShare{}
 }
 
 // firmwareLimits let tests mine cheaply: difficulty between 1e-6 and 1/4096.
-var firmwareLimits = stratum.Limits{MinDiff: 1e-6, MaxDiff: 1.0 / 4096, StartDiff: 1.0 / 65536, VardiffTarget: time.Hour}
+var firmwareLimits = Limits{MinDiff: 1e-6, MaxDiff: 1.0 / 4096, StartDiff: 1.0 / 65536, VardiffTarget: time.Hour}
 
 // TestFirmwareESPMinerBitaxe replays ESP-Miner (Bitaxe) over TLS: the lines
 // of bitaxeorg/ESP-Miner components/stratum/stratum_api.c at commit
@@ -377,7 +351,7 @@ var firmwareLimits = stratum.Limits{MinDiff: 1e-6, MaxDiff: 1.0 / 4096, StartDif
 func TestFirmwareESPMinerBitaxe(t *testing.T) {
 	p := startFirmwarePool(t, firmwareLimits, true, nil)
 	m := p.dial(t)
-	user := addr(t, 0x11).EncodeAddress() + ".bitaxe"
+	user := regtestAddress(t, 0x11) + ".bitaxe"
 	m.send(`{"jsonrpc": "2.0", "id": 1, "method": "mining.configure", "params": [["version-rolling"], {"version-rolling.mask": "ffffffff"}]}` + "\n")
 	m.send(`{"jsonrpc": "2.0", "id": 2, "method": "mining.subscribe", "params": ["bitaxe/BM1370/v2.4.0"]}` + "\n")
 	m.send(`{"jsonrpc": "2.0", "id": 3, "method": "mining.authorize", "params": ["` + user + `", "x"]}` + "\n")
@@ -399,11 +373,11 @@ func TestFirmwareESPMinerBitaxe(t *testing.T) {
 	// The suggestion after authorize (ESP-Miner's default is 1000).
 	m.send(`{"jsonrpc": "2.0", "id": 4, "method": "mining.suggest_difficulty", "params": [1000]}` + "\n")
 	m.expectTrue(4, "suggest_difficulty")
-	m.until("the retarget's job", func(l *fwLine) bool { return l.Method == wire.MethodNotify })
+	m.until("the retarget's job", func(l *msg) bool { return l.Method == wire.MethodNotify })
 	if !near(m.diff, firmwareLimits.MaxDiff) || m.job.ID == first.ID {
 		t.Fatalf("after suggesting 1000: difficulty %v job %s, want %v and an alias id (lines: %s)", m.diff, m.job.ID, firmwareLimits.MaxDiff, m.rawSeen())
 	}
-	submit := func(id int, s solution) *fwLine {
+	submit := func(id int, s fwShare) *msg {
 		m.send(fmt.Sprintf(`{"jsonrpc": "2.0", "id": %d, "method": "mining.submit", "params": ["%s", "%s", "%s", "%08x", "%08x", "%08x"]}`+"\n",
 			id, user, s.jobID, s.en2, s.ntime, s.nonce, s.versionBits))
 		return m.reply(id)
@@ -417,8 +391,8 @@ func TestFirmwareESPMinerBitaxe(t *testing.T) {
 	}
 	got := p.storedShares(t)
 	want := []storedShare{
-		{addr(t, 0x11).EncodeAddress(), "bitaxe", first.Difficulty},
-		{addr(t, 0x11).EncodeAddress(), "bitaxe", m.diff},
+		{regtestAddress(t, 0x11), "bitaxe", first.Difficulty},
+		{regtestAddress(t, 0x11), "bitaxe", m.diff},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("stored shares %v, want %v", got, want)
@@ -439,9 +413,9 @@ func TestFirmwareESPMinerBitaxe(t *testing.T) {
 // 04b200f171216c718b585084085ea300d4932105. The difficulty below 1e-3 is
 // honoured, the short nonce is read, and the keepalive changes nothing.
 func TestFirmwareNerdMiner(t *testing.T) {
-	p := startFirmwarePool(t, stratum.Limits{MinDiff: 1e-6, MaxDiff: 1, StartDiff: 1.0 / 65536, VardiffTarget: time.Hour}, false, nil)
+	p := startFirmwarePool(t, Limits{MinDiff: 1e-6, MaxDiff: 1, StartDiff: 1.0 / 65536, VardiffTarget: time.Hour}, false, nil)
 	m := p.dial(t)
-	user := addr(t, 0x12).EncodeAddress() + ".nerd"
+	user := regtestAddress(t, 0x12) + ".nerd"
 	suggest := func(id int) string {
 		return fmt.Sprintf(`{"id": %d, "method": "mining.suggest_difficulty", "params": [%.10g]}`+"\n", id, 0.00015)
 	}
@@ -451,11 +425,11 @@ func TestFirmwareNerdMiner(t *testing.T) {
 	m.send(suggest(3))
 	m.expectTrue(2, "authorize")
 	m.expectTrue(3, "suggest_difficulty")
-	m.until("a job at 0.00015", func(l *fwLine) bool { return l.Method == wire.MethodNotify && m.diff == 0.00015 })
+	m.until("a job at 0.00015", func(l *msg) bool { return l.Method == wire.MethodNotify && m.diff == 0.00015 })
 	if !strings.Contains(m.rawSeen(), `"method":"mining.set_difficulty","params":[0.00015]`) {
 		t.Fatalf("set_difficulty 0.00015 not sent as such: %s", m.rawSeen())
 	}
-	submit := func(id int, s solution) *fwLine {
+	submit := func(id int, s fwShare) *msg {
 		m.send(fmt.Sprintf(`{"id": %d, "method": "mining.submit", "params": ["%s","%s","%s","%08x","%x"]}`+"\n",
 			id, user, s.jobID, s.en2, s.ntime, s.nonce))
 		return m.reply(id)
@@ -477,16 +451,27 @@ func TestFirmwareNerdMiner(t *testing.T) {
 		}
 	}
 	got := p.storedShares(t)
-	if len(got) != 2 || got[0] != (storedShare{addr(t, 0x12).EncodeAddress(), "nerd", 0.00015}) || got[1] != got[0] {
+	if len(got) != 2 || got[0] != (storedShare{regtestAddress(t, 0x12), "nerd", 0.00015}) || got[1] != got[0] {
 		t.Errorf("stored shares %v", got)
 	}
+}
+
+// submitCgminer finds a share of the current job and submits it as
+// cgminer's stratum code formats mining.submit (params first; bmminer-mix
+// cgminer.c, as the replays above cite), returning the reply.
+func (m *fwMiner) submitCgminer(user string, id int) *msg {
+	m.t.Helper()
+	s := m.find(0, 0)
+	m.send(fmt.Sprintf(`{"params": ["%s", "%s", "%s", "%08x", "%08x"], "id": %d, "method": "mining.submit"}`+"\n",
+		user, s.jobID, s.en2, s.ntime, s.nonce, id))
+	return m.reply(id)
 }
 
 // haveJob reads until the session has a job.
 func (m *fwMiner) haveJob() {
 	m.t.Helper()
 	if m.job == nil {
-		m.until("a job", func(l *fwLine) bool { return l.Method == wire.MethodNotify })
+		m.until("a job", func(l *msg) bool { return l.Method == wire.MethodNotify })
 	}
 }
 
@@ -495,7 +480,7 @@ func (m *fwMiner) haveJob() {
 func near(a, b float64) bool { return a > 0.99*b && a < 1.01*b }
 
 // findAfter finds a share of the current job other than prev.
-func (m *fwMiner) findAfter(prev solution) solution {
+func (m *fwMiner) findAfter(prev fwShare) fwShare {
 	m.t.Helper()
 	j := m.job
 	target := j.ShareTarget()
@@ -503,11 +488,11 @@ func (m *fwMiner) findAfter(prev solution) solution {
 	for nonce := prev.nonce + 1; nonce != 0; nonce++ {
 		h := j.Hash(en2, j.NTime, nonce, j.Version)
 		if target.Meets(&h) && !j.NetworkTarget().Meets(&h) {
-			return solution{jobID: j.ID, en2: prev.en2, ntime: j.NTime, nonce: nonce}
+			return fwShare{jobID: j.ID, en2: prev.en2, ntime: j.NTime, nonce: nonce}
 		}
 	}
 	m.t.Fatal("no share found")
-	return solution{}
+	return fwShare{}
 }
 
 // TestFirmwareBmminerAntminer replays bmminer as on stock Antminers (a
@@ -523,7 +508,7 @@ func (m *fwMiner) findAfter(prev solution) solution {
 // replies, not as malformed requests.
 func TestFirmwareBmminerAntminer(t *testing.T) {
 	p := startFirmwarePool(t, firmwareLimits, false, nil)
-	user := addr(t, 0x13).EncodeAddress() + ".s9"
+	user := regtestAddress(t, 0x13) + ".s9"
 	m := p.dial(t)
 	m.send(`{"id": 0, "method": "mining.subscribe", "params": ["bmminer/2.0.0"]}` + "\n")
 	m.subscribed(0)
@@ -532,14 +517,11 @@ func TestFirmwareBmminerAntminer(t *testing.T) {
 	m.send(`{"id": 2, "method": "mining.authorize", "params": ["` + user + `", "x"]}` + "\n")
 	m.expectTrue(2, "authorize")
 	m.send(`{"id": 3, "method": "mining.multi_version", "params": [4]}` + "\n")
-	if r := m.reply(3); r.code() != wire.CodeOther {
+	if r := m.reply(3); r.errCode() != wire.CodeOther {
 		t.Fatalf("multi_version: %s", r.raw)
 	}
 	m.haveJob()
-	s := m.find(0, 0)
-	m.send(fmt.Sprintf(`{"params": ["%s", "%s", "%s", "%08x", "%08x"], "id": %d, "method": "mining.submit"}`+"\n",
-		user, s.jobID, s.en2, s.ntime, s.nonce, 4))
-	if r := m.reply(4); string(r.Result) != "true" {
+	if r := m.submitCgminer(user, 4); string(r.Result) != "true" {
 		t.Fatalf("submit: %s", r.raw)
 	}
 	for _, l := range m.seen {
@@ -554,7 +536,7 @@ func TestFirmwareBmminerAntminer(t *testing.T) {
 	m2.subscribed(5)
 	m2.send(`{"id": 6, "method": "mining.authorize", "params": ["` + user + `", "x"]}` + "\n")
 	m2.expectTrue(6, "authorize")
-	gv := m2.until("client.get_version", func(l *fwLine) bool { return l.Method == wire.MethodGetVersion })
+	gv := m2.until("client.get_version", func(l *msg) bool { return l.Method == wire.MethodGetVersion })
 	var id int
 	if json.Unmarshal(gv.ID, &id) != nil || id == 0 {
 		t.Fatalf("client.get_version id %s: cgminer answers only a non-zero integer id", gv.ID)
@@ -562,10 +544,7 @@ func TestFirmwareBmminerAntminer(t *testing.T) {
 	m2.send(fmt.Sprintf(`{"id": %d, "result": "bmminer/2.0.0", "error": null}`+"\n", id))
 	m2.send(fmt.Sprintf(`{"id": %d, "result": "pong", "error": null}`+"\n", 7))
 	m2.haveJob()
-	s2 := m2.find(0, 0)
-	m2.send(fmt.Sprintf(`{"params": ["%s", "%s", "%s", "%08x", "%08x"], "id": %d, "method": "mining.submit"}`+"\n",
-		user, s2.jobID, s2.en2, s2.ntime, s2.nonce, 8))
-	if r := m2.reply(8); string(r.Result) != "true" {
+	if r := m2.submitCgminer(user, 8); string(r.Result) != "true" {
 		t.Fatalf("submit after the replies: %s", r.raw)
 	}
 	if st := p.srv.Stats(); st.Responses != 2 || st.Malformed != 0 {
@@ -585,7 +564,7 @@ func TestFirmwareBmminerAntminer(t *testing.T) {
 // granted, and a rolled share stored.
 func TestFirmwareBraiinsOS(t *testing.T) {
 	p := startFirmwarePool(t, firmwareLimits, false, nil)
-	user := addr(t, 0x14).EncodeAddress() + ".bos"
+	user := regtestAddress(t, 0x14) + ".bos"
 	m := p.dial(t)
 	m.send(`{"method": "mining.configure","id": 1,"params": [["minimum-difficulty", "version-rolling"],{"minimum-difficulty.value": 2048, "version-rolling.mask": "1fffe000", "version-rolling.min-bit-count": 2}]}` + "\n")
 	r := m.reply(1)
@@ -623,7 +602,7 @@ func TestFirmwareBraiinsOS(t *testing.T) {
 // mask): accepted and counted.
 func TestFirmwareWhatsminerLongUserNames(t *testing.T) {
 	p := startFirmwarePool(t, firmwareLimits, false, nil)
-	address := addr(t, 0x15).EncodeAddress()
+	address := regtestAddress(t, 0x15)
 	var want []storedShare
 	for i, total := range []int{127, 191} {
 		worker := strings.Repeat("w", total-len(address)-1)
@@ -661,8 +640,8 @@ func TestFirmwareWhatsminerLongUserNames(t *testing.T) {
 // with. On a high-difficulty port (start 500,000) the difficulty is sent
 // as a plain number and work under it is refused with 23.
 func TestFirmwareNiceHash(t *testing.T) {
-	p := startFirmwarePool(t, stratum.Limits{MinDiff: 500000, MaxDiff: 1 << 40, StartDiff: 500000, VardiffTarget: time.Hour}, false, nil)
-	user := addr(t, 0x16).EncodeAddress() + ".nh"
+	p := startFirmwarePool(t, Limits{MinDiff: 500000, MaxDiff: 1 << 40, StartDiff: 500000, VardiffTarget: time.Hour}, false, nil)
+	user := regtestAddress(t, 0x16) + ".nh"
 	m := p.dial(t)
 	m.send(`{"id": 1, "method": "mining.subscribe", "params": ["NiceHash/1.0.0", null]}` + "\n")
 	m.subscribed(1)
@@ -684,7 +663,7 @@ func TestFirmwareNiceHash(t *testing.T) {
 	s := m.find(0, 0)
 	m.send(fmt.Sprintf(`{"id": 4, "method": "mining.submit", "params": ["%s", "%s", "%s", "%08x", "%08x"]}`+"\n",
 		user, s.jobID, s.en2, s.ntime, s.nonce))
-	if r := m.reply(4); r.code() != wire.CodeLowDifficulty {
+	if r := m.reply(4); r.errCode() != wire.CodeLowDifficulty {
 		t.Fatalf("low share at 500000: %s", r.raw)
 	}
 	for _, l := range m.seen {
@@ -701,7 +680,7 @@ func TestFirmwarePing(t *testing.T) {
 	p := startFirmwarePool(t, firmwareLimits, false, nil)
 	m := p.dial(t)
 	m.send(`{"id": 1, "method": "mining.ping", "params": []}` + "\n")
-	if r := m.reply(1); string(r.Result) != `"pong"` || r.code() != 0 {
+	if r := m.reply(1); string(r.Result) != `"pong"` || r.errCode() != 0 {
 		t.Fatalf("ping: %s", r.raw)
 	}
 	m.send(`{"id": 2, "method": "mining.subscribe", "params": ["x/1"]}` + "\n")

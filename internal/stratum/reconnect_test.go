@@ -1,4 +1,4 @@
-package stratum_test
+package stratum
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stratumd/stratumd/internal/password"
-	"github.com/stratumd/stratumd/internal/stratum"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
@@ -39,7 +38,7 @@ func pings(t *testing.T, m *fwMiner, id int) {
 // was closed.
 func reconnected(t *testing.T, m *fwMiner, params string) {
 	t.Helper()
-	l := m.until("client.reconnect", func(l *fwLine) bool { return l.Method == wire.MethodReconnect })
+	l := m.until("client.reconnect", func(l *msg) bool { return l.Method == wire.MethodReconnect })
 	if got := l.raw; got != `{"id":null,"method":"client.reconnect","params":`+params+`}` {
 		t.Errorf("reconnect line %s, want params %s", got, params)
 	}
@@ -55,16 +54,16 @@ func reconnected(t *testing.T, m *fwMiner, params string) {
 // miner goes, the admin's own session excepted; a session that is not an
 // admin's is refused.
 func TestReconnectMinersAdminCall(t *testing.T) {
-	p := startFirmwarePool(t, firmwareLimits, false, func(c *stratum.Config) {
+	p := startFirmwarePool(t, firmwareLimits, false, func(c *Config) {
 		c.AdminPassword = "maintenance"
 		c.AdminHasher = password.Argon2id{Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
 	})
-	alice, bob := addr(t, 0x21).EncodeAddress(), addr(t, 0x22).EncodeAddress()
+	alice, bob := regtestAddress(t, 0x21), regtestAddress(t, 0x22)
 	a1, a2, b := handshaken(t, p, alice+".rig1"), handshaken(t, p, alice+".rig2"), handshaken(t, p, bob+".rig1")
 
 	outsider := handshaken(t, p, bob+".rig2")
 	outsider.send(`{"id": 9, "method": "mining.reconnect_miners", "params": ["backup.example", 3334, 5]}` + "\n")
-	if r := outsider.reply(9); r.code() != wire.CodeUnauthorized {
+	if r := outsider.reply(9); r.errCode() != wire.CodeUnauthorized {
 		t.Fatalf("reconnect_miners from a miner: %s", r.raw)
 	}
 
@@ -76,17 +75,14 @@ func TestReconnectMinersAdminCall(t *testing.T) {
 		t.Fatalf("reconnect_miners for alice: %s", r.raw)
 	}
 	for _, m := range []*fwMiner{a1, a2} {
-		m.until("client.show_message", func(l *fwLine) bool {
+		m.until("client.show_message", func(l *msg) bool {
 			return l.Method == wire.MethodShowMessage && string(l.Params[0]) == `"moving to backup"`
 		})
 		reconnected(t, m, `["backup.example","3334",5]`)
 	}
 	pings(t, b, 10)
 	pings(t, outsider, 11)
-	s := b.find(0, 0)
-	b.send(fmt.Sprintf(`{"params": ["%s", "%s", "%s", "%08x", "%08x"], "id": 12, "method": "mining.submit"}`+"\n",
-		bob+".rig1", s.jobID, s.en2, s.ntime, s.nonce))
-	if r := b.reply(12); string(r.Result) != "true" {
+	if r := b.submitCgminer(bob+".rig1", 12); string(r.Result) != "true" {
 		t.Fatalf("bob's share after alice moved: %s", r.raw)
 	}
 
@@ -113,20 +109,20 @@ func TestReconnectMinersAdminCall(t *testing.T) {
 // reports one session; with a wrong password it is refused and moves
 // nobody.
 func TestRequestReconnect(t *testing.T) {
-	p := startFirmwarePool(t, firmwareLimits, false, func(c *stratum.Config) {
+	p := startFirmwarePool(t, firmwareLimits, false, func(c *Config) {
 		c.AdminPassword = "maintenance"
 		c.AdminHasher = password.Argon2id{Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
 	})
-	alice, bob := addr(t, 0x23).EncodeAddress(), addr(t, 0x24).EncodeAddress()
+	alice, bob := regtestAddress(t, 0x23), regtestAddress(t, 0x24)
 	a, b := handshaken(t, p, alice+".rig"), handshaken(t, p, bob+".rig")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	order := stratum.ReconnectOrder{Host: "pool2.example", Port: 3333, Wait: 2, User: alice}
-	if n, err := stratum.RequestReconnect(ctx, p.addr, "wrong", order); !errors.Is(err, stratum.ErrAdminRefused) || n != 0 {
+	order := ReconnectOrder{Host: "pool2.example", Port: 3333, Wait: 2, User: alice}
+	if n, err := RequestReconnect(ctx, p.addr, "wrong", order); !errors.Is(err, ErrAdminRefused) || n != 0 {
 		t.Fatalf("wrong admin password: %d, %v", n, err)
 	}
 	pings(t, a, 20)
-	n, err := stratum.RequestReconnect(ctx, p.addr, "maintenance", order)
+	n, err := RequestReconnect(ctx, p.addr, "maintenance", order)
 	if err != nil || n != 1 {
 		t.Fatalf("RequestReconnect: %d, %v", n, err)
 	}
