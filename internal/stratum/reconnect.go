@@ -39,9 +39,11 @@ func (s *Server) Reconnect(o ReconnectOrder) int {
 
 // reconnect is Reconnect sparing the session except (the admin's own).
 func (s *Server) reconnect(o ReconnectOrder, except *session) int {
-	list := s.snapshot(func(c *session) bool {
-		return c != except && (o.User == "" || c.hasUser(o.User))
-	})
+	list := s.snapshot(func(c *session) bool { return c != except })
+	if o.User != "" {
+		// Filtered outside snapshot's lock: hasUser takes the session's.
+		list = slices.DeleteFunc(list, func(c *session) bool { return !c.hasUser(o.User) })
+	}
 	if len(list) == 0 {
 		return 0
 	}
