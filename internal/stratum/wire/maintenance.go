@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Methods the public miners speak besides the core set, and the admin call
@@ -68,19 +67,9 @@ type Response struct {
 // DecodeResponse decodes a reply line: {"id":…, "result":…, "error":…}.
 // It fails with ErrMalformed for a line that is not such an object.
 func DecodeResponse(line []byte) (Response, error) {
-	if !utf8.Valid(line) {
-		return Response{}, ErrInvalidUTF8
-	}
-	if err := checkShape(line); err != nil {
+	raw, err := decodeRawLine(line)
+	if err != nil {
 		return Response{}, err
-	}
-	var raw struct {
-		ID     json.RawMessage `json:"id"`
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
-	}
-	if err := json.Unmarshal(line, &raw); err != nil {
-		return Response{}, errors.Join(ErrMalformed, err)
 	}
 	r := Response{ID: raw.ID, RawResult: raw.Result}
 	if len(r.RawResult) == 0 {

@@ -29,23 +29,38 @@ func DecodeRequest(line []byte) (Request, error) {
 	return decodeRequestSlow(line)
 }
 
-// decodeRequestSlow is DecodeRequest through encoding/json, for every line.
-func decodeRequestSlow(line []byte) (Request, error) {
+// rawLine is the members of a line, request or reply, as encoding/json
+// sees them.
+type rawLine struct {
+	ID     json.RawMessage `json:"id"`
+	Method json.RawMessage `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+// decodeRawLine checks that line is UTF-8 holding one JSON object nested at
+// most MaxDepth deep and decodes its members. Every error wraps
+// ErrMalformed.
+func decodeRawLine(line []byte) (rawLine, error) {
+	var raw rawLine
 	if !utf8.Valid(line) {
-		return Request{}, ErrInvalidUTF8
+		return raw, ErrInvalidUTF8
 	}
 	if err := checkShape(line); err != nil {
-		return Request{}, err
-	}
-	var raw struct {
-		ID     json.RawMessage `json:"id"`
-		Method json.RawMessage `json:"method"`
-		Params json.RawMessage `json:"params"`
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
+		return raw, err
 	}
 	if err := json.Unmarshal(line, &raw); err != nil {
-		return Request{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return raw, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return raw, nil
+}
+
+// decodeRequestSlow is DecodeRequest through encoding/json, for every line.
+func decodeRequestSlow(line []byte) (Request, error) {
+	raw, err := decodeRawLine(line)
+	if err != nil {
+		return Request{}, err
 	}
 
 	var req Request
