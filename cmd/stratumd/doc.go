@@ -12,6 +12,9 @@
 //	                                 set or remove a user's payout address
 //	stratumd import-users FILE       import bcoin-stratum's users.json
 //	stratumd submit-block HASH       hand a stored found block to the node(s) again
+//	stratumd reconnect HOST:PORT|here [USER]
+//	                                 send the running daemon's miners (or USER's)
+//	                                 elsewhere with client.reconnect (admin call)
 //	stratumd version                 print the version
 //	stratumd password-worker NICE N  the argon2 child process (see --password-nice)
 //
@@ -47,6 +50,8 @@
 //   - commands.go: migrate, adduser, set-address, import-users and
 //     password-worker.
 //   - submitblock.go: submit-block.
+//   - reconnect.go: reconnect, a client of the daemon's admin call
+//     mining.reconnect_miners (stratum.RequestReconnect).
 //   - sdnotify.go: systemd's sd_notify (READY=1, RELOADING=1, STOPPING=1,
 //     the watchdog); sdnotify_linux.go reads CLOCK_MONOTONIC for
 //     RELOADING=1.

@@ -43,12 +43,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdImportUsers(ctx, cfg, rest, stdout)
 	case "submit-block":
 		return cmdSubmitBlock(ctx, cfg, rest, stdout)
+	case "reconnect":
+		return cmdReconnect(ctx, cfg, rest, stdout)
 	case "password-worker":
 		return cmdPasswordWorker(ctx, rest, stdin, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "stratumd", version())
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (commands: migrate, adduser, set-address, import-users, submit-block, version)", cmd)
+		return fmt.Errorf("unknown command %q (commands: migrate, adduser, set-address, import-users, submit-block, reconnect, version)", cmd)
 	}
 }

@@ -47,6 +47,9 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	// Shares.
 	p.single("stratumd_shares_accepted_total", typeCounter, "Shares accepted (durable and acknowledged).", float64(st.SharesAccepted))
 	p.byLabel("stratumd_shares_rejected_total", "Submits rejected, by reason.", "reason", st.SharesRejected)
+	p.single("stratumd_shares_version_bits_unnegotiated_total", typeCounter, "Accepted shares whose version bits were rolled without mining.configure (inside the pool's mask).", float64(st.VersionBitsUnnegotiated))
+	p.single("stratumd_miner_replies_total", typeCounter, "Replies miners sent to the pool's requests (client.get_version, mining.ping).", float64(st.Responses))
+	p.single("stratumd_reconnects_total", typeCounter, "Sessions sent client.reconnect on demand (mining.reconnect_miners, stratumd reconnect).", float64(st.Reconnects))
 	diffTotal, _ := s.cfg.Tracker.Totals()
 	p.single("stratumd_share_difficulty_total", typeCounter,
 		"Sum of the assigned difficulty of accepted shares; rate() × 2^32 is the hashrate.", diffTotal)

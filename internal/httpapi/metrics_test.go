@@ -151,7 +151,8 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	// means no template age.
 	e := scrape(t, base)
 	for _, name := range []string{"stratumd_connections", "stratumd_miners_subscribed", "stratumd_miners_authorized",
-		"stratumd_shares_accepted_total", "stratumd_hashrate", "stratumd_spool_backlog", "stratumd_database_up"} {
+		"stratumd_shares_accepted_total", "stratumd_hashrate", "stratumd_spool_backlog", "stratumd_database_up",
+		"stratumd_shares_version_bits_unnegotiated_total", "stratumd_miner_replies_total", "stratumd_reconnects_total"} {
 		if e.types[name] == "" || e.help[name] == "" {
 			t.Errorf("%s has no TYPE or HELP", name)
 		}

@@ -28,6 +28,7 @@ const (
 	closeWriteTimeout                        // a write to the miner timed out (counted in WriteTimeouts)
 	closeWriteError                          // a write failed otherwise
 	closeShutdown                            // the listener stopped; the miner got client.reconnect
+	closeReconnect                           // sent elsewhere on demand (reconnect.go); the miner got client.reconnect
 
 	// Reasons the session decides on a line it read. They stand over a
 	// write failure, which is then only the last reply not arriving.
@@ -43,7 +44,7 @@ const (
 
 var closeReasonNames = [numCloseReasons]string{
 	"hung-up", "idle-timeout", "handshake-timeout", "read-error", "write-timeout", "write-error",
-	"shutdown", "line-too-long", "malformed", "invalid-shares", "not-synced", "panic",
+	"shutdown", "reconnect", "line-too-long", "malformed", "invalid-shares", "not-synced", "panic",
 }
 
 // String returns the reason's name as Stats.SessionsClosed reports it.

@@ -16,7 +16,11 @@
 // By file: server.go (Config, New, Serve, Stats, the accept loop and the
 // tracked sessions), session.go (one connection: its reader loop, its
 // handlers and its writes), close.go (why and where a session ends),
-// auth.go and admin.go (authorization and the admin calls),
+// auth.go and admin.go (authorization and the admin calls), quirks.go
+// (what the public miners do beyond the core protocol: mining.ping, replies
+// to client.get_version, version bits without mining.configure),
+// reconnect.go (sending miners elsewhere on demand: Reconnect, the admin
+// call mining.reconnect_miners and its client RequestReconnect),
 // jobs.go (the job manager
 // and the notify fan-out), share.go (the share checks), vardiff.go,
 // profile.go (a listener's difficulty profile: ServeListener, Profile),
@@ -67,7 +71,7 @@
 // (once) and forgets the session. The error carries a close reason:
 // hung-up, idle-timeout, handshake-timeout, read-error (the connection
 // ended under the session), write-timeout, write-error (a write failed),
-// shutdown (the listener stopped), line-too-long, malformed (each counted
+// shutdown (the listener stopped), reconnect (sent elsewhere on demand), line-too-long, malformed (each counted
 // in Malformed and charged against BanMalformed), invalid-shares (the
 // address is banned), not-synced, panic (a handler's panic, recovered by
 // the loop, logged with its stack and counted; it drops that miner only).
@@ -118,9 +122,10 @@
 // Then, in this order: a job id the session was not sent, or one of an
 // older tip, or one pushed out of the session's last 8 jobs, 21; a worker
 // not authorized on this session, 24; an extranonce2 of the wrong size, 20;
-// ntime outside [template mintime, now + 2h], 20; version bits without
-// version rolling or outside the negotiated mask, 20 (zero bits are always
-// fine); a duplicate (extranonce1, extranonce2, ntime, nonce, final version)
+// ntime outside [template mintime, now + 2h], 20; version bits outside
+// the negotiated mask, or, without mining.configure, outside the pool's
+// Config.VersionMask, 20 (zero bits are always fine; bits accepted without
+// configure are counted in Stats.VersionBitsUnnegotiated); a duplicate (extranonce1, extranonce2, ntime, nonce, final version)
 // on the same job, 22; a hash above the share target, 23. The final version
 // is (job version &^ mask) | (bits & mask). An accepted share is spooled
 // durably (ShareSink.Write) and only then acknowledged; when that fails the
@@ -222,7 +227,21 @@
 // against its argon2id hash (only the hash is kept); 5 failures per minute
 // per address (30 overall) make further attempts fail unchecked.
 // mining.add_user works in admin sessions only and is limited to 60 per
-// minute. Passwords are never logged. The caches, the limits and the argon2
+// minute. mining.reconnect_miners [host, port, wait, user?, message?] works
+// in admin sessions only: every other session, or those with a worker of
+// the user, gets client.show_message (with a message), then
+// client.reconnect [host, "port", wait] (empty params for an empty host)
+// and is closed; the reply is how many. Server.Reconnect does the same for
+// the daemon, and RequestReconnect is the call's client (stratumd
+// reconnect).
+//
+// # Miners' habits
+//
+// A miner's mining.ping gets "pong". A line that is a reply (no method, a
+// result or an error) is read as one, never as a malformed request: after
+// the handshake the server asks client.get_version of a miner whose
+// mining.subscribe named no user agent, and the answer becomes the
+// session's user agent; other replies are counted (Stats.Responses). Passwords are never logged. The caches, the limits and the argon2
 // slots are the admission controller's; the server merges identical checks
 // and talks to the user store.
 package stratum

@@ -112,7 +112,7 @@ func TestNoTemplateYet(t *testing.T) {
 	fail.Store(true)
 	h := startHarness(t, harnessOpts{srcHook: failingTemplates(&fail, errors.New("template unavailable")), skipFirstJob: true})
 	c := h.dial()
-	c.call(wire.MethodSubscribe)
+	c.call(wire.MethodSubscribe, "test/1.0") // a user agent: no client.get_version
 	w := regtestAddress(t, 1) + ".w"
 	if r := c.call(wire.MethodAuthorize, w, ""); string(r.Result) != "true" {
 		t.Fatalf("authorize without a template: %s", r.raw)

@@ -284,7 +284,7 @@ type Stats struct {
 	Panics         uint64 // sessions dropped by a recovered panic
 	// SessionsClosed counts ended sessions by the one reason each ended
 	// for: hung-up, idle-timeout, handshake-timeout, read-error,
-	// write-timeout, write-error, shutdown, line-too-long, malformed,
+	// write-timeout, write-error, shutdown, reconnect, line-too-long, malformed,
 	// invalid-shares, not-synced, panic. Malformed is line-too-long plus
 	// malformed, WriteTimeouts is write-timeout, Panics is panic.
 	SessionsClosed map[string]uint64
@@ -313,6 +313,14 @@ type Stats struct {
 	LastJob           time.Time
 	JobHeight         int32
 	NetworkDifficulty float64
+	// VersionBitsUnnegotiated counts accepted shares whose version bits
+	// were rolled without mining.configure (inside the pool's mask).
+	VersionBitsUnnegotiated uint64
+	// Responses counts replies miners sent to the pool's requests
+	// (client.get_version, mining.ping).
+	Responses uint64
+	// Reconnects counts sessions sent elsewhere on demand (Reconnect).
+	Reconnects uint64
 }
 
 // Sentinel errors of New and SetLimits.
@@ -369,6 +377,7 @@ type counters struct {
 	fanouts                                     atomic.Uint64
 	fanoutStart, fanoutFirstWrite               atomic.Int64 // Unix nanoseconds
 	fanoutSessions                              atomic.Int64
+	versionUnnegotiated, responses, reconnects  atomic.Uint64
 }
 
 // New checks cfg, applies the defaults and returns a Server. It starts
@@ -524,6 +533,10 @@ func (s *Server) Stats() Stats {
 		LastFanoutStart:      unixNanoTime(s.st.fanoutStart.Load()),
 		LastFanoutFirstWrite: unixNanoTime(s.st.fanoutFirstWrite.Load()),
 		LastFanoutSessions:   int(s.st.fanoutSessions.Load()),
+
+		VersionBitsUnnegotiated: s.st.versionUnnegotiated.Load(),
+		Responses:               s.st.responses.Load(),
+		Reconnects:              s.st.reconnects.Load(),
 	}
 	if e := s.currentJob(); e != nil {
 		st.LastJob = e.built

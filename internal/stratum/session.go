@@ -69,8 +69,9 @@ type session struct {
 	en1Num        uint32
 	en1           [Extranonce1Size]byte
 	workers       []worker
-	submits       int // recent submits, for the ban rule
-	invalid       int // recent invalid submits
+	submits       int    // recent submits, for the ban rule
+	invalid       int    // recent invalid submits
+	agent         string // user agent: from mining.subscribe or client.get_version (quirks.go)
 
 	mu        sync.Mutex
 	floor     float64 // configure minimum-difficulty, clamped; 0 none
@@ -156,6 +157,9 @@ func (c *session) readLoop(handshake bool) (err error) {
 // handleLine decodes and dispatches one line; an error ends the session.
 func (c *session) handleLine(line []byte) error {
 	req, err := wire.DecodeRequest(line)
+	if errors.Is(err, wire.ErrResponse) {
+		return c.handleResponse(line)
+	}
 	if err != nil {
 		return c.malformed(closeMalformed, err)
 	}
@@ -190,6 +194,10 @@ func (c *session) dispatch(req wire.Request) error {
 		return c.handleAuthorizeAdmin(req)
 	case wire.MethodAddUser:
 		return c.handleAddUser(req)
+	case wire.MethodPing:
+		return c.handlePing(req)
+	case wire.MethodReconnectMiners:
+		return c.handleReconnectMiners(req)
 	default:
 		return c.replyError(req.ID, wire.CodeOther, "unsupported method")
 	}
@@ -219,8 +227,12 @@ func (c *session) invalidParams(id json.RawMessage, err error) error {
 }
 
 func (c *session) handleSubscribe(req wire.Request) error {
-	if _, err := wire.DecodeSubscribe(req.Params); err != nil {
+	sp, err := wire.DecodeSubscribe(req.Params)
+	if err != nil {
 		return c.invalidParams(req.ID, err)
+	}
+	if sp.UserAgent != "" {
+		c.agent = sp.UserAgent
 	}
 	if c.srv.jobs.notSynced.Load() {
 		_ = c.replyError(req.ID, wire.CodeOther, "node not synced: the pool's node is still syncing the block chain; try again later")
@@ -271,7 +283,7 @@ func (c *session) handleAuthorize(req wire.Request) error {
 	if name == user {
 		name = p.User[:len(user)] // no copy: the worker's name holds it
 	}
-	c.workers = append(c.workers, worker{name: p.User, user: name, worker: wname})
+	c.addWorker(worker{name: p.User, user: name, worker: wname})
 	if len(c.workers) == 1 {
 		c.srv.st.authorized.Add(1)
 	}
@@ -305,6 +317,7 @@ func (c *session) maybeReady() {
 	if e := c.srv.currentJob(); e != nil {
 		c.sendJobLocked(e)
 	}
+	c.askVersionLocked()
 }
 
 // vardiffConfig is the session's vardiff configuration under lim.

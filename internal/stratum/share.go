@@ -95,6 +95,8 @@ type checkedShare struct {
 	hash    chainhash.Hash
 	version int32
 	key     shareKey
+	// unnegotiated: version bits rolled without mining.configure.
+	unnegotiated bool
 }
 
 // checkShare runs the share checks in their documented order on a decoded
@@ -126,11 +128,18 @@ func (c *session) checkShare(p *wire.SubmitParams, now time.Time, cs *checkedSha
 		return reasonNTime
 	}
 	version := sj.e.version
+	cs.unnegotiated = false
 	if p.HasVersionBits && p.VersionBits != 0 {
-		if !c.rolling || p.VersionBits&^c.mask != 0 {
+		mask := c.mask
+		if !c.rolling {
+			// Rolled without mining.configure (quirks.go): judged
+			// against the pool's mask.
+			mask, cs.unnegotiated = c.srv.cfg.VersionMask, true
+		}
+		if p.VersionBits&^mask != 0 {
 			return reasonVersionBits
 		}
-		version = version&^c.mask | p.VersionBits&c.mask
+		version = version&^mask | p.VersionBits&mask
 	}
 	cs.version = int32(version)
 
@@ -257,6 +266,9 @@ func (c *session) handleSubmit(req wire.Request) error {
 		werr = c.replyError(req.ID, code, msg)
 	} else {
 		c.srv.st.accepted.Add(1)
+		if cs.unnegotiated {
+			c.srv.st.versionUnnegotiated.Add(1)
+		}
 		if o := c.srv.cfg.Observer; o != nil {
 			o.ObserveShare(cs.w.user, cs.w.worker, cs.diff, now)
 		}

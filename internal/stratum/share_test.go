@@ -105,18 +105,29 @@ func TestShareRejections(t *testing.T) {
 	}
 }
 
+// Version bits rolled without mining.configure are judged against the
+// pool's mask: inside it they are accepted and counted, outside refused.
 func TestVersionBitsWithoutNegotiation(t *testing.T) {
 	h := startHarness(t, harnessOpts{bits: hardBits})
 	c := h.dial()
 	w := regtestAddress(t, 3) + ".rig"
 	c.handshake(w)
 	e := h.srv.currentJob()
-	s := h.mine(c, e, c.diff, false, 0, 0)
-	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0x00002000)...); r.errCode() != wire.CodeOther {
-		t.Errorf("rolled bits without configure: %s", r.raw)
+	s := h.mine(c, e, c.diff, false, 0x00002000, h.srv.cfg.VersionMask)
+	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0x00002000)...); string(r.Result) != "true" {
+		t.Errorf("rolled bits inside the pool mask without configure: %s", r.raw)
 	}
-	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0)...); string(r.Result) != "true" {
+	if n := h.srv.Stats().VersionBitsUnnegotiated; n != 1 {
+		t.Errorf("VersionBitsUnnegotiated = %d, want 1", n)
+	}
+	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0xe0000000)...); r.errCode() != wire.CodeOther {
+		t.Errorf("bits outside the pool mask: %s", r.raw)
+	}
+	if r := c.call(wire.MethodSubmit, submitArgs(w, e.job.ID, s.en2, s.ntime, s.nonce, 0)...); r.errCode() != wire.CodeLowDifficulty && string(r.Result) != "true" {
 		t.Errorf("zero version bits: %s", r.raw)
+	}
+	if n := h.srv.Stats().VersionBitsUnnegotiated; n != 1 {
+		t.Errorf("VersionBitsUnnegotiated = %d after zero bits, want 1", n)
 	}
 }
 

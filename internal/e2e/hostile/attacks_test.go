@@ -687,8 +687,22 @@ func ntimeVersion(ctx context.Context, e *env) *result {
 			r.problem("find share: %v", err)
 			return r
 		}
-		p.VersionBits, p.HasVersionBits = 0x00002000, true // no version rolling negotiated
+		// Bits without mining.configure are judged against the pool's mask
+		// (firmware that rolls without negotiating): inside it the rolled
+		// header is judged as work, 23 or, when it meets the share target
+		// (likely at this difficulty), accepted; outside it, 20.
+		p.VersionBits, p.HasVersionBits = 0x00002000, true
 		res, err := plain.Submit(ctx, p)
+		o := submitOutcome(res, err)
+		if o == outResult {
+			o = "accepted: version bits inside the pool mask without configure"
+		}
+		r.add(o)
+		p.VersionBits = 0xe0000000
+		res, err = plain.Submit(ctx, p)
+		if o := submitOutcome(res, err); o != errorOutcome(20) && o != errorOutcome(21) && o != outClosed {
+			r.problem("bits outside the pool mask without configure: %q, want error 20 (21 after a new tip)", o)
+		}
 		r.add(submitOutcome(res, err))
 	}
 	r.took = time.Since(start)

@@ -214,6 +214,9 @@ func TestDecodeSubmit(t *testing.T) {
 	}{
 		{`["w","j","0a0b","00000001","FFFFFFFF"]`, SubmitParams{Worker: "w", JobID: "j", Extranonce2: []byte{10, 11}, NTime: 1, Nonce: 0xffffffff}},
 		{`["w","j","","00000000","00000000"]`, SubmitParams{Worker: "w", JobID: "j", Extranonce2: []byte{}}},
+		// NerdMiner_v2 prints the nonce without leading zeros.
+		{`["w","j","00","00000000","abc"]`, SubmitParams{Worker: "w", JobID: "j", Extranonce2: []byte{0}, Nonce: 0xabc}},
+		{`["w","j","00","00000000","1234567"]`, SubmitParams{Worker: "w", JobID: "j", Extranonce2: []byte{0}, Nonce: 0x1234567}},
 		{`["","j","00","00000000","00000000",null]`, SubmitParams{JobID: "j", Extranonce2: []byte{0}}},
 		{`["w","j","00","00000000","00000000","1fffe000",1,{"x":[]}]`, SubmitParams{Worker: "w", JobID: "j", Extranonce2: []byte{0}, VersionBits: 0x1fffe000, HasVersionBits: true}},
 		{`["w","j","` + strings.Repeat("ff", MaxExtranonce2Size) + `","00000000","00000000"]`, SubmitParams{Worker: "w", JobID: "j", Extranonce2: bytes.Repeat([]byte{0xff}, MaxExtranonce2Size)}},
@@ -251,8 +254,8 @@ func TestDecodeSubmit(t *testing.T) {
 		`["w","j","00","0x000001","00000000"]`, `["w","j","00"," 0000001","00000000"]`,
 		`["w","j","00",null,"00000000"]`, `["w","j","00","","00000000"]`,
 		// nonce
-		`["w","j","00","00000000",12345]`, `["w","j","00","00000000","1234567"]`,
-		`["w","j","00","00000000","123456789"]`, `["w","j","00","00000000","Infinity"]`,
+		`["w","j","00","00000000",12345]`, `["w","j","00","00000000",""]`,
+		`["w","j","00","00000000","123456789"]`, `["w","j","00","00000000","12 4567"]`, `["w","j","00","00000000","Infinity"]`,
 		`["w","j","00","00000000",null]`, `["w","j","00","00000000",{}]`,
 		// version bits
 		`["w","j","00","00000000","00000000",536870912]`, `["w","j","00","00000000","00000000","1fffe"]`,
@@ -445,6 +448,8 @@ func decodeAll(t *testing.T, params json.RawMessage) {
 	check("DecodeAuthorizeAdmin", err)
 	_, err = DecodeAddUser(params)
 	check("DecodeAddUser", err)
+	_, err = DecodeReconnectMiners(params)
+	check("DecodeReconnectMiners", err)
 }
 
 func FuzzDecodeRequest(f *testing.F) {
@@ -453,6 +458,13 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		req, err := DecodeRequest(line)
+		if errors.Is(err, ErrResponse) {
+			// A reply: DecodeResponse reads what DecodeRequest refused.
+			if _, err := DecodeResponse(line); err != nil {
+				t.Fatalf("a reply DecodeResponse refuses: %v", err)
+			}
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)

@@ -28,16 +28,25 @@
 //     DecodeSuggestDifficulty, DecodeSubmit, DecodeAuthorizeAdmin and
 //     DecodeAddUser, each checking every field's type, hex, length and
 //     range.
+//   - maintenance.go: the methods beyond the core set (mining.ping,
+//     client.get_version, client.show_message) and the admin call
+//     mining.reconnect_miners: DecodeReconnectMiners, DecodeResponse (a
+//     miner's reply to the pool's request: DecodeRequest reports such a
+//     line with ErrResponse), EncodeShowMessage, EncodeGetVersion and
+//     EncodeAdminRequest, the one client→server encoder outside the tests,
+//     for the daemon's reconnect command.
 //   - encode.go: server→client lines, each complete and '\n'-terminated:
 //     EncodeResult, EncodeError, EncodeSubscribeResult,
 //     EncodeConfigureResult, EncodeNotify (built once per job) and
 //     NotifyAlias (the same job under another id), EncodeSetDifficulty
 //     (AppendDifficulty), EncodeReconnect, and EncodeSetVersionMask and
-//     EncodeSetExtranonce, which the server does not send yet (the test
-//     miner's scripted pool does).
+//     EncodeSetExtranonce, which the server does not send (a session's
+//     extranonce1 never changes; the test miner's scripted pool sends
+//     them).
 //
-// Client→server encoders live in the tests only (client_test.go), for the
-// decode→encode→decode round trips: the pool sends no requests, and the
+// Client→server encoders of miners' requests live in the tests only
+// (client_test.go), for the decode→encode→decode round trips: the pool
+// sends no miner's requests (only its admin client's, EncodeAdminRequest), and the
 // test miner (internal/miner) keeps a codec of its own on purpose, so that
 // a bug in one is caught by the other instead of being shared.
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -146,6 +147,17 @@ func checkName(s, field string) error {
 		}
 	}
 	return nil
+}
+
+// shortHex32 parses 1 to 8 hex digits as a big-endian uint32, as if
+// left-padded with zeros: NerdMiner_v2 (src/stratum.cpp, tx_mining_submit)
+// prints the nonce with Arduino's String(nonce, HEX), which drops leading
+// zeros, so one nonce in sixteen has fewer than 8 digits.
+func shortHex32(s, field string) (uint32, error) {
+	if len(s) == 0 || len(s) > 8 {
+		return 0, invalid(field, "want 1 to 8 hex digits, got %d characters", len(s))
+	}
+	return hex32(strings.Repeat("0", 8-len(s))+s, field)
 }
 
 // hex32 parses exactly 8 hex digits as a big-endian uint32, the way miners
@@ -374,8 +386,9 @@ func DecodeSuggestDifficulty(params json.RawMessage) (float64, error) {
 
 // DecodeSubmit decodes mining.submit params:
 // [worker, job_id, extranonce2, ntime, nonce[, version_bits[, ...]]].
-// All are strings. ntime, nonce and version_bits are exactly 8 hex digits,
-// read big-endian as miners print them; extranonce2 is even-length hex of at
+// All are strings. ntime and version_bits are exactly 8 hex digits, read
+// big-endian as miners print them; nonce is 1 to 8 hex digits, read the
+// same way (NerdMiner prints it without leading zeros); extranonce2 is even-length hex of at
 // most MaxExtranonce2Size bytes; version_bits may be absent or null. Extra
 // trailing elements are ignored.
 func DecodeSubmit(params json.RawMessage) (SubmitParams, error) {
@@ -427,7 +440,7 @@ func decodeSubmitSlow(params json.RawMessage) (SubmitParams, error) {
 	if s, err = jsonString(elems[4], "nonce"); err != nil {
 		return SubmitParams{}, err
 	}
-	if p.Nonce, err = hex32(s, "nonce"); err != nil {
+	if p.Nonce, err = shortHex32(s, "nonce"); err != nil {
 		return SubmitParams{}, err
 	}
 	if v := elem(elems, 5); !isNull(v) {

@@ -16,7 +16,12 @@ const maxMethodLen = 64
 // reported as "[]"). Other members are ignored. Member names match
 // case-insensitively, as in encoding/json.
 //
-// Every error wraps ErrMalformed. The returned Request does not alias line.
+// A line with no "method" but a "result" or "error" member is a miner's
+// reply to a request of the pool's (client.get_version, mining.ping): it
+// yields ErrResponse, the one error that does not wrap ErrMalformed, and a
+// Request holding only the reply's id (DecodeResponse reads the rest).
+// Every other error wraps ErrMalformed. The returned Request does not alias
+// line.
 func DecodeRequest(line []byte) (Request, error) {
 	if req, ok := decodeRequestFast(line); ok {
 		return req, nil
@@ -24,21 +29,38 @@ func DecodeRequest(line []byte) (Request, error) {
 	return decodeRequestSlow(line)
 }
 
-// decodeRequestSlow is DecodeRequest through encoding/json, for every line.
-func decodeRequestSlow(line []byte) (Request, error) {
+// rawLine is the members of a line, request or reply, as encoding/json
+// sees them.
+type rawLine struct {
+	ID     json.RawMessage `json:"id"`
+	Method json.RawMessage `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+// decodeRawLine checks that line is UTF-8 holding one JSON object nested at
+// most MaxDepth deep and decodes its members. Every error wraps
+// ErrMalformed.
+func decodeRawLine(line []byte) (rawLine, error) {
+	var raw rawLine
 	if !utf8.Valid(line) {
-		return Request{}, ErrInvalidUTF8
+		return raw, ErrInvalidUTF8
 	}
 	if err := checkShape(line); err != nil {
-		return Request{}, err
-	}
-	var raw struct {
-		ID     json.RawMessage `json:"id"`
-		Method json.RawMessage `json:"method"`
-		Params json.RawMessage `json:"params"`
+		return raw, err
 	}
 	if err := json.Unmarshal(line, &raw); err != nil {
-		return Request{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return raw, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return raw, nil
+}
+
+// decodeRequestSlow is DecodeRequest through encoding/json, for every line.
+func decodeRequestSlow(line []byte) (Request, error) {
+	raw, err := decodeRawLine(line)
+	if err != nil {
+		return Request{}, err
 	}
 
 	var req Request
@@ -51,6 +73,9 @@ func decodeRequestSlow(line []byte) (Request, error) {
 		return Request{}, ErrBadID
 	}
 
+	if len(raw.Method) == 0 && (len(raw.Result) != 0 || len(raw.Error) != 0) {
+		return req, ErrResponse
+	}
 	if len(raw.Method) == 0 || raw.Method[0] != '"' {
 		return Request{}, ErrBadMethod
 	}
