@@ -87,10 +87,10 @@ func parseReconnectArgs(args []string) (stratum.ReconnectOrder, error) {
 // adminAddr is where the reconnect command reaches the daemon: the first
 // --listen address (default 0.0.0.0:3333), on loopback when its host is
 // unspecified.
-func adminAddr(listen cliconf.StringList) (string, error) {
+func adminAddr(listen listenList) (string, error) {
 	first := "0.0.0.0:3333"
 	if len(listen) > 0 {
-		first = listen[0]
+		first = listen[0].Addr
 	}
 	host, port, err := net.SplitHostPort(first)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/miner"
 	"github.com/stratumd/stratumd/internal/password"
 	"github.com/stratumd/stratumd/internal/stratum"
@@ -92,9 +91,9 @@ func TestReconnectCommandArgs(t *testing.T) {
 		}
 	}
 	for listen, want := range map[string]string{"": "127.0.0.1:3333", "0.0.0.0:3340": "127.0.0.1:3340", "[::]:3333": "[::1]:3333", "10.0.0.5:3333": "10.0.0.5:3333"} {
-		var l cliconf.StringList
+		var l listenList
 		if listen != "" {
-			l = cliconf.StringList{listen}
+			l = listenList{{Value: listen, Addr: listen}}
 		}
 		if got, err := adminAddr(l); err != nil || got != want {
 			t.Errorf("adminAddr(%q) = %q, %v; want %q", listen, got, err, want)
