@@ -74,11 +74,15 @@ type BlockJSON struct {
 	NetworkDifficulty float64   `json:"network_difficulty"`
 	Status            string    `json:"status"`
 	StatusReason      string    `json:"status_reason,omitempty"`
+	// Mode is "pplns" (the pool's block) or "solo" (its coinbase paid the
+	// finder, user "solo:<address>"; payout never credits it).
+	Mode string `json:"mode"`
 }
 
 func blockJSON(b store.Block) BlockJSON {
 	return BlockJSON{Height: b.Height, Hash: b.Hash, FoundAt: b.FoundAt.UTC(), User: b.Username, Worker: b.Worker,
-		Reward: b.Reward, NetworkDifficulty: b.NetworkDifficulty, Status: string(b.Status), StatusReason: b.StatusReason}
+		Reward: b.Reward, NetworkDifficulty: b.NetworkDifficulty, Status: string(b.Status), StatusReason: b.StatusReason,
+		Mode: string(store.ModeOf(b.Username))}
 }
 
 // PoolJSON is the body of GET /api/pool.

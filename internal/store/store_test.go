@@ -389,11 +389,11 @@ func TestBlocks(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("Blocks = %v, %v", list, err)
 	}
-	if _, err := st.PreviousBlock(ctx, b.LastShare); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.PreviousBlock(ctx, b.LastShare, b.Username); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("previous block of the first: %v", err)
 	}
 	later := store.SharePos{Time: now.Add(time.Hour), Instance: 0, Seq: 7}
-	prev, err := st.PreviousBlock(ctx, later)
+	prev, err := st.PreviousBlock(ctx, later, "")
 	if err != nil || prev.Hash != hash {
 		t.Fatalf("previous block: %+v, %v", prev, err)
 	}
