@@ -185,7 +185,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	d.server, err = stratum.New(stratum.Config{
 		Source: d.source, Network: cfg.params, Users: st, Shares: d.shares, Blocks: st,
 		Recorder: d.recorder, Resubmitter: d.resubmitter,
-		PayoutScript: payoutScript, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
+		PayoutScript: payoutScript, SoloFeeBPS: cfg.SoloFeeBPS, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
 		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, AdminHasher: hasher,
 		Limits: cfg.limits(), JobInterval: cfg.JobInterval,
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
@@ -245,7 +245,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		if d.listening != nil {
 			d.listening(l.Addr())
 		}
-		sg.Go(func() error { return d.server.Serve(srvCtx, l) })
+		sg.Go(func() error { return d.server.ServeListener(srvCtx, l.Listener, l.opts) })
 	}
 	sg.Go(func() error { return d.serveOps(srvCtx) })
 	sg.Go(func() error { return sd.Watchdog(srvCtx, d.healthy) })

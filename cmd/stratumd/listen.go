@@ -12,9 +12,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/proxyproto"
 	"github.com/stratumd/stratumd/internal/store"
+	"github.com/stratumd/stratumd/internal/stratum"
 )
 
 // This file holds the stratum listeners (plain and TLS, each optionally
@@ -27,6 +29,7 @@ func listenFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(&c.TLSListen, "tls-listen", "stratum+ssl listen address, repeatable (needs --tls-cert and --tls-key)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain for --tls-listen (re-read on SIGHUP)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-listen (re-read on SIGHUP)")
+	fs.IntVar(&c.SoloFeeBPS, "solo-fee-bps", 0, "pool fee on a solo miner's block, in basis points (0..9999), paid to --payout-address by a coinbase output")
 	fs.DurationVar(&c.Retention, "retention", 0, "drop daily share partitions older than this, e.g. 720h (0: keep forever); never those a pending payout needs")
 }
 
@@ -53,6 +56,14 @@ func (c *config) checkListen() error {
 			return bad("tls-cert", "%v", err)
 		}
 	}
+	for _, spec := range append(append([]string(nil), c.Listen...), c.TLSListen...) {
+		if _, _, err := parseListenSpec(spec); err != nil {
+			return err
+		}
+	}
+	if c.SoloFeeBPS < 0 || c.SoloFeeBPS > chain.MaxSoloFeeBPS {
+		return bad("solo-fee-bps", "want 0 to %d, got %d", chain.MaxSoloFeeBPS, c.SoloFeeBPS)
+	}
 	if c.Retention < 0 || (c.Retention > 0 && c.Retention < 24*time.Hour) {
 		return bad("retention", "0 (keep forever) or at least 24h, got %v", c.Retention)
 	}
@@ -78,11 +89,12 @@ func (s *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return
 
 // openListeners opens the --listen and --tls-listen sockets, wrapped for
 // the PROXY protocol when it is on (the header comes before the TLS
-// handshake: HAProxy relays TLS untouched in TCP mode).
-func (d *daemon) openListeners() ([]net.Listener, error) {
+// handshake: HAProxy relays TLS untouched in TCP mode), each with the
+// options of its value (listenspec.go).
+func (d *daemon) openListeners() ([]stratumListener, error) {
 	cfg := d.cfg
-	var out []net.Listener
-	fail := func(err error) ([]net.Listener, error) {
+	var out []stratumListener
+	fail := func(err error) ([]stratumListener, error) {
 		for _, l := range out {
 			l.Close()
 		}
@@ -97,10 +109,14 @@ func (d *daemon) openListeners() ([]net.Listener, error) {
 		tlsCfg = &tls.Config{GetCertificate: d.certs.get, MinVersion: tls.VersionTLS12}
 	}
 	trusted, _ := proxyproto.ParseTrusted(cfg.ProxyTrusted) // checked in checkListen
-	open := func(flagName, addr string) (net.Listener, error) {
+	open := func(flagName, spec string) (net.Listener, stratum.ListenOptions, error) {
+		addr, opts, err := parseListenSpec(spec)
+		if err != nil {
+			return nil, opts, err
+		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --%s %s: %w", errStartup, flagName, addr, err)
+			return nil, opts, fmt.Errorf("%w: --%s %s: %w", errStartup, flagName, addr, err)
 		}
 		if cfg.ProxyProtocol {
 			pl, err := proxyproto.NewListener(l, proxyproto.Config{
@@ -109,25 +125,25 @@ func (d *daemon) openListeners() ([]net.Listener, error) {
 			})
 			if err != nil {
 				l.Close()
-				return nil, fmt.Errorf("%w: --proxy-protocol on %s: %w", errStartup, addr, err)
+				return nil, opts, fmt.Errorf("%w: --proxy-protocol on %s: %w", errStartup, addr, err)
 			}
 			l = pl
 		}
-		return l, nil
+		return l, opts, nil
 	}
-	for _, addr := range cfg.Listen {
-		l, err := open("listen", addr)
+	for _, spec := range cfg.Listen {
+		l, opts, err := open("listen", spec)
 		if err != nil {
 			return fail(err)
 		}
-		out = append(out, l)
+		out = append(out, stratumListener{l, opts})
 	}
-	for _, addr := range cfg.TLSListen {
-		l, err := open("tls-listen", addr)
+	for _, spec := range cfg.TLSListen {
+		l, opts, err := open("tls-listen", spec)
 		if err != nil {
 			return fail(err)
 		}
-		out = append(out, tls.NewListener(l, tlsCfg))
+		out = append(out, stratumListener{tls.NewListener(l, tlsCfg), opts})
 	}
 	return out, nil
 }
