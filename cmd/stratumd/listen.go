@@ -38,6 +38,11 @@ func (c *config) checkListen() error {
 	bad := func(setting, format string, a ...any) error {
 		return fmt.Errorf("%w: --%s: %s", cliconf.ErrConfig, setting, fmt.Sprintf(format, a...))
 	}
+	for _, spec := range append(append([]string(nil), c.Listen...), c.TLSListen...) {
+		if _, _, err := parseListenSpec(spec); err != nil {
+			return err
+		}
+	}
 	trusted, err := proxyproto.ParseTrusted(c.ProxyTrusted)
 	if err != nil {
 		return bad("proxy-trusted", "%v", err)
@@ -54,11 +59,6 @@ func (c *config) checkListen() error {
 		}
 		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
 			return bad("tls-cert", "%v", err)
-		}
-	}
-	for _, spec := range append(append([]string(nil), c.Listen...), c.TLSListen...) {
-		if _, _, err := parseListenSpec(spec); err != nil {
-			return err
 		}
 	}
 	if c.SoloFeeBPS < 0 || c.SoloFeeBPS > chain.MaxSoloFeeBPS {

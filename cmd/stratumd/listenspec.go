@@ -29,11 +29,11 @@ type stratumListener struct {
 // and its options.
 func parseListenSpec(spec string) (string, stratum.ListenOptions, error) {
 	var opts stratum.ListenOptions
-	addr, rest, _ := strings.Cut(spec, ",")
+	addr, rest, hasOpts := strings.Cut(spec, ",")
 	if addr == "" {
 		return "", opts, fmt.Errorf("%w: listen %q: no address", cliconf.ErrConfig, spec)
 	}
-	if rest == "" {
+	if !hasOpts {
 		return addr, opts, nil
 	}
 	for opt := range strings.SplitSeq(rest, ",") {
