@@ -16,7 +16,8 @@
 ALTER TABLE blocks
     ADD COLUMN mode text NOT NULL DEFAULT 'pplns' CHECK (mode IN ('pplns', 'solo'));
 
--- block_rounds and block_round_users (00005): pool blocks and pool shares only.
+-- block_rounds and block_round_users (00005): pool blocks and pool shares
+-- only. They name the columns of blocks they use (00005 took "bl.*").
 CREATE OR REPLACE VIEW block_rounds AS
 SELECT b.id AS block_id,
        b.height,
@@ -32,7 +33,8 @@ SELECT b.id AS block_id,
        r.difficulty_sum,
        r.difficulty_sum / b.network_difficulty AS effort
 FROM (
-    SELECT bl.*,
+    SELECT bl.id, bl.height, bl.hash, bl.status, bl.found_at, bl.username, bl.network_difficulty,
+           bl.share_time, bl.share_instance, bl.share_seq,
            lag(bl.share_time)     OVER w AS prev_share_time,
            lag(bl.share_instance) OVER w AS prev_share_instance,
            lag(bl.share_seq)      OVER w AS prev_share_seq
@@ -76,8 +78,9 @@ JOIN shares s
 GROUP BY b.block_id, b.height, b.hash, s.username;
 
 -- +goose Down
--- The views are dropped first and created again without the column: their
--- "bl.*" would otherwise hold on to it.
+-- The views are dropped first (they use the column) and created again as
+-- 00005 made them, but naming the columns they use: 00005's "bl.*" would
+-- now take in the columns of 00006 and 00008 and hold on to them.
 DROP VIEW block_round_users;
 DROP VIEW block_rounds;
 ALTER TABLE blocks DROP COLUMN mode;
@@ -96,7 +99,8 @@ SELECT b.id AS block_id,
        r.difficulty_sum,
        r.difficulty_sum / b.network_difficulty AS effort
 FROM (
-    SELECT bl.*,
+    SELECT bl.id, bl.height, bl.hash, bl.status, bl.found_at, bl.username, bl.network_difficulty,
+           bl.share_time, bl.share_instance, bl.share_seq,
            lag(bl.share_time)     OVER w AS prev_share_time,
            lag(bl.share_instance) OVER w AS prev_share_instance,
            lag(bl.share_seq)      OVER w AS prev_share_seq
