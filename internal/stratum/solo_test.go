@@ -16,6 +16,7 @@ import (
 	btcwire "github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/chain"
+	"github.com/stratumd/stratumd/internal/chain/chaintest"
 	"github.com/stratumd/stratumd/internal/stratum/wire"
 )
 
@@ -259,4 +260,55 @@ func TestSoloListener(t *testing.T) {
 	if r := h.dial().call(wire.MethodAuthorize, "alice", "pw"); r.errCode() != wire.CodeUnauthorized {
 		t.Fatalf("a pool account on the solo listener: %s, want error 24", r.raw)
 	}
+}
+
+// BenchmarkSoloCoinbase measures what one solo address costs per job: its
+// coinbase (chain.NewSoloJob) and its two notify lines, built once per job
+// and address (Server.soloJob), on a job of 200 transactions (an 8-level
+// merkle branch). The bytes it keeps per job and address are reported as
+// "kept-B".
+func BenchmarkSoloCoinbase(b *testing.B) {
+	src := chaintest.New(&chaincfg.RegressionNetParams)
+	src.SetBits(hardBits)
+	srv, err := New(Config{
+		Source: src, Network: &chaincfg.RegressionNetParams, Users: newFakeUsers(), Shares: &fakeShares{},
+		Blocks: &fakeBlocks{}, PayoutScript: payoutScript(b), SoloFeeBPS: 100,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 200 {
+		src.AddTx(testTx(uint32(i + 1000)))
+	}
+	if err := srv.buildJob(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	e := srv.currentJob()
+	miners := make([]*soloMiner, 1024)
+	for i := range miners {
+		h := make([]byte, 20)
+		h[0], h[1] = byte(i), byte(i>>8)
+		a, err := btcutil.NewAddressWitnessPubKeyHash(h, &chaincfg.RegressionNetParams)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if miners[i], err = srv.authorizeSolo("solo:" + a.EncodeAddress()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sj := srv.soloJob(e, miners[0])
+	kept := len(sj.job.Coinb1) + len(sj.job.Coinb2) + len(sj.notify) + len(sj.notifyClean)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var entry *jobEntry
+	for i := 0; i < b.N; i++ {
+		if i%len(miners) == 0 { // a fresh job: every address builds again
+			entry = &jobEntry{job: e.job, num: e.num, gen: e.gen, branch: e.branch}
+		}
+		if srv.soloJob(entry, miners[i%len(miners)]) == nil {
+			b.Fatal("no solo job")
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(kept), "kept-B")
 }
