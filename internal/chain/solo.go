@@ -1,6 +1,8 @@
 package chain
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 
@@ -54,10 +56,13 @@ func (p SoloPayout) Validate() error {
 // NewSoloJob returns a copy of base, a job NewJob built with cfg, whose
 // coinbase pays p instead of cfg.PayoutScript: the miner's output first,
 // then the fee output (when the fee is not zero), then the witness
-// commitment as in base. Everything but Coinb1 and Coinb2 is shared with
-// base (the merkle branch, the template and its transactions), so a solo
-// job costs a coinbase, not a template's work. cfg must be the config base
-// was built with (its tag and extranonce sizes).
+// commitment as in base. Only Coinb2 differs from base (the outputs come
+// after the extranonce slot): Coinb1, the merkle branch, the template and
+// its transactions are shared, so a solo job costs its outputs, not a
+// template's work. Coinb2 is base's with the outputs replaced, which is
+// what serializing the whole coinbase gives (checked on base's bytes; the
+// whole coinbase is built when they are not as expected). cfg must be the
+// config base was built with (its tag and extranonce sizes).
 func NewSoloJob(base *Job, cfg CoinbaseConfig, p SoloPayout) (*Job, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -72,16 +77,67 @@ func NewSoloJob(base *Job, cfg CoinbaseConfig, p SoloPayout) (*Job, error) {
 		return nil, fmt.Errorf("%w: extranonce sizes %d+%d differ from the base job's %d+%d", ErrInvalidConfig,
 			cfg.Extranonce1Size, cfg.Extranonce2Size, base.Extranonce1Size, base.Extranonce2Size)
 	}
-	miner, fee := SoloSplit(base.Template.CoinbaseValue, p.FeeBPS)
-	outs := []*wire.TxOut{wire.NewTxOut(miner, p.MinerScript)}
+	value := base.Template.CoinbaseValue
+	miner, fee := SoloSplit(value, p.FeeBPS)
+	pay := make([]*wire.TxOut, 0, 3)
+	pay = append(pay, wire.NewTxOut(miner, p.MinerScript))
 	if fee > 0 {
-		outs = append(outs, wire.NewTxOut(fee, p.FeeScript))
+		pay = append(pay, wire.NewTxOut(fee, p.FeeScript))
 	}
-	coinb1, coinb2, err := buildCoinbase(base.Template, cfg, outs, base.WitnessCommitment)
+	outs, baseOuts := pay, []*wire.TxOut{wire.NewTxOut(value, cfg.PayoutScript)}
+	if base.WitnessCommitment != nil {
+		outs = append(outs, wire.NewTxOut(0, base.WitnessCommitment))
+		baseOuts = append(baseOuts, wire.NewTxOut(0, base.WitnessCommitment))
+	}
+	j := *base
+	old := appendOutputs(nil, baseOuts)
+	if end := len(base.Coinb2) - 4; end >= len(old) && bytes.Equal(base.Coinb2[end-len(old):end], old) {
+		// Coinb2 is the tag push, the sequence, the outputs and the lock time.
+		head, lockTime := base.Coinb2[:end-len(old)], base.Coinb2[end:]
+		c2 := make([]byte, 0, len(head)+outputsSize(outs)+len(lockTime))
+		c2 = append(c2, head...)
+		c2 = appendOutputs(c2, outs)
+		j.Coinb2 = append(c2, lockTime...)
+		return &j, nil
+	}
+	coinb1, coinb2, err := buildCoinbase(base.Template, cfg, pay[:len(pay):len(pay)], base.WitnessCommitment)
 	if err != nil {
 		return nil, err
 	}
-	j := *base
 	j.Coinb1, j.Coinb2 = coinb1, coinb2
 	return &j, nil
+}
+
+// outputsSize is the serialized size of outs with their count.
+func outputsSize(outs []*wire.TxOut) int {
+	n := wire.VarIntSerializeSize(uint64(len(outs)))
+	for _, o := range outs {
+		n += o.SerializeSize()
+	}
+	return n
+}
+
+// appendOutputs appends the transaction serialization of outs (count,
+// then each value and script) to dst.
+func appendOutputs(dst []byte, outs []*wire.TxOut) []byte {
+	dst = appendVarInt(dst, uint64(len(outs)))
+	for _, o := range outs {
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(o.Value))
+		dst = appendVarInt(dst, uint64(len(o.PkScript)))
+		dst = append(dst, o.PkScript...)
+	}
+	return dst
+}
+
+// appendVarInt appends Bitcoin's CompactSize encoding of v.
+func appendVarInt(dst []byte, v uint64) []byte {
+	switch {
+	case v < 0xfd:
+		return append(dst, byte(v))
+	case v <= 0xffff:
+		return binary.LittleEndian.AppendUint16(append(dst, 0xfd), uint16(v))
+	case v <= 0xffffffff:
+		return binary.LittleEndian.AppendUint32(append(dst, 0xfe), uint32(v))
+	}
+	return binary.LittleEndian.AppendUint64(append(dst, 0xff), v)
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 )
 
 func TestSoloSplit(t *testing.T) {
@@ -125,5 +127,67 @@ func TestNewSoloJobErrors(t *testing.T) {
 		if _, err := NewSoloJob(base, tc.cfg, tc.p); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: err %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+// TestNewSoloJobSplice: the spliced Coinb2 is byte for byte what
+// serializing the whole solo coinbase gives, with and without a witness
+// commitment, fee output, tag or long scripts; a base built under another
+// payout script (the splice's check fails) is rebuilt whole.
+func TestNewSoloJobSplice(t *testing.T) {
+	long := bytes.Repeat([]byte{txscript.OP_TRUE}, 300) // a 3-byte script length
+	p2wsh := append([]byte{0x00, 0x20}, bytes.Repeat([]byte{0xee}, 32)...)
+	for _, tc := range []struct {
+		name    string
+		witness bool
+		tag     string
+		pool    []byte
+		miner   []byte
+		bps     int
+	}{
+		{"plain", false, "/stratumd/", p2wpkh, p2wsh, 0},
+		{"fee", false, "/stratumd/", p2wpkh, p2wsh, 1},
+		{"witness and fee", true, "/stratumd/", p2wpkh, p2wsh, 9_999},
+		{"no tag", true, "", p2wsh, p2wpkh, 50},
+		{"long scripts", true, "/x/", long, long, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl := smallTemplate(70_000, fakeTx(1, false), fakeTx(2, tc.witness))
+			cfg := testConfig()
+			cfg.Tag, cfg.PayoutScript = tc.tag, tc.pool
+			base, err := NewJob("s", tmpl, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := SoloPayout{MinerScript: tc.miner, FeeScript: tc.pool, FeeBPS: tc.bps}
+			j, err := NewSoloJob(base, cfg, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			miner, fee := SoloSplit(tmpl.CoinbaseValue, tc.bps)
+			outs := []*wire.TxOut{wire.NewTxOut(miner, tc.miner)}
+			if fee > 0 {
+				outs = append(outs, wire.NewTxOut(fee, tc.pool))
+			}
+			c1, c2, err := buildCoinbase(tmpl, cfg, outs, base.WitnessCommitment)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(j.Coinb1, c1) || !bytes.Equal(j.Coinb2, c2) || &j.Coinb1[0] != &base.Coinb1[0] {
+				t.Fatalf("spliced coinbase %x|%x, whole %x|%x (coinb1 shared: %v)", j.Coinb1, j.Coinb2, c1, c2, &j.Coinb1[0] == &base.Coinb1[0])
+			}
+
+			// A base of another payout script: rebuilt whole, still right.
+			other := cfg
+			other.PayoutScript = p2wsh[:len(p2wsh)-1]
+			j2, err := NewSoloJob(base, other, SoloPayout{MinerScript: tc.miner, FeeScript: other.PayoutScript, FeeBPS: tc.bps})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cb := assembledCoinbase(t, j2, make([]byte, 4), make([]byte, 8))
+			if !bytes.Equal(cb.TxOut[0].PkScript, tc.miner) || cb.TxOut[0].Value != miner {
+				t.Fatalf("rebuilt coinbase pays %d to %x", cb.TxOut[0].Value, cb.TxOut[0].PkScript)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -72,12 +73,13 @@ type soloMiner struct {
 	key    string // string(script): the soloJobs key
 }
 
-// soloJob is one job's coinbase for one solo address, built once.
+// soloJob is one job's coinbase for one solo address, built once; its
+// notify lines are built when a session first needs each.
 type soloJob struct {
-	once        sync.Once
-	job         *chain.Job // nil when it could not be built
-	notify      []byte     // clean_jobs=false
-	notifyClean []byte     // clean_jobs=true
+	once     sync.Once
+	job      *chain.Job // nil when it could not be built
+	lineOnce [2]sync.Once
+	line     [2][]byte // clean_jobs=false, clean_jobs=true
 }
 
 // soloJobs caches a job entry's per-address solo jobs; the zero value is
@@ -85,6 +87,16 @@ type soloJob struct {
 type soloJobs struct {
 	mu sync.Mutex
 	m  map[string]*soloJob
+}
+
+// coinb2Offset returns where the coinb2 parameter's hex starts in a notify
+// line built with coinb2Hex, or -1.
+func coinb2Offset(line []byte, coinb2Hex string) int {
+	i := bytes.Index(line, []byte(`","`+coinb2Hex+`",[`))
+	if i < 0 {
+		return -1
+	}
+	return i + 3
 }
 
 // soloJob returns e's job for m, building it (once per job and address)
@@ -109,16 +121,40 @@ func (s *Server) soloJob(e *jobEntry, m *soloMiner) *soloJob {
 			return
 		}
 		s.st.soloCoinbases.Add(1)
-		coinb1, coinb2 := hex.EncodeToString(j.Coinb1), hex.EncodeToString(j.Coinb2)
-		branch := e.branch
-		sj.notify = wire.EncodeNotify(j.ID, j.PrevHashStratum, coinb1, coinb2, branch, j.VersionHex, j.BitsHex, j.NTimeHex, false)
-		sj.notifyClean = wire.EncodeNotify(j.ID, j.PrevHashStratum, coinb1, coinb2, branch, j.VersionHex, j.BitsHex, j.NTimeHex, true)
 		sj.job = j
 	})
 	if sj.job == nil {
 		return nil
 	}
 	return sj
+}
+
+// notifyLine returns sj's notify line of e (clean_jobs as clean), built
+// on first use: e's line with the coinb2 parameter replaced (the rest of
+// a notify is the same for every coinbase), or encoded whole when e's
+// line has no coinb2 where expected.
+func (sj *soloJob) notifyLine(e *jobEntry, clean bool) []byte {
+	k := 0
+	if clean {
+		k = 1
+	}
+	sj.lineOnce[k].Do(func() {
+		base := e.notify
+		if clean {
+			base = e.notifyClean
+		}
+		j, at, n := sj.job, e.coinb2At, 2*len(e.job.Coinb2)
+		if at < 0 || at+n > len(base) || base[at+n] != '"' {
+			sj.line[k] = wire.EncodeNotify(j.ID, j.PrevHashStratum, hex.EncodeToString(j.Coinb1), hex.EncodeToString(j.Coinb2),
+				e.branch, j.VersionHex, j.BitsHex, j.NTimeHex, clean)
+			return
+		}
+		line := make([]byte, 0, len(base)-n+2*len(j.Coinb2))
+		line = append(line, base[:at]...)
+		line = hex.AppendEncode(line, j.Coinb2)
+		sj.line[k] = append(line, base[at+n:]...)
+	})
+	return sj.line[k]
 }
 
 // authorizeSolo checks a solo user (the part before the first '.', with
@@ -192,13 +228,10 @@ func (c *session) notifyLine(e *jobEntry, clean bool) []byte {
 		return e.notify
 	}
 	sj := c.srv.soloJob(e, c.solo)
-	switch {
-	case sj == nil:
+	if sj == nil {
 		return nil
-	case clean:
-		return sj.notifyClean
 	}
-	return sj.notify
+	return sj.notifyLine(e, clean)
 }
 
 // aliasLine is e's notify line for this session under job id "<id>.<n>"
@@ -212,7 +245,7 @@ func (c *session) aliasLine(e *jobEntry, n uint32) []byte {
 	if sj == nil {
 		return nil
 	}
-	return wire.NotifyAlias(sj.notify, e.job.ID, "."+strconv.FormatUint(uint64(n), 10))
+	return wire.NotifyAlias(sj.notifyLine(e, false), e.job.ID, "."+strconv.FormatUint(uint64(n), 10))
 }
 
 // chainJob is the job this session's shares of e are checked against: the

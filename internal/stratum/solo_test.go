@@ -148,6 +148,15 @@ func TestSoloSessions(t *testing.T) {
 	if soloJob == nil || hex.EncodeToString(soloJob.Coinb2) != a1b2 {
 		t.Fatal("the cached solo job is not the one sent")
 	}
+	// The notify lines spliced from the pool's are what encoding them whole gives.
+	for _, clean := range []bool{false, true} {
+		j := soloJob
+		want := wire.EncodeNotify(j.ID, j.PrevHashStratum, hex.EncodeToString(j.Coinb1), hex.EncodeToString(j.Coinb2),
+			j.MerkleBranchHex(), j.VersionHex, j.BitsHex, j.NTimeHex, clean)
+		if got := h.srv.soloJob(e, m).notifyLine(e, clean); !bytes.Equal(got, want) || e.coinb2At < 0 {
+			t.Fatalf("clean=%v: spliced line %s, want %s", clean, got, want)
+		}
+	}
 	s := mineJob(t, cA1, soloJob, e.job, cA1.diff, false)
 	if r := cA1.call(wire.MethodSubmit, submitArgs("solo:"+addrA+".rig1", e.job.ID, s.en2, s.ntime, s.nonce)...); string(r.Result) != "true" {
 		t.Fatalf("solo share: %s", r.raw)
@@ -263,10 +272,10 @@ func TestSoloListener(t *testing.T) {
 }
 
 // BenchmarkSoloCoinbase measures what one solo address costs per job: its
-// coinbase (chain.NewSoloJob) and its two notify lines, built once per job
-// and address (Server.soloJob), on a job of 200 transactions (an 8-level
-// merkle branch). The bytes it keeps per job and address are reported as
-// "kept-B".
+// coinbase (chain.NewSoloJob) and the notify line a new tip needs
+// (clean_jobs=true), built once per job and address (Server.soloJob), on a
+// job of 200 transactions (an 8-level merkle branch). The bytes of coinb2
+// and line it keeps per job and address are reported as "kept-B".
 func BenchmarkSoloCoinbase(b *testing.B) {
 	src := chaintest.New(&chaincfg.RegressionNetParams)
 	src.SetBits(hardBits)
@@ -297,15 +306,17 @@ func BenchmarkSoloCoinbase(b *testing.B) {
 		}
 	}
 	sj := srv.soloJob(e, miners[0])
-	kept := len(sj.job.Coinb1) + len(sj.job.Coinb2) + len(sj.notify) + len(sj.notifyClean)
+	kept := len(sj.job.Coinb2) + len(sj.notifyLine(e, true)) // Coinb1 is shared with the pool's job
 	b.ReportAllocs()
 	b.ResetTimer()
 	var entry *jobEntry
 	for i := 0; i < b.N; i++ {
 		if i%len(miners) == 0 { // a fresh job: every address builds again
-			entry = &jobEntry{job: e.job, num: e.num, gen: e.gen, branch: e.branch}
+			entry = &jobEntry{job: e.job, num: e.num, gen: e.gen, branch: e.branch,
+				notify: e.notify, notifyClean: e.notifyClean, coinb2At: e.coinb2At}
 		}
-		if srv.soloJob(entry, miners[i%len(miners)]) == nil {
+		sj := srv.soloJob(entry, miners[i%len(miners)])
+		if sj == nil || sj.notifyLine(entry, true) == nil {
 			b.Fatal("no solo job")
 		}
 	}
