@@ -35,8 +35,10 @@
 //     infrastructure, the recorder last. Also the SIGHUP reload and the
 //     daily share partitions.
 //   - listen.go: the stratum listeners (plain and TLS, each optionally
-//     behind the PROXY protocol), the certificate reload and the share
-//     retention loop.
+//     behind the PROXY protocol), --solo-fee-bps, the certificate reload
+//     and the share retention loop.
+//   - listenspec.go: a --listen/--tls-listen value: the address and its
+//     options ("0.0.0.0:3334,solo").
 //   - http.go: the operations HTTP server on --metrics-listen (package
 //     httpapi) and the node health it reports.
 //   - commands.go: migrate, adduser, set-address, import-users and

@@ -150,6 +150,25 @@ func TestSoloMining(t *testing.T) {
 			t.Fatalf("API block %+v: found by %q, want mode %q", b, found[b.Hash], want)
 		}
 	}
+	// A solo miner's page: its workers, no balance.
+	resp, err := http.Get(base + "/api/users/solo:" + soloA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		User    string `json:"user"`
+		Workers []struct {
+			Name     string `json:"name"`
+			Shares1h int64  `json:"shares_1h"`
+		} `json:"workers"`
+		Balance *struct{} `json:"balance"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || page.User != "solo:"+soloA || len(page.Workers) != 1 ||
+		page.Workers[0].Name != "rig" || page.Workers[0].Shares1h < 2 || page.Balance != nil {
+		t.Fatalf("/api/users/solo:%s: %d %+v %v", soloA, resp.StatusCode, page, err)
+	}
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}

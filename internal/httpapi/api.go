@@ -218,7 +218,8 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
 	defer cancel()
-	if _, err := s.cfg.Store.UserByName(ctx, name); err != nil {
+	// A solo miner ("solo:<address>") has shares but no account.
+	if _, err := s.cfg.Store.UserByName(ctx, name); err != nil && !username.IsSolo(name) {
 		if errors.Is(err, store.ErrNotFound) {
 			writeError(w, http.StatusNotFound, "no such user")
 			return
