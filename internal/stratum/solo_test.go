@@ -38,20 +38,7 @@ func scriptOf(t *testing.T, addr string) []byte {
 // mining.notify's coinb1 and coinb2 (hex).
 func (c *client) soloHandshake(user, password string) (coinb1, coinb2 string) {
 	c.t.Helper()
-	r := c.call(wire.MethodSubscribe, "test/1.0")
-	var res []json.RawMessage
-	if err := json.Unmarshal(r.Result, &res); err != nil || len(res) != 3 {
-		c.t.Fatalf("subscribe result %s", r.raw)
-	}
-	var en1 string
-	json.Unmarshal(res[1], &en1)
-	c.en1, _ = hex.DecodeString(en1)
-	json.Unmarshal(res[2], &c.en2n)
-	if r := c.call(wire.MethodAuthorize, user, password); string(r.Result) != "true" {
-		c.t.Fatalf("authorize %s: %s", user, r.raw)
-	}
-	c.expect(wire.MethodSetDifficulty)
-	m := c.expect(wire.MethodNotify)
+	m := c.handshakeAs(user, password)
 	json.Unmarshal(m.Params[2], &coinb1)
 	json.Unmarshal(m.Params[3], &coinb2)
 	return coinb1, coinb2
