@@ -17,7 +17,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/txscript"
 	btcwire "github.com/btcsuite/btcd/wire"
 	"go.uber.org/goleak"
 
@@ -215,15 +214,7 @@ func regtestAddress(t testing.TB, seed byte) string {
 
 func payoutScript(t testing.TB) []byte {
 	t.Helper()
-	a, err := btcutil.DecodeAddress(regtestAddress(t, 0x42), &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := txscript.PayToAddrScript(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return scriptOf(t, regtestAddress(t, 0x42))
 }
 
 // harness is a running server over real TCP with fakes.

@@ -21,7 +21,7 @@ import (
 )
 
 // scriptOf is the output script of a regtest address.
-func scriptOf(t *testing.T, addr string) []byte {
+func scriptOf(t testing.TB, addr string) []byte {
 	t.Helper()
 	a, err := btcutil.DecodeAddress(addr, &chaincfg.RegressionNetParams)
 	if err != nil {
