@@ -21,6 +21,8 @@
 //     resubmissions and its share dump on its blocks row.
 //   - 00007_payment_rbf.sql: replace-by-fee: payment_txs, the abandoning
 //     state and payments.conflict_seen_height.
+//   - 00008_solo.sql: SOLO mode: blocks.mode ('pplns' or 'solo'); the
+//     round views count pool blocks and pool shares only.
 //
 // Every table, view and function of the schema is created here. The one
 // DDL outside is internal/store's: the daily partitions of the shares

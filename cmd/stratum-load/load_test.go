@@ -168,14 +168,15 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("# pool users\nalice:pw\n\nbob\n")
+	f.WriteString("# pool users\nalice:pw\n\nbob\nsolo:bcrt1qaddr\nsolo:bcrt1qother:pw2\n")
 	f.Close()
 	cfg, asJSON, err := parseFlags([]string{"-users-file", f.Name(), "-json", "-conns", "7", "-rate", "100"}, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !asJSON || cfg.Conns != 7 || cfg.Rate != 100 || len(cfg.Users) != 2 ||
-		cfg.Users[0] != (Credential{"alice", "pw"}) || cfg.Users[1] != (Credential{"bob", "x"}) {
+	if !asJSON || cfg.Conns != 7 || cfg.Rate != 100 || len(cfg.Users) != 4 ||
+		cfg.Users[0] != (Credential{"alice", "pw"}) || cfg.Users[1] != (Credential{"bob", "x"}) ||
+		cfg.Users[2] != (Credential{"solo:bcrt1qaddr", "x"}) || cfg.Users[3] != (Credential{"solo:bcrt1qother", "pw2"}) {
 		t.Fatalf("config %+v", cfg)
 	}
 	if _, _, err := parseFlags([]string{"-user", "u", "-conns", "0"}, &stderr); err == nil {

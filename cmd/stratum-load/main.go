@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 func main() {
@@ -101,8 +103,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, bool, error) {
 	return cfg, asJSON, cfg.Validate()
 }
 
-// readUsersFile reads "user[:password]" lines; blank lines and lines
-// starting with # are skipped.
+// readUsersFile reads "user[:password]" lines; a solo miner's line,
+// "solo:<address>[:password]", keeps its prefix in the user. Blank lines
+// and lines starting with # are skipped.
 func readUsersFile(path string) ([]Credential, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -116,11 +119,16 @@ func readUsersFile(path string) ([]Credential, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
+		// A solo miner's name ("solo:<address>") holds a colon itself.
+		solo := ""
+		if strings.HasPrefix(line, username.SoloPrefix) {
+			solo, line = username.SoloPrefix, line[len(username.SoloPrefix):]
+		}
 		u, p, ok := strings.Cut(line, ":")
 		if !ok {
 			p = "x"
 		}
-		creds = append(creds, Credential{User: u, Password: p})
+		creds = append(creds, Credential{User: solo + u, Password: p})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("users file %s: %w", path, err)

@@ -74,6 +74,7 @@ type config struct {
 	TLSCert       string
 	TLSKey        string
 	Retention     time.Duration
+	SoloFeeBPS    int // --solo-fee-bps (listen.go)
 	// Peers of the embedded node
 	Connect   cliconf.StringList
 	AddPeer   cliconf.StringList

@@ -186,7 +186,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	d.server, err = stratum.New(stratum.Config{
 		Source: d.source, Network: cfg.params, Users: st, Shares: d.shares, Blocks: st,
 		Recorder: d.recorder, Resubmitter: d.resubmitter,
-		PayoutScript: payoutScript, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
+		PayoutScript: payoutScript, SoloFeeBPS: cfg.SoloFeeBPS, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
 		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, AdminHasher: hasher,
 		Limits: cfg.limits(), JobInterval: cfg.JobInterval,
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,

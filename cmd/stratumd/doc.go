@@ -38,13 +38,13 @@
 //     infrastructure, the recorder last. Also the SIGHUP reload and the
 //     daily share partitions.
 //   - listen.go: the stratum listeners (plain and TLS, each optionally
-//     behind the PROXY protocol), the certificate reload and the share
-//     retention loop.
+//     behind the PROXY protocol), --solo-fee-bps, the certificate reload
+//     and the share retention loop.
 //   - listenspec.go: the value of --listen and --tls-listen,
 //     "ADDR[,key[=value]...]": the listener's own options (its difficulty
-//     profile: min-diff, max-diff, start-diff, vardiff-target, pow2), one
-//     parser for flags, STRATUMD_LISTEN and the TOML file, and their check
-//     against the global settings.
+//     profile: min-diff, max-diff, start-diff, vardiff-target, pow2; solo),
+//     one parser for flags, STRATUMD_LISTEN and the TOML file, and their
+//     check against the global settings.
 //   - http.go: the operations HTTP server on --metrics-listen (package
 //     httpapi) and the node health it reports.
 //   - commands.go: migrate, adduser, set-address, import-users and

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/cliconf"
 	"github.com/stratumd/stratumd/internal/proxyproto"
 	"github.com/stratumd/stratumd/internal/store"
@@ -27,6 +28,7 @@ func listenFlags(fs *flag.FlagSet, c *config) {
 	fs.Var(&c.TLSListen, "tls-listen", "stratum+ssl listen address, repeatable (needs --tls-cert and --tls-key); takes the options of --listen")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain for --tls-listen (re-read on SIGHUP)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-listen (re-read on SIGHUP)")
+	fs.IntVar(&c.SoloFeeBPS, "solo-fee-bps", 0, "pool fee on a solo miner's block, in basis points (0..9999), paid to --payout-address by a coinbase output")
 	fs.DurationVar(&c.Retention, "retention", 0, "drop daily share partitions older than this, e.g. 720h (0: keep forever); never those a pending payout needs")
 }
 
@@ -52,6 +54,9 @@ func (c *config) checkListen() error {
 		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
 			return bad("tls-cert", "%v", err)
 		}
+	}
+	if c.SoloFeeBPS < 0 || c.SoloFeeBPS > chain.MaxSoloFeeBPS {
+		return bad("solo-fee-bps", "want 0 to %d, got %d", chain.MaxSoloFeeBPS, c.SoloFeeBPS)
 	}
 	if c.Retention < 0 || (c.Retention > 0 && c.Retention < 24*time.Hour) {
 		return bad("retention", "0 (keep forever) or at least 24h, got %v", c.Retention)

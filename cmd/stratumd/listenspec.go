@@ -21,6 +21,7 @@ import (
 //	min-diff, max-diff, start-diff   share difficulty (a positive number)
 //	vardiff-target                    time between a connection's shares (a duration, at least 1s)
 //	pow2                              round every difficulty to a power of two (bare, or =true/=false)
+//	solo                              every miner of the port mines solo (bare, or =true/=false; see README "Solo mining")
 //
 // A new key is one case in parseListenOption.
 
@@ -33,11 +34,13 @@ type listenSpec struct {
 	// Profile is the listener's difficulty profile; zero fields take the
 	// global --min-diff, --max-diff, --start-diff, --vardiff-target.
 	Profile stratum.Profile
+	// Solo makes every miner of the listener mine solo.
+	Solo bool
 }
 
 // listenerConfig is what the stratum server gets for this listener.
 func (s listenSpec) listenerConfig() stratum.ListenerConfig {
-	return stratum.ListenerConfig{Profile: s.Profile}
+	return stratum.ListenerConfig{Profile: s.Profile, Solo: s.Solo}
 }
 
 // parseListenSpec parses "ADDR[,key[=value]...]". Unknown keys, a key
@@ -71,7 +74,7 @@ func parseListenSpec(v string) (listenSpec, error) {
 }
 
 // listenOptionNames are the keys parseListenOption knows, for messages.
-const listenOptionNames = "min-diff, max-diff, start-diff, vardiff-target, pow2"
+const listenOptionNames = "min-diff, max-diff, start-diff, vardiff-target, pow2, solo"
 
 // parseListenOption applies one key (with its value, when hasVal) to spec.
 func parseListenOption(spec *listenSpec, key, val string, hasVal bool) error {
@@ -92,6 +95,18 @@ func parseListenOption(spec *listenSpec, key, val string, hasVal bool) error {
 		*dst = d
 		return nil
 	}
+	flag := func(dst *bool) error {
+		if !hasVal {
+			*dst = true
+			return nil
+		}
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return fmt.Errorf("%s=%s: want true or false (or %s alone)", key, val, key)
+		}
+		*dst = b
+		return nil
+	}
 	p := &spec.Profile
 	switch key {
 	case "min-diff":
@@ -110,15 +125,9 @@ func parseListenOption(spec *listenSpec, key, val string, hasVal bool) error {
 		}
 		p.VardiffTarget = d
 	case "pow2":
-		if !hasVal {
-			p.Pow2 = true
-			return nil
-		}
-		b, err := strconv.ParseBool(val)
-		if err != nil {
-			return fmt.Errorf("pow2=%s: want true or false (or pow2 alone)", val)
-		}
-		p.Pow2 = b
+		return flag(&p.Pow2)
+	case "solo":
+		return flag(&spec.Solo)
 	default:
 		return fmt.Errorf("unknown option %q (known: %s)", key, listenOptionNames)
 	}

@@ -19,25 +19,29 @@ func TestParseListenSpec(t *testing.T) {
 		in   string
 		addr string
 		p    stratum.Profile
+		solo bool
 	}{
-		{"0.0.0.0:3333", "0.0.0.0:3333", stratum.Profile{}},
-		{"[::]:3333", "[::]:3333", stratum.Profile{}},
+		{"0.0.0.0:3333", "0.0.0.0:3333", stratum.Profile{}, false},
+		{"[::]:3333", "[::]:3333", stratum.Profile{}, false},
 		{"0.0.0.0:3334,min-diff=0.0001,max-diff=0.01,start-diff=0.0005,pow2", "0.0.0.0:3334",
-			stratum.Profile{MinDiff: 1e-4, MaxDiff: 0.01, StartDiff: 5e-4, Pow2: true}},
+			stratum.Profile{MinDiff: 1e-4, MaxDiff: 0.01, StartDiff: 5e-4, Pow2: true}, false},
 		{"pool.example:3335, start-diff=500000 , min-diff=1e5, vardiff-target=5s, pow2=false", "pool.example:3335",
-			stratum.Profile{MinDiff: 1e5, StartDiff: 500000, VardiffTarget: 5 * time.Second}},
-		{":3336,pow2=true", ":3336", stratum.Profile{Pow2: true}},
+			stratum.Profile{MinDiff: 1e5, StartDiff: 500000, VardiffTarget: 5 * time.Second}, false},
+		{":3336,pow2=true", ":3336", stratum.Profile{Pow2: true}, false},
+		{"0.0.0.0:3334,solo", "0.0.0.0:3334", stratum.Profile{}, true},
+		{"0.0.0.0:3334,solo=true,min-diff=0.001", "0.0.0.0:3334", stratum.Profile{MinDiff: 0.001}, true},
+		{"[::1]:3334, solo=false", "[::1]:3334", stratum.Profile{}, false},
 	} {
 		s, err := parseListenSpec(tc.in)
-		if err != nil || s.Addr != tc.addr || s.Profile != tc.p || s.Value != tc.in {
-			t.Errorf("%q: %+v, %v; want %s %+v", tc.in, s, err, tc.addr, tc.p)
+		if err != nil || s.Addr != tc.addr || s.Profile != tc.p || s.Value != tc.in || s.Solo != tc.solo {
+			t.Errorf("%q: %+v, %v; want %s %+v solo %v", tc.in, s, err, tc.addr, tc.p, tc.solo)
 		}
 	}
 	for _, tc := range []struct{ in, want string }{
 		{"", "no address"},
 		{",pow2", "no address"},
 		{"3333", "not host:port"},
-		{"0.0.0.0:3334,solo-mode", `unknown option "solo-mode" (known: min-diff, max-diff, start-diff, vardiff-target, pow2)`},
+		{"0.0.0.0:3334,solo-mode", `unknown option "solo-mode" (known: min-diff, max-diff, start-diff, vardiff-target, pow2, solo)`},
 		{"0.0.0.0:3334,pow2,pow2", "pow2 given twice"},
 		{"0.0.0.0:3334,min-diff", "min-diff needs a value"},
 		{"0.0.0.0:3334,min-diff=", "min-diff needs a value"},
@@ -49,6 +53,8 @@ func TestParseListenSpec(t *testing.T) {
 		{"0.0.0.0:3334,vardiff-target=500ms", "vardiff-target=500ms: want a duration of at least 1s"},
 		{"0.0.0.0:3334,vardiff-target=10", "want a duration"},
 		{"0.0.0.0:3334,pow2=maybe", "pow2=maybe: want true or false"},
+		{"0.0.0.0:3334,solo=maybe", "solo=maybe: want true or false"},
+		{"0.0.0.0:3334,solo,solo", "solo given twice"},
 		{"0.0.0.0:3334,,pow2", "empty option"},
 	} {
 		_, err := parseListenSpec(tc.in)
@@ -163,4 +169,26 @@ func FuzzParseListenSpec(f *testing.F) {
 			t.Fatalf("%q: parsed again as %+v, %v", v, again, err)
 		}
 	})
+}
+
+func TestSoloConfig(t *testing.T) {
+	noEnv := func(string) (string, bool) { return "", false }
+	base := []string{"--db", "postgres://x", "--network", "regtest"}
+	cfg, _, err := parseConfig(append(base, "--listen", "127.0.0.1:3334,solo", "--solo-fee-bps", "150"), noEnv, io.Discard)
+	if err != nil || cfg.SoloFeeBPS != 150 || len(cfg.Listen) != 1 || !cfg.Listen[0].Solo {
+		t.Fatalf("config %+v: %v", cfg, err)
+	}
+	for _, args := range [][]string{
+		{"--solo-fee-bps", "10000"},
+		{"--solo-fee-bps", "-1"},
+		{"--listen", "127.0.0.1:3334,bogus"},
+		{"--tls-listen", "127.0.0.1:3443,solo=2"}, // refused before the missing certificate is
+	} {
+		// Flag values are refused by the flag package, the range by the
+		// check: both name what is wrong.
+		if _, _, err := parseConfig(append(base, args...), noEnv, io.Discard); err == nil ||
+			!strings.Contains(err.Error(), "solo") && !strings.Contains(err.Error(), "bogus") {
+			t.Errorf("%v: %v, want an error naming the setting", args, err)
+		}
+	}
 }

@@ -30,6 +30,8 @@
 //   - template.go: Template, what a Source hands out.
 //   - job.go: CoinbaseConfig, NewJob and Job (Hash, HeaderFor, Block,
 //     MerkleBranchHex).
+//   - solo.go: SoloSplit (a solo block's fee, rounded down) and
+//     NewSoloJob (a job's coinbase paying a solo miner's address).
 //   - merkle.go: the merkle branch and root.
 //   - target.go: Target and the difficulty conversions.
 //   - network.go: NetworkParams, btcd's parameters for a network name.

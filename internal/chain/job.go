@@ -144,7 +144,8 @@ func NewJob(id string, t *Template, cfg CoinbaseConfig) (*Job, error) {
 	if t.HasWitness() || t.RequireWitnessCommitment {
 		commitScript = witnessCommitmentScript(witnessCommitment(t.Transactions, [32]byte{}))
 	}
-	coinb1, coinb2, err := buildCoinbase(t, cfg, commitScript)
+	outs := []*wire.TxOut{wire.NewTxOut(t.CoinbaseValue, cfg.PayoutScript)}
+	coinb1, coinb2, err := buildCoinbase(t, cfg, outs, commitScript)
 	if err != nil {
 		return nil, err
 	}
@@ -203,12 +204,13 @@ func validateTemplate(t *Template) error {
 	return nil
 }
 
-// buildCoinbase serializes the coinbase (without witness) with a zeroed
-// extranonce slot and returns the bytes before and after the slot.
+// buildCoinbase serializes the coinbase (without witness) paying outs, then
+// the witness commitment output when commitScript is set, with a zeroed
+// extranonce slot, and returns the bytes before and after the slot.
 //
 // scriptSig = BIP34 height push || push opcode of len(en1)+len(en2) ||
 // extranonce slot || tag push (omitted when the tag is empty or does not fit).
-func buildCoinbase(t *Template, cfg CoinbaseConfig, commitScript []byte) (coinb1, coinb2 []byte, err error) {
+func buildCoinbase(t *Template, cfg CoinbaseConfig, outs []*wire.TxOut, commitScript []byte) (coinb1, coinb2 []byte, err error) {
 	heightPush, err := txscript.NewScriptBuilder().AddInt64(int64(t.Height)).Script()
 	if err != nil {
 		return nil, nil, fmt.Errorf("chain: encode coinbase height %d: %w", t.Height, err)
@@ -235,7 +237,9 @@ func buildCoinbase(t *Template, cfg CoinbaseConfig, commitScript []byte) (coinb1
 		SignatureScript:  script,
 		Sequence:         wire.MaxTxInSequenceNum,
 	})
-	tx.AddTxOut(wire.NewTxOut(t.CoinbaseValue, cfg.PayoutScript))
+	for _, o := range outs {
+		tx.AddTxOut(o)
+	}
 	if commitScript != nil {
 		tx.AddTxOut(wire.NewTxOut(0, commitScript))
 	}

@@ -74,11 +74,15 @@ type BlockJSON struct {
 	NetworkDifficulty float64   `json:"network_difficulty"`
 	Status            string    `json:"status"`
 	StatusReason      string    `json:"status_reason,omitempty"`
+	// Mode is "pplns" (the pool's block) or "solo" (its coinbase paid the
+	// finder, user "solo:<address>"; payout never credits it).
+	Mode string `json:"mode"`
 }
 
 func blockJSON(b store.Block) BlockJSON {
 	return BlockJSON{Height: b.Height, Hash: b.Hash, FoundAt: b.FoundAt.UTC(), User: b.Username, Worker: b.Worker,
-		Reward: b.Reward, NetworkDifficulty: b.NetworkDifficulty, Status: string(b.Status), StatusReason: b.StatusReason}
+		Reward: b.Reward, NetworkDifficulty: b.NetworkDifficulty, Status: string(b.Status), StatusReason: b.StatusReason,
+		Mode: string(store.ModeOf(b.Username))}
 }
 
 // PoolJSON is the body of GET /api/pool.
@@ -214,7 +218,8 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
 	defer cancel()
-	if _, err := s.cfg.Store.UserByName(ctx, name); err != nil {
+	// A solo miner ("solo:<address>") has shares but no account.
+	if _, err := s.cfg.Store.UserByName(ctx, name); err != nil && !username.IsSolo(name) {
 		if errors.Is(err, store.ErrNotFound) {
 			writeError(w, http.StatusNotFound, "no such user")
 			return

@@ -55,6 +55,9 @@
 //     store.GiveUpDepth (6) blocks past its height: the same rule.
 //  2. Credit every matured block in one transaction that inserts its
 //     block_splits row and credits and moves it to credited: exactly once.
+//     A solo block (blocks.mode 'solo': its coinbase paid its finder) is
+//     classified like any block but never credited: it stays matured. Solo
+//     shares (user "solo:<address>") are never part of a PPLNS window.
 //  3. Reconcile the wallet's locks with the ledger (see below), then move
 //     open payments on (planned → signed → broadcast → confirmed; an
 //     abandoning one to abandoned or confirmed; a signed or broadcast one

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stratumd/stratumd/internal/username"
 )
 
 // GiveUpDepth is how many blocks the best chain must be past a submitted
@@ -38,6 +40,30 @@ func (st BlockStatus) Valid() bool {
 	return false
 }
 
+// BlockMode says who a found block's coinbase paid; see
+// migrations/00008_solo.sql.
+type BlockMode string
+
+// Block modes.
+const (
+	// ModePPLNS is the pool's block: its coinbase paid the pool, and payout
+	// splits it among the PPLNS window's users.
+	ModePPLNS BlockMode = "pplns"
+	// ModeSolo is a solo miner's block (user name username.SoloPrefix +
+	// address): its coinbase paid the miner; payout never credits it.
+	ModeSolo BlockMode = "solo"
+)
+
+// ModeOf is the mode of a block found under user name name: ModeSolo for
+// a solo miner's name, else ModePPLNS. The store sets a block's mode this
+// way; nothing else decides it.
+func ModeOf(name string) BlockMode {
+	if username.IsSolo(name) {
+		return ModeSolo
+	}
+	return ModePPLNS
+}
+
 // SharePos locates one share: its acceptance time, instance and spool seq.
 // Shares are ordered by (Time, Instance, Seq).
 type SharePos struct {
@@ -62,6 +88,9 @@ type Block struct {
 	InstanceID        uint8
 	LastShare         SharePos // the round's last share (the block's own)
 	UpdatedAt         time.Time
+	// Mode is ModeOf(Username), set by the store: on insert it is derived
+	// from the user name whatever the field says.
+	Mode BlockMode
 	// Raw is the serialized block, stored by InsertBlock (and with its
 	// share by StoreShares) when set. The queries returning Blocks leave it
 	// nil: a block can be 4 MB; BlockRaw reads it.
@@ -69,7 +98,7 @@ type Block struct {
 }
 
 const blockColumns = `id, height, hash, prev_hash, found_at, username, worker, reward, network_difficulty,
-	status, status_reason, instance_id, share_time, share_instance, share_seq, updated_at`
+	status, status_reason, instance_id, share_time, share_instance, share_seq, updated_at, mode`
 
 func scanBlock(row pgx.Row) (Block, error) {
 	var b Block
@@ -77,14 +106,14 @@ func scanBlock(row pgx.Row) (Block, error) {
 	var seq int64
 	err := row.Scan(&b.ID, &b.Height, &b.Hash, &b.PrevHash, &b.FoundAt, &b.Username, &b.Worker,
 		&b.Reward, &b.NetworkDifficulty, &b.Status, &b.StatusReason, &inst,
-		&b.LastShare.Time, &shInst, &seq, &b.UpdatedAt)
+		&b.LastShare.Time, &shInst, &seq, &b.UpdatedAt, &b.Mode)
 	b.InstanceID, b.LastShare.Instance, b.LastShare.Seq = uint8(inst), uint8(shInst), uint64(seq)
 	return b, err
 }
 
 const insertBlockSQL = `INSERT INTO blocks (height, hash, prev_hash, found_at, username, worker, reward,
-	network_difficulty, status, status_reason, instance_id, share_time, share_instance, share_seq, raw)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	network_difficulty, status, status_reason, instance_id, share_time, share_instance, share_seq, raw, mode)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 
 func blockArgs(b *Block) []any {
 	var raw []byte // NULL when there is none
@@ -93,7 +122,7 @@ func blockArgs(b *Block) []any {
 	}
 	return []any{b.Height, b.Hash, b.PrevHash, b.FoundAt, b.Username, b.Worker, b.Reward, b.NetworkDifficulty,
 		b.Status, b.StatusReason, int16(b.InstanceID), b.LastShare.Time, int16(b.LastShare.Instance),
-		int64(b.LastShare.Seq), raw}
+		int64(b.LastShare.Seq), raw, ModeOf(b.Username)}
 }
 
 // InsertBlock records a found block (status submitted unless b says
@@ -143,15 +172,22 @@ func (s *Store) Blocks(ctx context.Context, limit int, statuses ...BlockStatus) 
 	return out, mapErr("list blocks", err)
 }
 
-// PreviousBlock returns the pool's newest block found before pos that is not
-// rejected (the start of the round ending at pos). ErrNotFound when there is
-// none.
-func (s *Store) PreviousBlock(ctx context.Context, pos SharePos) (Block, error) {
+// PreviousBlock returns the newest block found before pos that is not
+// rejected and is of the same round as a block found by finder: for a pool
+// (PPLNS) finder the pool's previous PPLNS block (a solo block ends no pool
+// round); for a solo finder (username.SoloPrefix) the previous block of
+// that same solo miner. ErrNotFound when there is none.
+func (s *Store) PreviousBlock(ctx context.Context, pos SharePos, finder string) (Block, error) {
+	solo := ""
+	if username.IsSolo(finder) {
+		solo = finder
+	}
 	b, err := scanBlock(s.pool.QueryRow(ctx, `SELECT `+blockColumns+` FROM blocks
 		WHERE status <> 'rejected'
 		  AND (share_time, share_instance, share_seq) < ($1, $2, $3)
+		  AND CASE WHEN $4 = '' THEN mode = 'pplns' ELSE username = $4 END
 		ORDER BY share_time DESC, share_instance DESC, share_seq DESC LIMIT 1`,
-		pos.Time, int16(pos.Instance), int64(pos.Seq)))
+		pos.Time, int16(pos.Instance), int64(pos.Seq), solo))
 	return b, mapErr("previous block", err)
 }
 
@@ -163,16 +199,24 @@ type RoundUser struct {
 }
 
 // RoundSummary sums shares per user in (after, through]: the round from the
-// share after `after` up to and including `through`. A zero `after` starts at
-// the first share. Users come sorted by name.
-func (s *Store) RoundSummary(ctx context.Context, after, through SharePos) ([]RoundUser, error) {
+// share after `after` up to and including `through`, of a block found by
+// finder: for a pool finder every pool user's shares (solo shares, user
+// names starting with username.SoloPrefix, are never part of a pool
+// round); for a solo finder that solo miner's shares alone. A zero `after`
+// starts at the first share. Users come sorted by name.
+func (s *Store) RoundSummary(ctx context.Context, after, through SharePos, finder string) ([]RoundUser, error) {
+	solo := ""
+	if username.IsSolo(finder) {
+		solo = finder
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT username, count(*), sum(difficulty) FROM shares
 		WHERE (time, instance_id, seq) > ($1, $2, $3)
 		  AND (time, instance_id, seq) <= ($4, $5, $6)
+		  AND CASE WHEN $7 = '' THEN NOT starts_with(username, 'solo:') ELSE username = $7 END
 		GROUP BY username ORDER BY username`,
 		after.Time, int16(after.Instance), int64(after.Seq),
-		through.Time, int16(through.Instance), int64(through.Seq))
+		through.Time, int16(through.Instance), int64(through.Seq), solo)
 	if err != nil {
 		return nil, mapErr("round summary", err)
 	}

@@ -15,20 +15,25 @@ import (
 // confirmed, matured, and orphaned ones, which may come back in a
 // reorganization), by height.
 func (r *PayoutRun) UnsettledBlocks(ctx context.Context) ([]Block, error) {
-	return r.blocksIn(ctx, "unsettled blocks", BlockSubmitted, BlockConfirmed, BlockMatured, BlockOrphaned)
+	return r.blocksIn(ctx, "unsettled blocks", false, BlockSubmitted, BlockConfirmed, BlockMatured, BlockOrphaned)
 }
 
-// MaturedBlocks returns the matured blocks (due to be credited), by height.
+// MaturedBlocks returns the matured PPLNS blocks (due to be credited), by
+// height. A solo block (ModeSolo) is never among them: its coinbase paid
+// its finder, and payout never credits it; it stays matured.
 func (r *PayoutRun) MaturedBlocks(ctx context.Context) ([]Block, error) {
-	return r.blocksIn(ctx, "matured blocks", BlockMatured)
+	return r.blocksIn(ctx, "matured blocks", true, BlockMatured)
 }
 
-func (r *PayoutRun) blocksIn(ctx context.Context, op string, statuses ...BlockStatus) ([]Block, error) {
+// blocksIn returns the blocks in statuses, by height; with pplnsOnly, no
+// solo block.
+func (r *PayoutRun) blocksIn(ctx context.Context, op string, pplnsOnly bool, statuses ...BlockStatus) ([]Block, error) {
 	st := make([]string, len(statuses))
 	for i, x := range statuses {
 		st[i] = string(x)
 	}
-	rows, err := r.db.Query(ctx, `SELECT `+blockColumns+` FROM blocks WHERE status = ANY($1) ORDER BY height, id`, st)
+	rows, err := r.db.Query(ctx, `SELECT `+blockColumns+` FROM blocks
+		WHERE status = ANY($1) AND (NOT $2 OR mode = 'pplns') ORDER BY height, id`, st, pplnsOnly)
 	if err != nil {
 		return nil, mapErr(op, err)
 	}

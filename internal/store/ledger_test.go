@@ -93,6 +93,9 @@ func TestMigrationPaymentRBF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	if v, err := m.Down(ctx); err != nil || v != 8 { // 00008 (solo) first
+		t.Fatalf("down: %d %v", v, err)
+	}
 	if v, err := m.Down(ctx); err != nil || v != 7 {
 		t.Fatalf("down: %d %v", v, err)
 	}
@@ -123,8 +126,10 @@ func TestMigrationPaymentRBF(t *testing.T) {
 		INSERT INTO payments (state, total, fee_rate, fee, txid, raw_tx) VALUES ('abandoned', 4000, 2, 1, repeat('d', 64), '\x03')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Down(ctx); err != nil {
-		t.Fatal(err)
+	for _, want := range []int64{8, 7} { // 00008 (solo), then 00007
+		if v, err := m.Down(ctx); err != nil || v != want {
+			t.Fatalf("down: %d %v, want %d", v, err, want)
+		}
 	}
 	if err := conn.QueryRow(ctx, `SELECT string_agg(state, ' ' ORDER BY id) FROM payments`).Scan(&got); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,10 @@ import (
 // PostgreSQL plans each for its actual time range: partitions pruned at
 // plan time and a parallel scan for big chunks; a cached generic plan is
 // several times slower.
+//
+// Solo shares (user names starting with username.SoloPrefix, "solo:") are
+// stored for statistics but are no part of any PPLNS window: every read
+// here skips them.
 
 // ShareBucket is the difficulty one user submitted in one time bucket.
 type ShareBucket struct {
@@ -82,6 +86,7 @@ func shareBuckets(ctx context.Context, q shareQuerier, lo, hi time.Time, last Sh
 		SELECT date_bin($6 * interval '1 microsecond', time, $1), username, sum(difficulty), count(*) FROM shares
 		WHERE time >= $1 AND time < $2 AND time <= $3
 		  AND (time, instance_id, seq) <= ($3, $4, $5)
+		  AND NOT starts_with(username, 'solo:')
 		GROUP BY 1, 2`, pgx.QueryExecModeExec, lo, hi, last.Time, int16(last.Instance), int64(last.Seq), width.Microseconds())
 	if err != nil {
 		return nil, mapErr("pplns window: sum chunk", err)
@@ -99,6 +104,7 @@ func walkShares(ctx context.Context, q shareQuerier, lo, hi time.Time, last Shar
 		SELECT time, instance_id, seq, username, difficulty FROM shares
 		WHERE time >= $1 AND time < $2 AND time <= $3
 		  AND (time, instance_id, seq) <= ($3, $4, $5)
+		  AND NOT starts_with(username, 'solo:')
 		ORDER BY time DESC, instance_id DESC, seq DESC`, pgx.QueryExecModeExec, lo, hi, last.Time, int16(last.Instance), int64(last.Seq))
 	if err != nil {
 		return mapErr("pplns window: boundary", err)
@@ -122,7 +128,7 @@ func walkShares(ctx context.Context, q shareQuerier, lo, hi time.Time, last Shar
 
 func shareTimeBefore(ctx context.Context, q shareQuerier, t time.Time) (time.Time, error) {
 	var older time.Time
-	err := q.QueryRow(ctx, `SELECT time FROM shares WHERE time < $1 ORDER BY time DESC LIMIT 1`, t).Scan(&older)
+	err := q.QueryRow(ctx, `SELECT time FROM shares WHERE time < $1 AND NOT starts_with(username, 'solo:') ORDER BY time DESC LIMIT 1`, t).Scan(&older)
 	return older, mapErr("pplns window: older shares", err) // no row: ErrNotFound
 }
 
@@ -132,6 +138,7 @@ func firstShareFrom(ctx context.Context, q shareQuerier, lo time.Time, last Shar
 	var seq int64
 	err := q.QueryRow(ctx, `SELECT time, instance_id, seq FROM shares
 		WHERE time >= $1 AND (time, instance_id, seq) <= ($2, $3, $4)
+		  AND NOT starts_with(username, 'solo:')
 		ORDER BY time, instance_id, seq LIMIT 1`,
 		lo, last.Time, int16(last.Instance), int64(last.Seq)).Scan(&pos.Time, &inst, &seq)
 	if err != nil {

@@ -43,15 +43,16 @@ type RetentionResult struct {
 // or the difficulty rose past every credited window) yields NULL: keep
 // everything. The round in progress is taken at the latest block's network
 // difficulty; a retarget may raise it (at most 4×), which the retention
-// setting must leave room for.
+// setting must leave room for. Solo blocks (mode 'solo') have no PPLNS
+// window and hold no share back.
 const neededSQL = `
 WITH factor AS (SELECT max(pplns_factor) AS f FROM block_splits),
 pending AS (
 	SELECT share_time, share_instance::int AS share_instance, share_seq, network_difficulty
-	FROM blocks WHERE status IN ('submitted', 'confirmed', 'matured')
+	FROM blocks WHERE mode = 'pplns' AND (status IN ('submitted', 'confirmed', 'matured')
 	   -- payout rechecks an orphaned block until it is deeper than the
 	   -- coinbase maturity: a reorganization may still bring it back
-	   OR (status = 'orphaned' AND found_at > now() - interval '2 days')
+	   OR (status = 'orphaned' AND found_at > now() - interval '2 days'))
 	UNION ALL
 	SELECT 'infinity'::timestamptz, 256, 0,
 		(SELECT network_difficulty FROM blocks ORDER BY found_at DESC, id DESC LIMIT 1)

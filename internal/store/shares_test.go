@@ -346,7 +346,7 @@ func TestRoundSummary(t *testing.T) {
 	}
 	after := store.SharePos{Time: shares[9].Time, Instance: 3, Seq: 10}
 	through := store.SharePos{Time: shares[48].Time, Instance: 3, Seq: 49}
-	users, err := st.RoundSummary(ctx, after, through)
+	users, err := st.RoundSummary(ctx, after, through, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,7 +115,8 @@ func TestUsers(t *testing.T) {
 	if err != nil || got.LastLoginAt.IsZero() {
 		t.Fatalf("right password: %+v, %v", got, err)
 	}
-	for _, bad := range []string{"", "a b", "a.b", "x\x00y", "tab\there", strings.Repeat("z", 129), "'; DROP TABLE users; --"} {
+	for _, bad := range []string{"", "a b", "a.b", "x\x00y", "tab\there", strings.Repeat("z", 129), "'; DROP TABLE users; --",
+		"solo:bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"} { // a solo miner's name is no account
 		if _, err := st.CreateUser(ctx, store.NewUser{Name: bad, Password: "x"}); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("CreateUser(%q) = %v, want ErrInvalid", bad, err)
 		}
@@ -389,11 +390,11 @@ func TestBlocks(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("Blocks = %v, %v", list, err)
 	}
-	if _, err := st.PreviousBlock(ctx, b.LastShare); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.PreviousBlock(ctx, b.LastShare, b.Username); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("previous block of the first: %v", err)
 	}
 	later := store.SharePos{Time: now.Add(time.Hour), Instance: 0, Seq: 7}
-	prev, err := st.PreviousBlock(ctx, later)
+	prev, err := st.PreviousBlock(ctx, later, "")
 	if err != nil || prev.Hash != hash {
 		t.Fatalf("previous block: %+v, %v", prev, err)
 	}

@@ -28,11 +28,15 @@ type User struct {
 	LastLoginAt   time.Time // zero when never
 }
 
-// validName checks name against the user-name rule (package username);
-// its error wraps ErrInvalid too.
+// validName checks name against the user-name rule (package username)
+// and refuses a solo miner's name (username.SoloPrefix); its error wraps
+// ErrInvalid.
 func validName(name string) error {
 	if err := username.Valid(name); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	if username.IsSolo(name) {
+		return fmt.Errorf("user name %q: names starting with %q are solo miners', not accounts: %w", name, username.SoloPrefix, ErrInvalid)
 	}
 	return nil
 }

@@ -141,6 +141,10 @@ func authMessage(err error) string {
 		return "unknown user or wrong password"
 	case errors.Is(err, ErrNotAddress):
 		return "user must be an address of this network"
+	case errors.Is(err, ErrSoloAddress):
+		return "solo user must be solo:<address of this network>[.worker]"
+	case errors.Is(err, ErrOtherPayout):
+		return "one payout per connection: every worker must be of the first worker's user (pool or solo address)"
 	default:
 		return "authorization unavailable; try again"
 	}

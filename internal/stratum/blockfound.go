@@ -42,7 +42,7 @@ type foundBlock struct {
 // it serializes the block, which travels with the share.
 func (c *session) submitBlock(cs *checkedShare, p *wire.SubmitParams, now time.Time) *foundBlock {
 	fb := &foundBlock{e: cs.e, hash: cs.hash, user: cs.w.user, worker: cs.w.worker}
-	blk, err := cs.e.job.Block(c.en1[:], p.Extranonce2, p.NTime, p.Nonce, cs.version)
+	blk, err := cs.job.Block(c.en1[:], p.Extranonce2, p.NTime, p.Nonce, cs.version)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.group.ctx), submitBlockTimeout)
 		fb.res, fb.err = c.srv.cfg.Source.SubmitBlock(ctx, blk)

@@ -25,7 +25,8 @@
 // and the notify fan-out), share.go (the share checks), vardiff.go,
 // profile.go (a listener's difficulty profile: ServeListener, Profile),
 // retarget.go (work in flight across a retarget down),
-// blockfound.go (a share that is a block), resubmit.go, recorder.go,
+// blockfound.go (a share that is a block), solo.go (SOLO mode: solo users
+// and listeners, the per-address coinbase of a job), resubmit.go, recorder.go,
 // remoteip.go (the address a connection is counted and recorded under), and
 // rawwrite_*.go (deadline-free socket writes, which are I/O and so stay
 // here).
@@ -172,6 +173,7 @@
 //	  "reward": 312500000,                       // satoshis: the coinbase value
 //	  "network_difficulty": 1.2e14,
 //	  "status": "submitted",                     // or "rejected"
+//	  "mode": "pplns",                           // or "solo": the coinbase paid the finder
 //	  "round": {
 //	    "from": "0000000000000000000051d2...",   // previous pool block; null for the first
 //	    "users": [{"username": "bc1q...", "shares": 1234, "difficulty_sum": 5.6e9}]
@@ -180,6 +182,9 @@
 //
 // The round is every share after the pool's previous block that was not
 // rejected, through the block's own share, summed per user (sorted by name).
+// A pool block's round counts pool shares only and starts after the
+// previous pool block; a solo block's round is its finder's own shares
+// since that solo miner's previous block (solo.go).
 // The status is the row's when the dump was written.
 //
 // # Limits and bans

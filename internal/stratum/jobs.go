@@ -33,6 +33,9 @@ type jobEntry struct {
 	version     uint32
 	height      int32
 	built       time.Time // server clock time the job was built
+	branch      []string  // the merkle branch as notify sends it
+	solo        soloJobs  // per solo address: coinbase and notify lines (solo.go)
+	coinb2At    int       // where coinb2's hex starts in notify and notifyClean; -1: not found
 }
 
 // aliasLine returns the job's notify line with job id "<id>.<n>" and
@@ -166,9 +169,11 @@ func (s *Server) buildJob(ctx context.Context) error {
 		e.minTime = 0
 	}
 	branch := job.MerkleBranchHex()
+	e.branch = branch
 	coinb1, coinb2 := hex.EncodeToString(job.Coinb1), hex.EncodeToString(job.Coinb2)
 	e.notify = wire.EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, false)
 	e.notifyClean = wire.EncodeNotify(id, job.PrevHashStratum, coinb1, coinb2, branch, job.VersionHex, job.BitsHex, job.NTimeHex, true)
+	e.coinb2At = coinb2Offset(e.notify, coinb2) // solo.go
 
 	// Stale first: from here on, shares of the old tip get 21.
 	if newTip {

@@ -34,6 +34,9 @@ type ListenerConfig struct {
 	// Profile is the listener's difficulty profile; its zero fields take
 	// the server's Limits.
 	Profile Profile
+	// Solo makes every miner of the listener mine solo: its user name is
+	// "<address>[.worker]" or "solo:<address>[.worker]" (solo.go).
+	Solo bool
 }
 
 // ErrProfile reports a Profile that cannot work; it wraps ErrConfig.
@@ -162,7 +165,8 @@ func (g *serveGroup) limits(s *Server) *Limits {
 }
 
 // ServeListener is Serve for a listener with its own settings: the
-// sessions accepted on l get lc.Profile's difficulties. It fails at once,
+// sessions accepted on l get lc.Profile's difficulties, and mine solo
+// with lc.Solo. It fails at once,
 // with an error wrapping ErrProfile and closing l, when the profile cannot
 // work under the server's limits (Profile.Check).
 func (s *Server) ServeListener(ctx context.Context, l net.Listener, lc ListenerConfig) error {

@@ -38,7 +38,10 @@ type BlockDump struct {
 	Reward            int64      `json:"reward"` // satoshis: the coinbase value
 	NetworkDifficulty float64    `json:"network_difficulty"`
 	Status            string     `json:"status"` // the blocks row's status when it was recorded
-	Round             RoundDump  `json:"round"`
+	// Mode is "pplns" (the pool's block) or "solo" (its coinbase paid the
+	// finder, user "solo:<address>"; payout never credits it).
+	Mode  string    `json:"mode"`
+	Round RoundDump `json:"round"`
 }
 
 // DumpFinder names the worker whose share was the block.
@@ -48,7 +51,10 @@ type DumpFinder struct {
 }
 
 // RoundDump sums the round ending with the block: every share after the
-// pool's previous (not rejected) block, through the block's own share.
+// pool's previous (not rejected) block, through the block's own share. A
+// pool block's round counts pool shares only and starts after the previous
+// pool block; a solo block's round is its finder's shares since that solo
+// miner's previous block.
 type RoundDump struct {
 	// From is the previous block's hash; null for the pool's first block.
 	From  *string           `json:"from"`
@@ -57,8 +63,8 @@ type RoundDump struct {
 
 // RecorderStore is what the Recorder needs of the store (*store.Store).
 type RecorderStore interface {
-	PreviousBlock(ctx context.Context, pos store.SharePos) (store.Block, error)
-	RoundSummary(ctx context.Context, after, through store.SharePos) ([]store.RoundUser, error)
+	PreviousBlock(ctx context.Context, pos store.SharePos, finder string) (store.Block, error)
+	RoundSummary(ctx context.Context, after, through store.SharePos, finder string) ([]store.RoundUser, error)
 	BlocksToDump(ctx context.Context, limit int) ([]store.Block, error)
 	MarkDumped(ctx context.Context, hash string, at time.Time) error
 }
@@ -329,7 +335,7 @@ func (r *Recorder) dump(ctx context.Context, b store.Block) error {
 func (r *Recorder) build(ctx context.Context, b store.Block) (*BlockDump, error) {
 	var after store.SharePos
 	var from *string
-	prev, err := r.cfg.Store.PreviousBlock(ctx, b.LastShare)
+	prev, err := r.cfg.Store.PreviousBlock(ctx, b.LastShare, b.Username)
 	switch {
 	case err == nil:
 		after, from = prev.LastShare, &prev.Hash
@@ -337,7 +343,7 @@ func (r *Recorder) build(ctx context.Context, b store.Block) (*BlockDump, error)
 	default:
 		return nil, fmt.Errorf("previous block: %w", err)
 	}
-	users, err := r.cfg.Store.RoundSummary(ctx, after, b.LastShare)
+	users, err := r.cfg.Store.RoundSummary(ctx, after, b.LastShare, b.Username)
 	if err != nil {
 		return nil, fmt.Errorf("round summary: %w", err)
 	}
@@ -353,6 +359,7 @@ func (r *Recorder) build(ctx context.Context, b store.Block) (*BlockDump, error)
 		Reward:            b.Reward,
 		NetworkDifficulty: b.NetworkDifficulty,
 		Status:            string(b.Status),
+		Mode:              string(store.ModeOf(b.Username)),
 		Round:             RoundDump{From: from, Users: users},
 	}, nil
 }

@@ -202,6 +202,10 @@ type Config struct {
 	PayoutScript []byte
 	// CoinbaseTag is pushed into the coinbase (default "/stratumd/").
 	CoinbaseTag string
+	// SoloFeeBPS is the pool's fee on a solo miner's block, in basis
+	// points (0..chain.MaxSoloFeeBPS; default 0): an output of the coinbase
+	// paying PayoutScript, rounded down (chain.SoloSplit). See solo.go.
+	SoloFeeBPS int
 	// InstanceID is the first byte of every extranonce1; it keeps
 	// several instances paying the same script from doing the same work.
 	InstanceID uint8
@@ -307,6 +311,11 @@ type Stats struct {
 	LastFanoutSessions   int
 	// WriteTimeouts counts sessions closed because a write timed out.
 	WriteTimeouts uint64
+	// SoloSessions is how many authorized sessions mine solo now;
+	// SoloCoinbases counts the solo coinbases built: one per job and solo
+	// address that a session needed (solo.go).
+	SoloSessions  int64
+	SoloCoinbases uint64
 	// LastJob is the server clock's time when the current job was built
 	// (zero before the first job); JobHeight and NetworkDifficulty are the
 	// height of the block it builds and its network difficulty.
@@ -378,6 +387,8 @@ type counters struct {
 	fanoutStart, fanoutFirstWrite               atomic.Int64 // Unix nanoseconds
 	fanoutSessions                              atomic.Int64
 	versionUnnegotiated, responses, reconnects  atomic.Uint64
+	soloSessions                                atomic.Int64
+	soloCoinbases                               atomic.Uint64
 }
 
 // New checks cfg, applies the defaults and returns a Server. It starts
@@ -400,6 +411,9 @@ func New(cfg Config) (*Server, error) {
 	case AuthPassword, AuthOpen:
 	default:
 		return nil, fmt.Errorf("%w: auth %q: want %q or %q", ErrConfig, cfg.Auth, AuthPassword, AuthOpen)
+	}
+	if cfg.SoloFeeBPS < 0 || cfg.SoloFeeBPS > chain.MaxSoloFeeBPS {
+		return nil, fmt.Errorf("%w: solo fee %d bps not in 0..%d", ErrConfig, cfg.SoloFeeBPS, chain.MaxSoloFeeBPS)
 	}
 	if cfg.JobInterval <= 0 {
 		cfg.JobInterval = DefaultJobInterval
@@ -528,6 +542,8 @@ func (s *Server) Stats() Stats {
 		LastFanout:       time.Duration(s.st.lastFanout.Load()),
 		MaxFanout:        time.Duration(s.st.maxFanout.Load()),
 		WriteTimeouts:    s.st.writeTimeouts.Load(),
+		SoloSessions:     s.st.soloSessions.Load(),
+		SoloCoinbases:    s.st.soloCoinbases.Load(),
 
 		Fanouts:              s.st.fanouts.Load(),
 		LastFanoutStart:      unixNanoTime(s.st.fanoutStart.Load()),
@@ -570,6 +586,8 @@ type serveGroup struct {
 	// resolution against the server's limits (profile.go).
 	profile Profile
 	cache   atomic.Pointer[groupLimits]
+	// solo: every miner of the listener mines solo (solo.go).
+	solo bool
 }
 
 // Serve accepts connections on l and runs a session for each until ctx
@@ -584,7 +602,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 // serve is Serve with the listener's own settings.
 func (s *Server) serve(ctx context.Context, l net.Listener, lc ListenerConfig) error {
-	g := &serveGroup{ctx: ctx, profile: lc.Profile}
+	g := &serveGroup{ctx: ctx, profile: lc.Profile, solo: lc.Solo}
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 

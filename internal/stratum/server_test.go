@@ -17,7 +17,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/txscript"
 	btcwire "github.com/btcsuite/btcd/wire"
 	"go.uber.org/goleak"
 
@@ -215,15 +214,7 @@ func regtestAddress(t testing.TB, seed byte) string {
 
 func payoutScript(t testing.TB) []byte {
 	t.Helper()
-	a, err := btcutil.DecodeAddress(regtestAddress(t, 0x42), &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := txscript.PayToAddrScript(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return scriptOf(t, regtestAddress(t, 0x42))
 }
 
 // harness is a running server over real TCP with fakes.
@@ -517,6 +508,13 @@ func (c *client) expect(method string) *msg {
 // handshake subscribes and authorizes user and waits for the first job.
 func (c *client) handshake(user string) {
 	c.t.Helper()
+	c.handshakeAs(user, "x")
+}
+
+// handshakeAs subscribes, authorizes user with password and returns the
+// first mining.notify.
+func (c *client) handshakeAs(user, password string) *msg {
+	c.t.Helper()
 	r := c.call(wire.MethodSubscribe, "test/1.0")
 	var res []json.RawMessage
 	if err := json.Unmarshal(r.Result, &res); err != nil || len(res) != 3 {
@@ -526,11 +524,11 @@ func (c *client) handshake(user string) {
 	json.Unmarshal(res[1], &en1)
 	c.en1, _ = hex.DecodeString(en1)
 	json.Unmarshal(res[2], &c.en2n)
-	if r := c.call(wire.MethodAuthorize, user, "x"); string(r.Result) != "true" {
-		c.t.Fatalf("authorize: %s", r.raw)
+	if r := c.call(wire.MethodAuthorize, user, password); string(r.Result) != "true" {
+		c.t.Fatalf("authorize %s: %s", user, r.raw)
 	}
 	c.expect(wire.MethodSetDifficulty)
-	c.expect(wire.MethodNotify)
+	return c.expect(wire.MethodNotify)
 }
 
 // submitParams returns mining.submit params.

@@ -69,9 +69,10 @@ type session struct {
 	en1Num        uint32
 	en1           [Extranonce1Size]byte
 	workers       []worker
-	submits       int    // recent submits, for the ban rule
-	invalid       int    // recent invalid submits
-	agent         string // user agent: from mining.subscribe or client.get_version (quirks.go)
+	solo          *soloMiner // set by the first worker of a solo user (solo.go)
+	submits       int        // recent submits, for the ban rule
+	invalid       int        // recent invalid submits
+	agent         string     // user agent: from mining.subscribe or client.get_version (quirks.go)
 
 	mu        sync.Mutex
 	floor     float64 // configure minimum-difficulty, clamped; 0 none
@@ -270,7 +271,7 @@ func (c *session) handleAuthorize(req wire.Request) error {
 		return c.replyError(req.ID, wire.CodeOther, "too many workers")
 	}
 	user, wname, _ := strings.Cut(p.User, ".")
-	name, err := c.srv.authorize(c.group.ctx, c.ip, user, p.Password)
+	name, solo, err := c.authorizeUser(user, p.Password) // solo.go
 	if err != nil {
 		// An address over its limit is logged once per window by authorize.
 		level := slog.LevelInfo
@@ -283,6 +284,7 @@ func (c *session) handleAuthorize(req wire.Request) error {
 	if name == user {
 		name = p.User[:len(user)] // no copy: the worker's name holds it
 	}
+	c.setSolo(solo)
 	c.addWorker(worker{name: p.User, user: name, worker: wname})
 	if len(c.workers) == 1 {
 		c.srv.st.authorized.Add(1)
@@ -367,6 +369,10 @@ func (c *session) sendJobLocked(e *jobEntry) bool {
 		return false
 	}
 	clean := c.lastJob == nil || c.lastJob.gen != e.gen
+	line := c.notifyLine(e, clean) // the pool's, or the session's solo coinbase (solo.go)
+	if line == nil {
+		return false
+	}
 	if clean {
 		// Everything remembered is of an older tip: stale from now on.
 		c.ring = [ringSize]sentJob{}
@@ -375,10 +381,6 @@ func (c *session) sendJobLocked(e *jobEntry) bool {
 	c.sendDifficultyLocked()
 	c.recordLocked(e, 0)
 	c.lastJob = e
-	line := e.notify
-	if clean {
-		line = e.notifyClean
-	}
 	return c.write(line, c.srv.cfg.WriteTimeout) == nil
 }
 
@@ -403,9 +405,11 @@ func (c *session) retargetLocked(d float64) {
 	c.lowerInFlightLocked()
 	c.sendDifficultyLocked()
 	if e := c.lastJob; e != nil && !c.stopping() {
-		c.aliasNext++
-		c.recordLocked(e, c.aliasNext)
-		_ = c.write(e.aliasLine(c.aliasNext), c.srv.cfg.WriteTimeout)
+		if line := c.aliasLine(e, c.aliasNext+1); line != nil {
+			c.aliasNext++
+			c.recordLocked(e, c.aliasNext)
+			_ = c.write(line, c.srv.cfg.WriteTimeout)
+		}
 	}
 }
 
@@ -531,5 +535,8 @@ func (c *session) release() {
 	}
 	if len(c.workers) > 0 {
 		c.srv.st.authorized.Add(-1)
+	}
+	if c.solo != nil {
+		c.srv.st.soloSessions.Add(-1)
 	}
 }

@@ -90,7 +90,8 @@ type shareKey [4 + wire.MaxExtranonce2Size + 12]byte
 // checkedShare is a share that passed every check.
 type checkedShare struct {
 	e       *jobEntry
-	diff    float64 // assigned difficulty: the one in force when its job id was sent
+	job     *chain.Job // the job as sent to the session: the pool's or its solo one
+	diff    float64    // assigned difficulty: the one in force when its job id was sent
 	w       *worker
 	hash    chainhash.Hash
 	version int32
@@ -154,7 +155,10 @@ func (c *session) checkShare(p *wire.SubmitParams, now time.Time, cs *checkedSha
 		return reasonDuplicate
 	}
 
-	cs.hash, _ = sj.e.job.Hash(c.en1[:], p.Extranonce2, p.NTime, p.Nonce, cs.version)
+	if cs.job = c.chainJob(sj.e); cs.job == nil { // solo.go
+		return reasonStale
+	}
+	cs.hash, _ = cs.job.Hash(c.en1[:], p.Extranonce2, p.NTime, p.Nonce, cs.version)
 	d, ok := c.creditLocked(sj, &cs.hash, now)
 	if !ok {
 		return reasonLowDifficulty

@@ -3,6 +3,7 @@ package username
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -26,3 +27,14 @@ func Valid(name string) error {
 	}
 	return nil
 }
+
+// SoloPrefix starts the user name of a solo miner, "solo:<address>": the
+// name its shares and blocks are stored under. Shares under such a name
+// are kept for statistics but never counted in a PPLNS window, and a
+// block found under one is never credited; the store refuses to create
+// an account with such a name, so no pool user's shares can be taken
+// for solo ones.
+const SoloPrefix = "solo:"
+
+// IsSolo reports whether name is a solo miner's (starts with SoloPrefix).
+func IsSolo(name string) bool { return strings.HasPrefix(name, SoloPrefix) }
