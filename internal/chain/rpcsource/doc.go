@@ -18,6 +18,11 @@
 //   - Bitcoin Core: ZMQ hashblock (pure-Go zmq4 SUB socket, reconnecting)
 //     when configured, and getblocktemplate long polling, which also reports
 //     mempool changes and takes over when ZMQ is not configured or silent.
+//     Core numbers hashblock messages from 0 at each start; a break in the
+//     numbers (messages lost, the subscription down, Core restarted) is
+//     counted (Stats.ZMQGaps), logged, and answered with a tip refresh and
+//     a fresh template. Tested against a real libzmq publisher (Debian's
+//     libzmq5 via python3-zmq, scripts/zmq.sh) sending Core's frames.
 //   - Both: a slow getbestblockhash poll (Config.PollInterval, default 5 s)
 //     as the last resort and health check.
 //

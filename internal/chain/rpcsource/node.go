@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -34,6 +35,10 @@ type node struct {
 	outages         uint64
 	connectFailures uint64
 	kick            context.CancelCauseFunc // ends the current session
+
+	// Owned by the node's ZMQ goroutine (one at a time).
+	zmqSeq  zmqSeq
+	zmqGaps atomic.Uint64 // breaks in the hashblock sequence
 }
 
 // errWSClosed reports that btcd closed the notification websocket.
