@@ -13,6 +13,17 @@ import (
 // refused; the rest is the rule violation.
 const btcdRejectPrefix = "rejected: "
 
+// bcoin's submitblock answers "rejected: <reason>" like btcd, with BIP 22
+// words after the prefix; two of them are not rejections.
+const (
+	// bcoinDuplicate: bcoin has the block (on its chain, a side chain, as
+	// an orphan, or known invalid).
+	bcoinDuplicate = "duplicate"
+	// bcoinPrevMissing: bcoin lacks the block's parent and keeps the block
+	// as an orphan (Core's prev-blk-not-found).
+	bcoinPrevMissing = "bad-prevblk"
+)
+
 // Reasons of Bitcoin Core's submitblock that are not rejections although
 // BIP 22 has no word for them.
 const (
@@ -37,7 +48,10 @@ const (
 // a rejection with that reason. btcd: null is accepted (btcd also answers
 // null for an orphan or a side-chain block, which cannot be told apart);
 // "rejected: already have block ..." is a duplicate and any other
-// "rejected: <rule violation>" a rejection. A JSON-RPC error saying the
+// "rejected: <rule violation>" a rejection. bcoin: null is accepted (also
+// for a side-chain block), "rejected: duplicate" a duplicate, "rejected:
+// bad-prevblk" (parent unknown, kept as an orphan) inconclusive, any other
+// "rejected: <BIP 22 reason>" a rejection. A JSON-RPC error saying the
 // block does not decode (-22, also Core's "Block does not start with a
 // coinbase") is a rejection; -27 (already in the chain) a duplicate. Any
 // other error means the block was not handed over, and is returned: that
@@ -65,8 +79,11 @@ func classifySubmit(raw json.RawMessage, callErr error) (chain.SubmitResult, err
 		return chain.SubmitResult{}, fmt.Errorf("%w: submitblock result %q", ErrBadReply, snippet(raw))
 	}
 	if rest, ok := strings.CutPrefix(s, btcdRejectPrefix); ok {
-		if strings.HasPrefix(rest, "already have block") {
+		switch {
+		case strings.HasPrefix(rest, "already have block"), rest == bcoinDuplicate:
 			return chain.SubmitResult{Status: chain.Duplicate, Reason: rest}, nil
+		case rest == bcoinPrevMissing:
+			return chain.SubmitResult{Status: chain.Inconclusive, Reason: rest}, nil
 		}
 		return chain.SubmitResult{Status: chain.Rejected, Reason: rest}, nil
 	}
