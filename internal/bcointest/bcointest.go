@@ -256,7 +256,10 @@ func (n *Node) WaitBest(ctx context.Context, hash chainhash.Hash) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("bcointest: best block %s, not %s (%v): %w", best, hash, err, ctx.Err())
+			if err != nil {
+				return fmt.Errorf("bcointest: best block not %s: %w (last error: %w)", hash, ctx.Err(), err)
+			}
+			return fmt.Errorf("bcointest: best block %s, not %s: %w", best, hash, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
