@@ -59,7 +59,11 @@ if [ ! -f "$script" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 			die "g++ and make are needed to build bcoin's mrmr addon (Debian: apt-get install g++ make)"
 	fi
 	(cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
-	(cd "$dir" && npm rebuild mrmr --no-audit --no-fund --loglevel=error >&2)
+	# node-gyp builds against the installed Node's headers (it cannot
+	# download them here).
+	nodedir=()
+	if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then nodedir=(--nodedir=/usr); fi
+	(cd "$dir" && npm rebuild mrmr "${nodedir[@]}" --no-audit --no-fund --loglevel=error >&2)
 	[ -f "$dir/node_modules/mrmr/build/Release/mrmr.node" ] || die "bcoin's mrmr addon did not build"
 	[ -f "$script" ] || die "npm ci finished but $script is missing"
 	echo "$want" >"$stamp"
