@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,23 +48,7 @@ var scriptErr error
 // or what scripts/bcoin.sh installs.
 func Script() (string, error) {
 	scriptOnce.Do(func() {
-		if p := os.Getenv("STRATUMD_BCOIN"); p != "" {
-			scriptPath = p
-			return
-		}
-		root, err := testutil.RepoRoot()
-		if err != nil {
-			scriptErr = err
-			return
-		}
-		cmd := exec.Command(filepath.Join(root, "scripts", "bcoin.sh"))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			scriptErr = fmt.Errorf("bcointest: scripts/bcoin.sh: %w", err)
-			return
-		}
-		scriptPath = strings.TrimSpace(string(out))
+		scriptPath, scriptErr = testutil.ScriptOutput("STRATUMD_BCOIN", "bcoin.sh")
 	})
 	return scriptPath, scriptErr
 }

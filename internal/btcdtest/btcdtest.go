@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -50,23 +49,7 @@ var toolsErr error
 // btcwallet binaries: $STRATUMD_TOOLS_BIN, or what scripts/tools.sh builds.
 func ToolsBin() (string, error) {
 	toolsOnce.Do(func() {
-		if d := os.Getenv("STRATUMD_TOOLS_BIN"); d != "" {
-			toolsDir = d
-			return
-		}
-		root, err := testutil.RepoRoot()
-		if err != nil {
-			toolsErr = err
-			return
-		}
-		cmd := exec.Command(filepath.Join(root, "scripts", "tools.sh"))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			toolsErr = fmt.Errorf("btcdtest: scripts/tools.sh: %w", err)
-			return
-		}
-		toolsDir = strings.TrimSpace(string(out))
+		toolsDir, toolsErr = testutil.ScriptOutput("STRATUMD_TOOLS_BIN", "tools.sh")
 	})
 	return toolsDir, toolsErr
 }

@@ -3,7 +3,8 @@
 // process's or a daemon's log written by one goroutine and read by the test
 // in another; Clock, an injected clock tests move by hand; RepoRoot, the
 // module root, for tests that run the project's
-// scripts or build its commands.
+// scripts or build its commands; ScriptOutput, what an install script
+// (or the variable make test sets in its place) says is the tool's path.
 //
 // It imports only the standard library and must not import any other
 // package of this module: the tests of every layer use it, leaf packages'

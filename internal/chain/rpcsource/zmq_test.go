@@ -8,9 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -188,20 +186,11 @@ type libzmqPub struct {
 // by make test), or what scripts/zmq.sh finds or installs.
 func zmqPython(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("STRATUMD_ZMQ_PYTHON"); p != "" {
-		return p
-	}
-	root, err := testutil.RepoRoot()
+	p, err := testutil.ScriptOutput("STRATUMD_ZMQ_PYTHON", "zmq.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "zmq.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("scripts/zmq.sh: %v", err)
-	}
-	return strings.TrimSpace(string(out))
+	return p
 }
 
 // startLibzmqPub starts the publisher bound to endpoint and waits until it
