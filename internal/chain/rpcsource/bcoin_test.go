@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/stratumd/stratumd/internal/bcointest"
@@ -139,25 +137,11 @@ func TestBcoinSegwitSpend(t *testing.T) {
 	hashes := n.Generate(431)
 	waitUpdate(t, s, "tip at 432", tipIs(hashes[len(hashes)-1]))
 
-	cb := first.Transactions[0]
-	prev := cb.TxOut[0]
-	if !bytes.Equal(prev.PkScript, payoutScript(t)) {
-		t.Fatalf("coinbase output 0 pays %x", prev.PkScript)
+	if cb := first.Transactions[0]; !bytes.Equal(cb.TxOut[0].PkScript, payoutScript(t)) {
+		t.Fatalf("coinbase output 0 pays %x", cb.TxOut[0].PkScript)
 	}
-	var secret [32]byte
-	secret[31] = 1
-	key, _ := btcec.PrivKeyFromBytes(secret[:])
 	const fee = 10000
-	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint(ptr(cb.TxHash()), 0), nil, nil))
-	tx.AddTxOut(wire.NewTxOut(prev.Value-fee, payoutScript(t)))
-	fetcher := txscript.NewCannedPrevOutputFetcher(prev.PkScript, prev.Value)
-	wit, err := txscript.WitnessSignature(tx, txscript.NewTxSigHashes(tx, fetcher), 0, prev.Value,
-		prev.PkScript, txscript.SigHashAll, key, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.TxIn[0].Witness = wit
+	tx := spendKeyOne(t, first.Transactions[0], fee)
 	var raw bytes.Buffer
 	if err := tx.Serialize(&raw); err != nil {
 		t.Fatal(err)
