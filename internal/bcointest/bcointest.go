@@ -40,18 +40,11 @@ func MiningAddress() string {
 	return base58.CheckEncode(h, regtestP2PKH)
 }
 
-var scriptOnce sync.Once
-var scriptPath string
-var scriptErr error
-
 // Script returns the path of the pinned bcoin's bin/node: $STRATUMD_BCOIN,
-// or what scripts/bcoin.sh installs.
-func Script() (string, error) {
-	scriptOnce.Do(func() {
-		scriptPath, scriptErr = testutil.ScriptOutput("STRATUMD_BCOIN", "bcoin.sh")
-	})
-	return scriptPath, scriptErr
-}
+// or what scripts/bcoin.sh installs (run once per test binary).
+var Script = sync.OnceValues(func() (string, error) {
+	return testutil.ScriptOutput("STRATUMD_BCOIN", "bcoin.sh")
+})
 
 // Node is one running bcoin.
 type Node struct {
@@ -62,10 +55,8 @@ type Node struct {
 
 	http *http.Client
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	log    *testutil.SyncBuffer
-	waited chan struct{}
+	mu   sync.Mutex
+	proc *testutil.Proc
 }
 
 // Start launches bcoin on regtest (in memory) and waits until its RPC
@@ -78,8 +69,8 @@ func Start(t testing.TB) *Node {
 	}
 	n := &Node{t: t, script: script, Prefix: t.TempDir(), RPCPort: btcdtest.FreePort(t),
 		http: &http.Client{Timeout: 60 * time.Second}}
-	n.start()
 	t.Cleanup(n.Stop)
+	n.start()
 	return n
 }
 
@@ -99,30 +90,15 @@ func (n *Node) start() {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	log := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		n.t.Fatalf("bcointest: start bcoin: %v", err)
+	p, err := testutil.StartProc(cmd)
+	if err != nil {
+		n.t.Fatalf("bcointest: %v", err)
 	}
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
 	n.mu.Lock()
-	n.cmd, n.log, n.waited = cmd, log, waited
+	n.proc = p
 	n.mu.Unlock()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := n.Call("getblockcount", nil, nil)
-		if err == nil {
-			return
-		}
-		select {
-		case <-waited:
-			n.t.Fatalf("bcointest: bcoin exited at start: %s", n.Log())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("bcointest: bcoin RPC not ready after 60s: %v\n%s", err, n.Log())
-		}
+	if err := p.WaitReady(60*time.Second, func() error { return n.Call("getblockcount", nil, nil) }); err != nil {
+		n.t.Fatalf("bcointest: %v", err)
 	}
 }
 
@@ -185,10 +161,10 @@ func (n *Node) Call(method string, params []any, out any) error {
 func (n *Node) Log() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.log == nil {
+	if n.proc == nil {
 		return ""
 	}
-	return n.log.String()
+	return n.proc.Log()
 }
 
 // Generate mines count blocks with bcoin's own miner (to MiningAddress)
@@ -251,17 +227,9 @@ func (n *Node) WaitBest(ctx context.Context, hash chainhash.Hash) error {
 // Stop stops bcoin (SIGINT) and waits for it. Idempotent.
 func (n *Node) Stop() {
 	n.mu.Lock()
-	cmd, waited := n.cmd, n.waited
-	n.cmd = nil
+	p := n.proc
 	n.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-waited:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-waited
+	if p != nil {
+		p.Halt(syscall.SIGINT, 30*time.Second)
 	}
 }
