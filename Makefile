@@ -40,9 +40,11 @@ run: build ## run stratumd on regtest with the in-process node and a private Pos
 	$(BIN)/stratumd migrate up; \
 	exec $(BIN)/stratumd $(RUN_ARGS)
 
-test: ## gofmt, vet, then every test (unit and integration, real PostgreSQL, btcd, btcwallet) with the race detector
+test: ## gofmt, vet, then every test (unit and integration, real PostgreSQL, btcd, btcwallet, bcoin, libzmq) with the race detector
 	@set -e; eval "$$(scripts/pg.sh start)"; export DATABASE_URL; \
 	export STRATUMD_TOOLS_BIN=$$(scripts/tools.sh); \
+	export STRATUMD_ZMQ_PYTHON=$$(scripts/zmq.sh); \
+	export STRATUMD_BCOIN=$$(scripts/bcoin.sh); \
 	unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi; \
 	$(GO) vet ./...; \

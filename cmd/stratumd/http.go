@@ -86,7 +86,8 @@ func (d *daemon) nodeHealth() httpapi.NodeHealth {
 		st := src.Stats()
 		nh := httpapi.NodeHealth{Kind: "rpc", Outages: st.Outages}
 		for _, n := range st.Nodes {
-			nh.Nodes = append(nh.Nodes, httpapi.NodeState{Name: n.Name, Healthy: n.Healthy, Height: n.Height, Outages: n.Outages})
+			nh.Nodes = append(nh.Nodes, httpapi.NodeState{Name: n.Name, Healthy: n.Healthy, Height: n.Height, Outages: n.Outages,
+				ZMQGaps: n.ZMQGaps})
 			if n.Healthy {
 				nh.Up = true
 				nh.Height = max(nh.Height, n.Height)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -42,34 +41,12 @@ func MiningAddress(params *chaincfg.Params) string {
 	return a.EncodeAddress()
 }
 
-var toolsOnce sync.Once
-var toolsDir string
-var toolsErr error
-
 // ToolsBin returns the directory holding the pinned btcd, btcctl and
-// btcwallet binaries: $STRATUMD_TOOLS_BIN, or what scripts/tools.sh builds.
-func ToolsBin() (string, error) {
-	toolsOnce.Do(func() {
-		if d := os.Getenv("STRATUMD_TOOLS_BIN"); d != "" {
-			toolsDir = d
-			return
-		}
-		root, err := testutil.RepoRoot()
-		if err != nil {
-			toolsErr = err
-			return
-		}
-		cmd := exec.Command(filepath.Join(root, "scripts", "tools.sh"))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.Output()
-		if err != nil {
-			toolsErr = fmt.Errorf("btcdtest: scripts/tools.sh: %w", err)
-			return
-		}
-		toolsDir = strings.TrimSpace(string(out))
-	})
-	return toolsDir, toolsErr
-}
+// btcwallet binaries: $STRATUMD_TOOLS_BIN, or what scripts/tools.sh builds
+// (run once per test binary).
+var ToolsBin = sync.OnceValues(func() (string, error) {
+	return testutil.ScriptOutput("STRATUMD_TOOLS_BIN", "tools.sh")
+})
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
@@ -105,9 +82,7 @@ type Node struct {
 	args    []string
 
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	log    *testutil.SyncBuffer
-	waited chan struct{}
+	proc   *testutil.Proc // the last btcd started
 	client *rpcclient.Client
 }
 
@@ -153,34 +128,19 @@ func (n *Node) start() {
 		"--configfile=" + conf,
 	}
 	args = append(args, n.args...)
-	cmd := exec.Command(n.bin, args...)
-	log := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		n.t.Fatalf("btcdtest: start btcd: %v", err)
+	p, err := testutil.StartProc(exec.Command(n.bin, args...))
+	if err != nil {
+		n.t.Fatalf("btcdtest: %v", err)
 	}
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
 	n.mu.Lock()
-	n.cmd, n.log, n.waited = cmd, log, waited
+	n.proc = p
 	n.mu.Unlock()
 	c, err := rpcclient.New(n.ConnConfig(), nil)
 	if err != nil {
 		n.t.Fatalf("btcdtest: rpc client: %v", err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err = c.GetBlockCount(); err == nil {
-			break
-		}
-		select {
-		case <-waited:
-			n.t.Fatalf("btcdtest: btcd exited at start: %s", n.Log())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("btcdtest: btcd RPC not ready after 60s: %v\n%s", err, n.Log())
-		}
+	if err := p.WaitReady(60*time.Second, func() error { _, err := c.GetBlockCount(); return err }); err != nil {
+		n.t.Fatalf("btcdtest: %v", err)
 	}
 	n.mu.Lock()
 	n.client = c
@@ -210,10 +170,10 @@ func (n *Node) Client() *rpcclient.Client {
 func (n *Node) Log() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.log == nil {
+	if n.proc == nil {
 		return ""
 	}
-	return n.log.String()
+	return n.proc.Log()
 }
 
 // Generate mines n blocks with btcd's own CPU miner (to MiningAddress).
@@ -243,21 +203,14 @@ func (n *Node) WaitHeight(ctx context.Context, h int64) error {
 
 func (n *Node) halt(sig syscall.Signal) {
 	n.mu.Lock()
-	cmd, waited, c := n.cmd, n.waited, n.client
-	n.cmd, n.client = nil, nil
+	p, c := n.proc, n.client
+	n.client = nil
 	n.mu.Unlock()
-	if cmd == nil {
-		return
-	}
 	if c != nil {
 		c.Shutdown()
 	}
-	cmd.Process.Signal(sig)
-	select {
-	case <-waited:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-waited
+	if p != nil {
+		p.Halt(sig, 30*time.Second)
 	}
 }
 

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/stratumd/stratumd/internal/testutil"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stratumd/stratumd/internal/testutil"
 
 	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcjson"
@@ -47,9 +48,7 @@ type Wallet struct {
 	node    *Node
 
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	log    *testutil.SyncBuffer
-	waited chan struct{}
+	proc   *testutil.Proc // the last btcwallet started
 	client *rpcclient.Client
 }
 
@@ -83,20 +82,16 @@ func (w *Wallet) start() {
 		fmt.Sprintf("--rpclisten=127.0.0.1:%d", w.RPCPort), "--debuglevel=info",
 		"--configfile=" + filepath.Join(w.DataDir, "none.conf"),
 	}
-	cmd := exec.Command(w.bin, args...)
-	log := &testutil.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		w.t.Fatalf("btcdtest: start btcwallet: %v", err)
+	p, err := testutil.StartProc(exec.Command(w.bin, args...))
+	if err != nil {
+		w.t.Fatalf("btcdtest: %v", err)
 	}
-	waited := make(chan struct{})
-	go func() { cmd.Wait(); close(waited) }()
 	c, err := rpcclient.New(w.ConnConfig(), nil)
 	if err != nil {
 		w.t.Fatalf("btcdtest: wallet rpc client: %v", err)
 	}
 	w.mu.Lock()
-	w.cmd, w.log, w.waited, w.client = cmd, log, waited, c
+	w.proc, w.client = p, c
 	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -129,10 +124,10 @@ func (w *Wallet) Client() *rpcclient.Client {
 func (w *Wallet) Log() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.log == nil {
+	if w.proc == nil {
 		return ""
 	}
-	return w.log.String()
+	return w.proc.Log()
 }
 
 // NewAddress returns a new P2PKH address of the wallet's default account.
@@ -166,30 +161,30 @@ func (w *Wallet) WaitSynced(ctx context.Context, height int64) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("btcdtest: wallet at height %d, want %d (%w): %w", got, height, err, ctx.Err())
-		case <-w.waited:
+		case <-w.exited():
 			return fmt.Errorf("btcdtest: btcwallet exited")
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
+// exited is closed when the running btcwallet has ended.
+func (w *Wallet) exited() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.proc.Exited()
+}
+
 func (w *Wallet) halt(sig syscall.Signal) {
 	w.mu.Lock()
-	cmd, waited, c := w.cmd, w.waited, w.client
-	w.cmd, w.client = nil, nil
+	p, c := w.proc, w.client
+	w.client = nil
 	w.mu.Unlock()
-	if cmd == nil {
-		return
-	}
 	if c != nil {
 		c.Shutdown()
 	}
-	cmd.Process.Signal(sig)
-	select {
-	case <-waited:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-waited
+	if p != nil {
+		p.Halt(sig, 30*time.Second)
 	}
 }
 

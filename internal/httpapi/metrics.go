@@ -140,6 +140,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 			for _, n := range nh.Nodes {
 				p.sample("stratumd_rpc_node_outages_total", float64(n.Outages), "node", n.Name)
 			}
+			p.family("stratumd_rpc_zmq_gaps_total", typeCounter, "Breaks in the RPC node's ZMQ hashblock sequence (notifications lost or the node restarted); each made stratumd fetch a fresh template.")
+			for _, n := range nh.Nodes {
+				p.sample("stratumd_rpc_zmq_gaps_total", float64(n.ZMQGaps), "node", n.Name)
+			}
 		}
 	}
 	if err := bw.Flush(); err != nil {

@@ -105,7 +105,7 @@ func TestMetricsMoveWithShares(t *testing.T) {
 		Node: func() httpapi.NodeHealth {
 			return httpapi.NodeHealth{Kind: "rpc", Height: 7, Up: true, Outages: 3, Nodes: []httpapi.NodeState{
 				{Name: "http://a:8332", Healthy: true, Height: 7, Outages: 1},
-				{Name: "http://b:8332", Healthy: false, Height: 5, Outages: 2},
+				{Name: "http://b:8332", Healthy: false, Height: 5, Outages: 2, ZMQGaps: 4},
 			}}
 		},
 		Logger: slog.New(slog.DiscardHandler),
@@ -169,7 +169,8 @@ func TestMetricsMoveWithShares(t *testing.T) {
 	}
 	if e.get(t, "stratumd_rpc_node_up", "node", "http://b:8332") != 0 || e.get(t, "stratumd_rpc_node_up", "node", "http://a:8332") != 1 ||
 		e.get(t, "stratumd_rpc_node_outages_total", "node", "http://b:8332") != 2 || e.get(t, "stratumd_node_up", "source", "rpc") != 1 ||
-		e.get(t, "stratumd_node_outages_total") != 3 || e.get(t, "stratumd_node_height") != 7 {
+		e.get(t, "stratumd_node_outages_total") != 3 || e.get(t, "stratumd_node_height") != 7 ||
+		e.get(t, "stratumd_rpc_zmq_gaps_total", "node", "http://b:8332") != 4 || e.get(t, "stratumd_rpc_zmq_gaps_total", "node", "http://a:8332") != 0 {
 		t.Error("node health metrics wrong")
 	}
 

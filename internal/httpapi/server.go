@@ -96,6 +96,8 @@ type NodeState struct {
 	Healthy bool
 	Height  int32
 	Outages uint64
+	// ZMQGaps counts breaks in the node's ZMQ hashblock sequence.
+	ZMQGaps uint64
 }
 
 // Config configures a Server. Stratum, Store and Tracker are required.

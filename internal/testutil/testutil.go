@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -49,6 +51,29 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// ScriptOutput returns $envVar when it is set (make test sets it once for
+// all packages), and otherwise runs scripts/<script> from the module root
+// and returns its standard output, trimmed: the project's install scripts
+// (tools.sh, bcoin.sh, zmq.sh) print the path of what they found or
+// installed there and their progress on standard error, which goes to the
+// test's.
+func ScriptOutput(envVar, script string) (string, error) {
+	if v := os.Getenv(envVar); v != "" {
+		return v, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(filepath.Join(root, "scripts", script))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("testutil: scripts/%s: %w", script, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // Clock is an injected clock that tests move by hand; safe for concurrent

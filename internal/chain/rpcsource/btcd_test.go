@@ -145,22 +145,8 @@ func TestBtcdSegwitSpend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb := blk1.Transactions[0]
-	prev := cb.TxOut[0]
-	var secret [32]byte
-	secret[31] = 1
-	key, _ := btcec.PrivKeyFromBytes(secret[:])
 	const fee = 10000
-	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint(ptr(cb.TxHash()), 0), nil, nil))
-	tx.AddTxOut(wire.NewTxOut(prev.Value-fee, payoutScript(t)))
-	fetcher := txscript.NewCannedPrevOutputFetcher(prev.PkScript, prev.Value)
-	wit, err := txscript.WitnessSignature(tx, txscript.NewTxSigHashes(tx, fetcher), 0, prev.Value,
-		prev.PkScript, txscript.SigHashAll, key, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.TxIn[0].Witness = wit
+	tx := spendKeyOne(t, blk1.Transactions[0], fee)
 	txid, err := n.Client().SendRawTransaction(tx, false)
 	if err != nil {
 		t.Fatalf("sendrawtransaction: %v", err)
@@ -195,6 +181,28 @@ func TestBtcdSegwitSpend(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// spendKeyOne returns a transaction spending output 0 of prevTx, a P2WPKH
+// of key 1 (payoutScript), back to the same script less fee, signed with
+// key 1 (a witness spend).
+func spendKeyOne(t *testing.T, prevTx *wire.MsgTx, fee int64) *wire.MsgTx {
+	t.Helper()
+	prev := prevTx.TxOut[0]
+	var secret [32]byte
+	secret[31] = 1
+	key, _ := btcec.PrivKeyFromBytes(secret[:])
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint(ptr(prevTx.TxHash()), 0), nil, nil))
+	tx.AddTxOut(wire.NewTxOut(prev.Value-fee, payoutScript(t)))
+	fetcher := txscript.NewCannedPrevOutputFetcher(prev.PkScript, prev.Value)
+	wit, err := txscript.WitnessSignature(tx, txscript.NewTxSigHashes(tx, fetcher), 0, prev.Value,
+		prev.PkScript, txscript.SigHashAll, key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.TxIn[0].Witness = wit
+	return tx
+}
 
 // TestBtcdBestChains asks a real btcd which blocks are in its best chain:
 // a block submitted through the source is at its height, a competing block

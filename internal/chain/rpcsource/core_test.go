@@ -2,7 +2,6 @@ package rpcsource
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
-	"github.com/go-zeromq/zmq4"
 
 	"github.com/stratumd/stratumd/internal/chain"
 )
@@ -157,84 +155,6 @@ func TestCoreBadReplies(t *testing.T) {
 	if st.InvalidReplies < 1 || st.TemplateErrors != 2 || st.Outages != 0 || !st.Nodes[0].Healthy {
 		t.Fatalf("stats %+v", st)
 	}
-}
-
-// TestCoreZMQ publishes hashblock messages from a zmq4 PUB socket inside
-// the test: each new tip reaches Updates; the subscription survives the
-// publisher's restart.
-func TestCoreZMQ(t *testing.T) {
-	core := newFakeCore(t, "u", "p")
-	ctx := testCtx(t)
-	pub := newPub(t, "tcp://127.0.0.1:0")
-	endpoint := "tcp://" + pub.Addr().String()
-
-	s := startSource(t, fastConfig(NodeConfig{URL: core.srv.URL, User: "u", Pass: "p", ZMQBlock: endpoint}))
-	waitUpdate(t, s, "tip at genesis", tipIs(*chaincfg.RegressionNetParams.GenesisHash))
-
-	// publish sends hashblock messages for the fake's new tip until the
-	// update arrives: PUB drops what it sends before the subscription
-	// reaches it.
-	var seq uint32
-	publish := func(p zmq4.Socket, tip chainhash.Hash, height int64) time.Duration {
-		t.Helper()
-		core.set(func(f *fakeCore) { f.tip, f.height = tip, height })
-		rev := tip
-		slices.Reverse(rev[:])
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var sq [4]byte
-			binary.LittleEndian.PutUint32(sq[:], seq)
-			seq++
-			sent := time.Now()
-			if err := p.SendMulti(zmq4.NewMsgFrom([]byte("hashblock"), rev[:], sq[:])); err != nil {
-				t.Fatalf("publish: %v", err)
-			}
-			select {
-			case u := <-s.Updates():
-				if u.Kind == chain.NewTip && u.Tip == tip && u.Height == int32(height) {
-					return time.Since(sent)
-				}
-				t.Fatalf("unexpected update %+v", u)
-			case <-tick.C:
-			case <-ctx.Done():
-				t.Fatalf("no update for ZMQ tip %s (stats %+v)", tip, s.Stats())
-			}
-		}
-	}
-	d := publish(pub, hashOf(1), 1)
-	// The long poll never returns here and the slow poll is an hour away:
-	// the tip came through ZMQ.
-	t.Logf("ZMQ hashblock -> NewTip in %v", d)
-
-	// A malformed message is counted and ignored; the next one (in order on
-	// the same connection) still works.
-	if err := pub.SendMulti(zmq4.NewMsgFrom([]byte("hashblock"), []byte{1, 2, 3}, []byte{0, 0, 0, 0})); err != nil {
-		t.Fatal(err)
-	}
-	publish(pub, hashOf(3), 3)
-	if st := s.Stats(); st.InvalidReplies != 1 {
-		t.Fatalf("stats %+v", st)
-	}
-
-	// The publisher restarts on the same port.
-	pub.Close()
-	pub = newPub(t, endpoint)
-	publish(pub, hashOf(2), 2)
-	if st := s.Stats(); st.Outages != 0 {
-		t.Fatalf("stats %+v", st)
-	}
-}
-
-// newPub returns a ZMQ PUB socket listening on endpoint, closed at cleanup.
-func newPub(t testing.TB, endpoint string) zmq4.Socket {
-	t.Helper()
-	pub := zmq4.NewPub(context.Background())
-	if err := pub.Listen(endpoint); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
-	return pub
 }
 
 // TestParseHashBlock checks the ZMQ message decoding.

@@ -20,6 +20,21 @@
 //   - Bitcoin Core: ZMQ hashblock (pure-Go zmq4 SUB socket, reconnecting)
 //     when configured, and getblocktemplate long polling, which also reports
 //     mempool changes and takes over when ZMQ is not configured or silent.
+//     Core numbers hashblock messages from 0 at each start; a break in the
+//     numbers (messages lost, the subscription down, Core restarted) is
+//     counted (Stats.ZMQGaps), logged, and answered with a tip refresh and
+//     a fresh template. Tested against a real libzmq publisher (Debian's
+//     libzmq5 via python3-zmq, scripts/zmq.sh) sending Core's frames.
+//   - bcoin (tested against the pinned bcoin 1.0.2 from npm,
+//     scripts/bcoin.sh): it answers getnetworkinfo like Core and is driven
+//     as a Core node, by long polling (it has no ZMQ). Its differences:
+//     submitblock answers "rejected: <reason>" as btcd does ("rejected:
+//     duplicate" a duplicate, "rejected: bad-prevblk" an orphan, hence
+//     inconclusive); getblocktemplate returns a cached template, rebuilt on
+//     a new tip or on a transaction more than 10 s after the last rebuild
+//     (so its long poll reports mempool changes at most that often); it
+//     sends default_witness_commitment whenever the request carries the
+//     segwit rule, also before segwit is active.
 //   - Both: a slow getbestblockhash poll (Config.PollInterval, default 5 s)
 //     as the last resort and health check.
 //

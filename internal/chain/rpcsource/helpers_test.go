@@ -18,9 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// zmq4 v0.17.0's PUB socket (used only by the tests' publisher) never
-	// stops its writer goroutine: socket.Close does not close the writer.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/go-zeromq/zmq4.(*pubMWriter).run"))
+	goleak.VerifyTestMain(m)
 }
 
 // waitTimeout bounds every wait on an event; reaching it fails the test.

@@ -37,6 +37,10 @@ type node struct {
 	kick            context.CancelCauseFunc // ends the current session
 
 	signetRefused atomic.Bool // the unmineable-signet line was logged
+
+	// Owned by the node's ZMQ goroutine (one at a time).
+	zmqSeq  zmqSeq
+	zmqGaps atomic.Uint64 // breaks in the hashblock sequence
 }
 
 // errWSClosed reports that btcd closed the notification websocket.
@@ -315,18 +319,23 @@ func (n *node) longPollLoop(ctx context.Context) error {
 			n.log.Info("rpcsource: node does not long poll; relying on notifications and polling")
 			return nil
 		}
-		if id != "" {
-			n.src.mu.Lock()
-			same := n.tip.known && n.tip.hash == t.PrevHash
-			n.src.mu.Unlock()
-			if same {
-				n.src.onMempool(n)
-			} else if err := n.refreshTip(ctx); err != nil {
+		// Every reply, the first (plain) one included, is checked against
+		// the known tip: a block can arrive between the handshake and the
+		// first template, and the long poll on that template's id would
+		// not return for it.
+		n.src.mu.Lock()
+		same := n.tip.known && n.tip.hash == t.PrevHash
+		n.src.mu.Unlock()
+		switch {
+		case !same:
+			if err := n.refreshTip(ctx); err != nil {
 				if isTransport(err) {
 					return fmt.Errorf("long poll: %w", err)
 				}
 				n.log.Debug("rpcsource: tip refresh failed", "err", err)
 			}
+		case id != "":
+			n.src.onMempool(n)
 		}
 		id = next
 	}

@@ -364,6 +364,10 @@ type Stats struct {
 	InvalidReplies uint64
 	// SubmitErrors counts SubmitBlock calls that no node answered.
 	SubmitErrors uint64
+	// ZMQGaps counts breaks in the nodes' ZMQ hashblock sequence numbers
+	// (notifications lost, or the node restarted); each one made the node
+	// re-read its tip and the consumer fetch a fresh template.
+	ZMQGaps uint64
 	// Nodes are the per-node states, in configured order.
 	Nodes []NodeStats
 }
@@ -386,6 +390,8 @@ type NodeStats struct {
 	DownSince time.Time
 	// LastError is the last failure seen on the node.
 	LastError string
+	// ZMQGaps counts breaks in this node's ZMQ hashblock sequence.
+	ZMQGaps uint64
 }
 
 // Stats returns the current counters.
@@ -402,7 +408,8 @@ func (s *Source) Stats() Stats {
 	defer s.mu.Unlock()
 	for _, n := range s.nodes {
 		ns := NodeStats{Name: n.ep.name, Kind: n.kind, Healthy: n.healthy, Outages: n.outages,
-			Height: n.tip.height, Tip: n.tip.hash, LastError: n.lastErr}
+			Height: n.tip.height, Tip: n.tip.hash, LastError: n.lastErr, ZMQGaps: n.zmqGaps.Load()}
+		st.ZMQGaps += ns.ZMQGaps
 		if !n.healthy && n.everUp {
 			ns.DownSince = n.downSince
 		}

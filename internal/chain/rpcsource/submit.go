@@ -13,6 +13,17 @@ import (
 // refused; the rest is the rule violation.
 const btcdRejectPrefix = "rejected: "
 
+// bcoin's submitblock answers "rejected: <reason>" like btcd, with BIP 22
+// words after the prefix; two of them are not rejections.
+const (
+	// bcoinDuplicate: bcoin has the block (on its chain, a side chain, as
+	// an orphan, or known invalid).
+	bcoinDuplicate = "duplicate"
+	// bcoinPrevMissing: bcoin lacks the block's parent and keeps the block
+	// as an orphan (Core's prev-blk-not-found).
+	bcoinPrevMissing = "bad-prevblk"
+)
+
 // classifySubmit turns a submitblock reply (result or error) into a
 // SubmitResult.
 //
@@ -25,7 +36,8 @@ const btcdRejectPrefix = "rejected: "
 // a bad reply. btcd: null is accepted (btcd also answers null for an orphan
 // or a side-chain block, which cannot be told apart); "rejected: already
 // have block ..." is a duplicate and any other "rejected: <rule
-// violation>" a rejection. A JSON-RPC error saying the
+// violation>" a rejection. bcoin: like btcd, but "rejected: duplicate" is a
+// duplicate and "rejected: bad-prevblk" (kept as an orphan) inconclusive. A JSON-RPC error saying the
 // block does not decode (-22, also Core's "Block does not start with a
 // coinbase") is a rejection; -27 (already in the chain) a duplicate. Any
 // other error means the block was not handed over, and is returned: that
@@ -53,8 +65,11 @@ func classifySubmit(raw json.RawMessage, callErr error) (chain.SubmitResult, err
 		return chain.SubmitResult{}, fmt.Errorf("%w: submitblock result %q", ErrBadReply, snippet(raw))
 	}
 	if rest, ok := strings.CutPrefix(s, btcdRejectPrefix); ok {
-		if strings.HasPrefix(rest, "already have block") {
+		switch {
+		case strings.HasPrefix(rest, "already have block"), rest == bcoinDuplicate:
 			return chain.SubmitResult{Status: chain.Duplicate, Reason: rest}, nil
+		case rest == bcoinPrevMissing:
+			return chain.SubmitResult{Status: chain.Inconclusive, Reason: rest}, nil
 		}
 		return chain.SubmitResult{Status: chain.Rejected, Reason: rest}, nil
 	}

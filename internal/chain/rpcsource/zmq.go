@@ -67,8 +67,32 @@ func (n *node) zmqLoop(ctx context.Context) {
 	}
 }
 
+// zmqSeq follows a node's hashblock sequence numbers across ZMQ sessions
+// (and RPC sessions), so that messages lost while the subscription was
+// down are noticed at the next message. Only the node's ZMQ goroutine uses
+// it; a node runs one session at a time.
+type zmqSeq struct {
+	last uint32
+	seen bool
+}
+
+// next records seq and reports whether it breaks the sequence, and the
+// number seen before it. Core numbers each topic's messages from 0 at
+// every start and adds one per message (uint32, wrapping), so anything but
+// last+1 means hashblock messages were lost — dropped by the publisher
+// (its high-water mark), sent while the subscription was down — or the
+// node restarted.
+func (z *zmqSeq) next(seq uint32) (gap bool, prev uint32) {
+	gap, prev = z.seen && seq != z.last+1, z.last
+	z.last, z.seen = seq, true
+	return gap, prev
+}
+
 // zmqSession runs one ZMQ subscription until it fails; got says whether a
-// message arrived.
+// message arrived. Every hashblock makes the node re-read its tip (NewTip
+// if it moved). A break in the sequence (zmqSeq.next) is counted
+// (Stats.ZMQGaps), logged, and answered with a fresh template even when
+// the tip looks unchanged: what the lost messages announced is unknown.
 func (n *node) zmqSession(ctx context.Context) (got bool, err error) {
 	sub := zmq4.NewSub(ctx,
 		zmq4.WithDialerMaxRetries(0),
@@ -81,7 +105,6 @@ func (n *node) zmqSession(ctx context.Context) (got bool, err error) {
 	if err := sub.SetOption(zmq4.OptionSubscribe, zmqTopicHashBlock); err != nil {
 		return false, err
 	}
-	var last uint32
 	for {
 		msg, err := sub.Recv()
 		if err != nil {
@@ -93,13 +116,36 @@ func (n *node) zmqSession(ctx context.Context) (got bool, err error) {
 			n.log.Warn("rpcsource: bad ZMQ message", "err", err)
 			continue
 		}
-		if got && seq != last+1 {
-			n.log.Debug("rpcsource: ZMQ hashblock sequence gap", "after", last, "got", seq)
+		got = true
+		gap, prev := n.zmqSeq.next(seq)
+		if gap {
+			n.zmqGaps.Add(1)
+			n.log.Warn("rpcsource: ZMQ hashblock sequence gap (messages lost or the node restarted); fetching a fresh template",
+				"after", prev, "got", seq, "hash", hash)
+		} else {
+			n.log.Debug("rpcsource: ZMQ hashblock", "hash", hash, "seq", seq)
 		}
-		got, last = true, seq
-		n.log.Debug("rpcsource: ZMQ hashblock", "hash", hash, "seq", seq)
-		if err := n.refreshTip(ctx); err != nil && ctx.Err() == nil {
+		if err := n.zmqRefresh(ctx, gap); err != nil && ctx.Err() == nil {
 			n.log.Debug("rpcsource: tip refresh after ZMQ failed", "err", err)
 		}
 	}
+}
+
+// zmqRefresh re-reads the node's tip (NewTip if it moved); with resync it
+// also signals MempoolChanged when the tip did not move, so the consumer
+// builds a fresh template either way.
+func (n *node) zmqRefresh(ctx context.Context, resync bool) error {
+	n.src.mu.Lock()
+	before := n.tip
+	n.src.mu.Unlock()
+	if err := n.refreshTip(ctx); err != nil {
+		return err
+	}
+	n.src.mu.Lock()
+	moved := n.tip != before
+	n.src.mu.Unlock()
+	if resync && !moved {
+		n.src.onMempool(n)
+	}
+	return nil
 }
