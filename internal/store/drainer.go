@@ -206,16 +206,16 @@ func (d *Drainer) fail(err error) {
 }
 
 // Run drains until ctx ends, then makes one last bounded pass. It returns
-// nil on a normal stop and an error only when the spool itself fails.
+// nil on a normal stop and an error only when the spool itself fails. A
+// stop that comes before Run has read where to resume (a daemon stopped
+// right after it started) still gets the last pass: it resumes within the
+// pass's bound, so shares acknowledged since the start are stored.
 func (d *Drainer) Run(ctx context.Context) error {
 	next, err := d.resume(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	if err != nil && ctx.Err() == nil {
 		return err
 	}
-	for ctx.Err() == nil {
+	for err == nil && ctx.Err() == nil {
 		n, err := d.pass(ctx, &next)
 		if err != nil {
 			return err
@@ -231,6 +231,12 @@ func (d *Drainer) Run(ctx context.Context) error {
 	}
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.FinalDrain)
 	defer cancel()
+	if err != nil {
+		if next, err = d.resume(final); err != nil {
+			d.log.Info("spool not drained at stop; it replays at the next start", "err", err)
+			return nil
+		}
+	}
 	for final.Err() == nil {
 		n, err := d.pass(final, &next)
 		if err != nil || n == 0 {

@@ -218,6 +218,7 @@ type drainerCase struct {
 	first      uint64        // the spool holds first..n (default 1)
 	undecoded  []uint64      // records that are not shares
 	blocks     []uint64      // block-solving shares
+	stopFirst  bool          // the context ends before Run starts
 	batchSize  int           // DrainerConfig.BatchSize (default: all)
 	maxBackoff time.Duration // DrainerConfig.MaxBackoff (default 5 s)
 	progress   uint64        // stored progress before the start
@@ -381,6 +382,13 @@ func TestDrainerCourse(t *testing.T) {
 		wantQuar:   []uint64{3},
 		wantStats:  drainerCounts{Stored: 3, Batches: 2, Quarantined: 1},
 		wantBlocks: []uint64{2},
+	}, {
+		name:      "stopped before the progress was read: the last pass resumes and drains",
+		n:         2,
+		stopFirst: true,
+		script:    func(f *fakeShareStore) { f.failProgress = 1 },
+		wantLog:   []string{"0s progress unavailable", "0s progress 0", "0s store 1-2 ok"},
+		wantStats: drainerCounts{Stored: 2, Batches: 1}, // a failure seen while stopping is not counted
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) { c.run(t) })
@@ -432,11 +440,14 @@ func (c drainerCase) run(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
+	if c.stopFirst {
+		cancel() // a daemon stopped as soon as it started
+	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	// An hour of the bubble's time passes at once when the drainer only
 	// waits: a drainer that never gets there fails fast.
-	wctx, wcancel := context.WithTimeout(ctx, time.Hour)
+	wctx, wcancel := context.WithTimeout(t.Context(), time.Hour)
 	werr := d.WaitStored(wctx, uint64(n))
 	wcancel()
 	cancel()
