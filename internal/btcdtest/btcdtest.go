@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -104,17 +105,35 @@ func Start(t testing.TB, o Options) *Node {
 	if n.DataDir == "" {
 		n.DataDir = t.TempDir()
 	}
-	n.RPCPort, n.P2PPort = FreePort(t), FreePort(t)
-	n.start()
 	t.Cleanup(n.Stop)
-	return n
+	// A port that was free a moment ago may be taken by another test's
+	// process before btcd binds it: new ports, up to three times.
+	for attempt := 1; ; attempt++ {
+		n.RPCPort, n.P2PPort = FreePort(t), FreePort(t)
+		err := n.tryStart()
+		if err == nil {
+			return n
+		}
+		if attempt == 3 || !strings.Contains(n.Log(), "address already in use") {
+			t.Fatalf("btcdtest: %v", err)
+		}
+		n.Stop()
+	}
 }
 
+// start starts btcd again on its ports (a restart).
 func (n *Node) start() {
 	n.t.Helper()
+	if err := n.tryStart(); err != nil {
+		n.t.Fatalf("btcdtest: %v", err)
+	}
+}
+
+// tryStart starts btcd and waits until its RPC answers.
+func (n *Node) tryStart() error {
 	conf := filepath.Join(n.DataDir, "btcd.conf")
 	if err := os.WriteFile(conf, nil, 0o600); err != nil {
-		n.t.Fatal(err)
+		return err
 	}
 	netFlag := "--regtest"
 	if n.Params == &chaincfg.SimNetParams {
@@ -130,21 +149,23 @@ func (n *Node) start() {
 	args = append(args, n.args...)
 	p, err := testutil.StartProc(exec.Command(n.bin, args...))
 	if err != nil {
-		n.t.Fatalf("btcdtest: %v", err)
+		return err
 	}
 	n.mu.Lock()
 	n.proc = p
 	n.mu.Unlock()
 	c, err := rpcclient.New(n.ConnConfig(), nil)
 	if err != nil {
-		n.t.Fatalf("btcdtest: rpc client: %v", err)
+		return fmt.Errorf("rpc client: %w", err)
 	}
 	if err := p.WaitReady(60*time.Second, func() error { _, err := c.GetBlockCount(); return err }); err != nil {
-		n.t.Fatalf("btcdtest: %v", err)
+		c.Shutdown()
+		return err
 	}
 	n.mu.Lock()
 	n.client = c
 	n.mu.Unlock()
+	return nil
 }
 
 // ConnConfig is an HTTP-POST rpcclient configuration for the node.
