@@ -74,6 +74,8 @@ type config struct {
 	TLSCert       string
 	TLSKey        string
 	Retention     time.Duration
+	MaxConns      int  // --max-conns (listen.go)
+	ReusePort     bool // --reuse-port (listen.go)
 	// Peers of the embedded node
 	Connect   cliconf.StringList
 	AddPeer   cliconf.StringList

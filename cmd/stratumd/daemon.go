@@ -89,6 +89,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	d.level.Set(lvl)
 	log := cfg.loggerWith(stderr, d.level)
 	d.log = log
+	fdLim := raiseNoFile(log) // before anything opens a file (fdbudget.go)
 
 	hasher, stopHasher, err := d.startPasswordWorker(ctx)
 	if err != nil {
@@ -182,12 +183,18 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	}
 	infra = append(infra, infraPart{"resubmitter", d.resubmitter.Run})
 
+	// Miners get what descriptors the node, PostgreSQL and the rest leave
+	// (fdbudget.go).
+	budget, err := budgetConns(cfg, fdLim, int(st.Pool().Config().MaxConns), log)
+	if err != nil {
+		return err
+	}
 	d.server, err = stratum.New(stratum.Config{
 		Source: d.source, Network: cfg.params, Users: st, Shares: d.shares, Blocks: st,
 		Recorder: d.recorder, Resubmitter: d.resubmitter,
 		PayoutScript: payoutScript, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
 		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, AdminHasher: hasher,
-		Limits: cfg.limits(), JobInterval: cfg.JobInterval,
+		Limits: cfg.limits(), MaxConns: budget.maxConns, JobInterval: cfg.JobInterval,
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
 		HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
 		Observer: d.opsObserver(),
