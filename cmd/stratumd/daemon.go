@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,8 @@ type daemon struct {
 
 	// listening, when set, is told each listener's address (tests).
 	listening func(net.Addr)
+	// lockWait, when set, replaces instanceLockWait (tests).
+	lockWait time.Duration
 
 	// recorder writes the share dumps of the blocks the drainer stores;
 	// resubmitter hands found blocks no node has to the nodes again.
@@ -102,6 +105,14 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	}
 	defer st.Close()
 	d.store = st
+	// Two processes on one instance id would hand out the same extranonce1
+	// prefix and collide on share keys (with --reuse-port they may even
+	// share a port): the second one refuses to start.
+	instLock, err := store.LockInstance(ctx, cfg.DB, uint8(cfg.InstanceID), cmp.Or(d.lockWait, instanceLockWait))
+	if err != nil {
+		return fmt.Errorf("%w: --instance-id %d: %w; give every process on this database its own id", errStartup, cfg.InstanceID, err)
+	}
+	defer instLock.Close()
 	for _, dir := range []string{cfg.DataDir, cfg.ShareDir} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
@@ -278,6 +289,11 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 }
 
 var errStartup = errors.New("start-up")
+
+// instanceLockWait is how long start-up waits for another process's lock
+// on the instance id: a process killed a moment ago (restarted by systemd
+// at once) leaves a PostgreSQL backend that has not yet noticed.
+const instanceLockWait = 10 * time.Second
 
 // newRPCSource builds the RPC chain source of --rpc-url (and its
 // credentials and --zmq-block); it starts nothing.

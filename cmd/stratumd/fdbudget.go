@@ -31,10 +31,10 @@ const (
 	// fdPerListener: the listening socket and one connection accepted
 	// and being refused.
 	fdPerListener = 2
-	// fdPostgresExtra: beside the pool, the migration check's connection
-	// (closed before the pool opens, counted to be safe) and a connection
-	// being replaced.
-	fdPostgresExtra = 2
+	// fdPostgresExtra: beside the pool, the instance lock's connection
+	// (store.LockInstance), the migration check's (closed before the pool
+	// opens, counted to be safe) and a connection being replaced.
+	fdPostgresExtra = 3
 	// fdSpool: the directory lock, the segment being written, the one
 	// being read, spool.id and its temporary file, a quarantine file, and
 	// the directory opened for fsync.
