@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -61,6 +62,10 @@ const (
 	// (a library's transient file, a TLS handshake's reads).
 	fdMarginBase    = 64
 	fdMarginDivisor = 100
+
+	// fewConns: a descriptor limit that leaves fewer miners than this is
+	// logged as a warning (raise LimitNOFILE= or ulimit -Hn).
+	fewConns = 1000
 )
 
 // fdPart is one part's share of the descriptor reserve.
@@ -191,7 +196,11 @@ func budgetConns(cfg *config, lim fdLimit, pgConns int, log *slog.Logger) (connB
 		log.Warn("--max-conns is more than the descriptor limit allows; capping the miner connections lower",
 			"max_conns", cfg.MaxConns, "using", b.maxConns, "limit", b.limit)
 	}
-	log.Info("descriptor budget", "limit", b.limit, "hard", b.hard, "max_conns", b.maxConns,
+	lvl := slog.LevelInfo
+	if b.maxConns < fewConns && !(cfg.MaxConns > 0 && !b.clamped) {
+		lvl = slog.LevelWarn // the limit, not the operator, keeps the miners few
+	}
+	log.Log(context.Background(), lvl, "descriptor budget", "limit", b.limit, "hard", b.hard, "max_conns", b.maxConns,
 		"reserved", b.reserved(), "reserve", b.describe())
 	return b, nil
 }
