@@ -8,7 +8,9 @@
 #                                           :3333 with --reuse-port, and two
 #                                           load tools of N miners each
 #
-# IDLE (default 20) is how many seconds the miners stay connected. Prints
+# IDLE (default 20) is how many seconds the miners stay connected; RAMP
+# (environment, default 0: all at once) is each load tool's new connections
+# per second. Prints
 # each process's descriptor budget, the box's load and busiest processes,
 # each stratumd's descriptors, RSS and threads once every miner is in, each
 # load tool's report (connections, time to all subscribed with a job, the
@@ -22,6 +24,7 @@ cd "$(dirname "$0")/.."
 mode=${1:?storm or pair}
 n=${2:?miners per load tool}
 idle=${3:-20}
+ramp=${RAMP:-0}
 
 work=$(mktemp -d /tmp/bench-conns.XXXX)
 tools=$(scripts/tools.sh)
@@ -86,7 +89,7 @@ before=$(overflows)
 ) &
 sampler=$!
 load() { # i addr pid
-	"$work/stratum-load" -addr "$2":3333 -conns "$n" -parallel "$n" -idle -duration "${idle}s" -settle 2s \
+	"$work/stratum-load" -addr "$2":3333 -conns "$n" -parallel "$n" -ramp "$ramp" -idle -duration "${idle}s" -settle 2s \
 		-user $pay -pid "$3" -json >"$work/load$1.json" 2>"$work/load$1.err"
 }
 if [ "$mode" = pair ]; then
