@@ -10,7 +10,8 @@
 #
 # IDLE (default 20) is how many seconds the miners stay connected; RAMP
 # (environment, default 0: all at once) is each load tool's new connections
-# per second. Prints
+# per second; STRATUMD_ARGS (environment) is added to stratumd's arguments.
+# Prints
 # each process's descriptor budget, the box's load and busiest processes,
 # each stratumd's descriptors, RSS and threads once every miner is in, each
 # load tool's report (connections, time to all subscribed with a job, the
@@ -55,7 +56,7 @@ stratumd() { # instance id
 	"$work/stratumd" --db "$db" --network simnet --node rpc --rpc-url http://127.0.0.1:$rpc --rpc-user u --rpc-pass p \
 		--payout-address $pay --auth open --listen 0.0.0.0:3333 --reuse-port --instance-id "$1" \
 		--datadir "$work/sd$1" --share-dir "$work/shares$1" --min-diff 0.001 \
-		--conn-rate-per-ip $((farm / 10)) --conn-burst-per-ip "$farm" --log-format json >/dev/null 2>"$work/sd$1.log" &
+		--conn-rate-per-ip $((farm / 10)) --conn-burst-per-ip "$farm" --log-format json ${STRATUMD_ARGS:-} >/dev/null 2>"$work/sd$1.log" &
 	echo $!
 }
 a=$(stratumd 1)
@@ -114,10 +115,13 @@ done
 echo "listen queue before: $before"
 echo "listen queue after:  $(overflows)"
 kill -TERM "${sds[@]}"
-wait "${sds[@]}" 2>/dev/null || true
+for f in "$work"/sd*.log; do # not this shell's children: wait for their last line
+	for _ in $(seq 300); do grep -q '"stratumd stopped"' "$f" && break; sleep 0.2; done
+done
 grep -h '"stratumd stopped"' "$work"/sd*.log | python3 -c '
-import sys, json
+import sys, json, re
 for l in sys.stdin:
     s = json.loads(l)["server"]
-    print(" ".join(w for w in s.strip("{}").split() if w.split(":")[0] in ("ConnectionsTotal", "Refused", "RefusedFull", "MaxConns", "MaxFanout")))'
+    keep = [w for w in s.strip("{}").split() if w.split(":")[0] in ("ConnectionsTotal", "Refused", "RefusedFull", "MaxConns", "MaxFanout")]
+    print(" ".join(keep), "handshake-timeouts:" + re.search(r"handshake-timeout:(\d+)", s).group(1))'
 rm -rf "$work"
