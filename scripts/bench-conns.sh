@@ -44,7 +44,13 @@ ctl() { "$tools/btcctl" --configfile="$work/btcd.conf" --simnet --rpcuser=u --rp
 	--notls --rpclisten=127.0.0.1:$rpc --listen=127.0.0.1:18555 --miningaddr=$pay --nodnsseed >/dev/null 2>&1 &
 btcd=$!
 pids=("$btcd")
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+cleanup() { # btcd does not always exit on SIGTERM here: then SIGKILL
+	kill "${pids[@]}" 2>/dev/null || true
+	for _ in $(seq 50); do kill -0 "$btcd" 2>/dev/null || return 0; sleep 0.2; done
+	kill -9 "${pids[@]}" 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 until ctl getblockcount >/dev/null 2>&1; do sleep 0.2; done
 ctl generate 1 >/dev/null
 
