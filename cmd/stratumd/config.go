@@ -74,7 +74,9 @@ type config struct {
 	TLSCert       string
 	TLSKey        string
 	Retention     time.Duration
-	SoloFeeBPS    int // --solo-fee-bps (listen.go)
+	SoloFeeBPS    int  // --solo-fee-bps (listen.go)
+	MaxConns      int  // --max-conns (listen.go)
+	ReusePort     bool // --reuse-port (listen.go)
 	// Peers of the embedded node
 	Connect   cliconf.StringList
 	AddPeer   cliconf.StringList

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,8 @@ type daemon struct {
 
 	// listening, when set, is told each listener's address (tests).
 	listening func(net.Addr)
+	// lockWait, when set, replaces instanceLockWait (tests).
+	lockWait time.Duration
 
 	// recorder writes the share dumps of the blocks the drainer stores;
 	// resubmitter hands found blocks no node has to the nodes again.
@@ -89,6 +92,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	d.level.Set(lvl)
 	log := cfg.loggerWith(stderr, d.level)
 	d.log = log
+	fdLim := raiseNoFile(log) // before anything opens a file (fdbudget.go)
 
 	hasher, stopHasher, err := d.startPasswordWorker(ctx)
 	if err != nil {
@@ -101,6 +105,14 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	}
 	defer st.Close()
 	d.store = st
+	// Two processes on one instance id would hand out the same extranonce1
+	// prefix and collide on share keys (with --reuse-port they may even
+	// share a port): the second one refuses to start.
+	instLock, err := store.LockInstance(ctx, cfg.DB, uint8(cfg.InstanceID), cmp.Or(d.lockWait, instanceLockWait))
+	if err != nil {
+		return fmt.Errorf("%w: --instance-id %d: %w; give every process on this database its own id", errStartup, cfg.InstanceID, err)
+	}
+	defer instLock.Close()
 	for _, dir := range []string{cfg.DataDir, cfg.ShareDir} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
@@ -183,12 +195,18 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	}
 	infra = append(infra, infraPart{"resubmitter", d.resubmitter.Run})
 
+	// Miners get what descriptors the node, PostgreSQL and the rest leave
+	// (fdbudget.go).
+	budget, err := budgetConns(cfg, fdLim, int(st.Pool().Config().MaxConns), log)
+	if err != nil {
+		return err
+	}
 	d.server, err = stratum.New(stratum.Config{
 		Source: d.source, Network: cfg.params, Users: st, Shares: d.shares, Blocks: st,
 		Recorder: d.recorder, Resubmitter: d.resubmitter,
 		PayoutScript: payoutScript, SoloFeeBPS: cfg.SoloFeeBPS, CoinbaseTag: cfg.CoinbaseTag, InstanceID: uint8(cfg.InstanceID),
 		Auth: cfg.Auth, AdminPassword: cfg.AdminPassword, AdminHasher: hasher,
-		Limits: cfg.limits(), JobInterval: cfg.JobInterval,
+		Limits: cfg.limits(), MaxConns: budget.maxConns, JobInterval: cfg.JobInterval,
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
 		HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
 		Observer: d.opsObserver(),
@@ -272,6 +290,11 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 }
 
 var errStartup = errors.New("start-up")
+
+// instanceLockWait is how long start-up waits for another process's lock
+// on the instance id: a process killed a moment ago (restarted by systemd
+// at once) leaves a PostgreSQL backend that has not yet noticed.
+const instanceLockWait = 10 * time.Second
 
 // newRPCSource builds the RPC chain source of --rpc-url (and its
 // credentials and --zmq-block); it starts nothing.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stratumd/stratumd/internal/chain/embedded"
@@ -31,6 +32,12 @@ func (d *daemon) opsObserver() stratum.ShareObserver {
 	return d.ops.tracker
 }
 
+// opsMaxConns bounds the open connections of the operations listener
+// (netutil.LimitListener: more wait in the kernel's queue), so that scrapers
+// and browsers cannot take the descriptors of the descriptor budget's
+// reserve (fdbudget.go).
+const opsMaxConns = 32
+
 // listenOps opens the --metrics-listen listener; nothing when it is empty.
 func (d *daemon) listenOps() error {
 	if d.cfg.MetricsListen == "" {
@@ -40,7 +47,7 @@ func (d *daemon) listenOps() error {
 	if err != nil {
 		return fmt.Errorf("%w: --metrics-listen %s: %w", errStartup, d.cfg.MetricsListen, err)
 	}
-	d.ops.l = l
+	d.ops.l = netutil.LimitListener(l, opsMaxConns)
 	return nil
 }
 

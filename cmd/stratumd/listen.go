@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -19,7 +21,8 @@ import (
 )
 
 // This file holds the stratum listeners (plain and TLS, each optionally
-// behind the PROXY protocol) and the share retention loop.
+// behind the PROXY protocol, optionally shared with other processes through
+// SO_REUSEPORT), the cap on miner connections and the share retention loop.
 
 // listenFlags defines the settings of this file.
 func listenFlags(fs *flag.FlagSet, c *config) {
@@ -29,6 +32,8 @@ func listenFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain for --tls-listen (re-read on SIGHUP)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for --tls-listen (re-read on SIGHUP)")
 	fs.IntVar(&c.SoloFeeBPS, "solo-fee-bps", 0, "pool fee on a solo miner's block, in basis points (0..9999), paid to --payout-address by a coinbase output")
+	fs.IntVar(&c.MaxConns, "max-conns", 0, "most miner connections open at once, all listeners together (0: the descriptor limit less the reserve for the node, PostgreSQL and the rest; a higher value is capped at that)")
+	fs.BoolVar(&c.ReusePort, "reuse-port", false, "open the stratum listeners with SO_REUSEPORT, so that several stratumd processes (distinct --instance-id and --spool-dir) share a port: rolling restarts, more miners than one process's descriptor limit")
 	fs.DurationVar(&c.Retention, "retention", 0, "drop daily share partitions older than this, e.g. 720h (0: keep forever); never those a pending payout needs")
 }
 
@@ -57,6 +62,12 @@ func (c *config) checkListen() error {
 	}
 	if c.SoloFeeBPS < 0 || c.SoloFeeBPS > chain.MaxSoloFeeBPS {
 		return bad("solo-fee-bps", "want 0 to %d, got %d", chain.MaxSoloFeeBPS, c.SoloFeeBPS)
+	}
+	if c.MaxConns < 0 {
+		return bad("max-conns", "0 (the descriptor budget) or more, got %d", c.MaxConns)
+	}
+	if c.ReusePort && !reusePortSupported {
+		return bad("reuse-port", "SO_REUSEPORT is not available on this system")
 	}
 	if c.Retention < 0 || (c.Retention > 0 && c.Retention < 24*time.Hour) {
 		return bad("retention", "0 (keep forever) or at least 24h, got %v", c.Retention)
@@ -108,8 +119,13 @@ func (d *daemon) openListeners() ([]boundListener, error) {
 		tlsCfg = &tls.Config{GetCertificate: d.certs.get, MinVersion: tls.VersionTLS12}
 	}
 	trusted, _ := proxyproto.ParseTrusted(cfg.ProxyTrusted) // checked in checkListen
+	var lc net.ListenConfig
+	if cfg.ReusePort {
+		lc.Control = reusePortControl
+		d.warnMigrateReq()
+	}
 	open := func(flagName, addr string) (net.Listener, error) {
-		l, err := net.Listen("tcp", addr)
+		l, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("%w: --%s %s: %w", errStartup, flagName, addr, err)
 		}
@@ -186,4 +202,22 @@ func (d *daemon) enforceRetention(ctx context.Context) error {
 		case <-time.After(time.Hour):
 		}
 	}
+}
+
+// migrateReqPath is Linux's switch for moving the connections queued on a
+// closing SO_REUSEPORT listener to another listener of its group (5.14+).
+const migrateReqPath = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+// warnMigrateReq warns, with --reuse-port, when Linux would reset rather
+// than hand over the connections still queued on this process's listeners
+// when it stops: miners that connected in the last moment before a rolling
+// restart's SIGTERM would see their connection reset and have to retry.
+func (d *daemon) warnMigrateReq() {
+	b, err := os.ReadFile(migrateReqPath)
+	if err != nil || strings.TrimSpace(string(b)) != "0" {
+		return // not Linux, too old a kernel (then nothing helps), or on
+	}
+	d.log.Warn("--reuse-port: net.ipv4.tcp_migrate_req is 0: connections queued on this process's listeners are reset when it stops, "+
+		"instead of being handed to the other processes on the port; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1) for rolling restarts",
+		"sysctl", migrateReqPath)
 }

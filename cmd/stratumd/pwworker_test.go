@@ -15,9 +15,11 @@ import (
 
 // TestMain lets the test binary be the daemon's password worker: a daemon
 // run in-process by a test finds this binary with os.Executable and starts
-// it as "password-worker NICE N".
+// it as "password-worker NICE N". With asDaemonEnv set it is stratumd
+// itself, for tests that need the daemon in a process of its own (its own
+// descriptor limit).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "password-worker" {
+	if len(os.Args) > 1 && os.Args[1] == "password-worker" || os.Getenv(asDaemonEnv) == "1" {
 		main()
 		os.Exit(0)
 	}

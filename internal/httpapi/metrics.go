@@ -31,8 +31,10 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	// Connections and miners.
 	p.single("stratumd_connections", typeGauge, "Open miner connections.", float64(st.Connections))
 	p.single("stratumd_connections_accepted_total", typeCounter, "Miner connections accepted and given a session.", float64(st.ConnectionsTotal))
-	p.single("stratumd_connections_refused_total", typeCounter, "Miner connections closed at accept (banned address, per-IP cap or per-IP rate).", float64(st.Refused))
+	p.single("stratumd_connections_refused_total", typeCounter, "Miner connections closed at accept (banned address, per-IP cap or per-IP rate, server full).", float64(st.Refused))
 	p.single("stratumd_connections_refused_rate_total", typeCounter, "Of the refused connections, those over the per-IP connection rate.", float64(st.RefusedRate))
+	p.single("stratumd_connections_refused_full_total", typeCounter, "Of the refused connections, those refused because stratumd_connections_max were open (descriptor budget or --max-conns).", float64(st.RefusedFull))
+	p.single("stratumd_connections_max", typeGauge, "Most miner connections open at once, all listeners together: the descriptor limit less the reserve, or --max-conns (0: no cap).", float64(st.MaxConns))
 	p.single("stratumd_addresses_evicted_total", typeCounter, "Address records forgotten before they were idle because the admission table was full (a flood from many addresses).", float64(st.AddressesEvicted))
 	p.single("stratumd_miners_subscribed", typeGauge, "Sessions subscribed now.", float64(st.Subscribed))
 	p.single("stratumd_miners_authorized", typeGauge, "Sessions with at least one authorized worker now.", float64(st.Authorized))

@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
@@ -75,5 +76,46 @@ func TestSetLimitsConnRate(t *testing.T) {
 	}
 	if l := h.srv.CurrentLimits(); l.ConnRatePerIP != 50 || l.ConnBurstPerIP != 50 {
 		t.Errorf("limits in force: rate %v burst %d, want 50 and 50", l.ConnRatePerIP, l.ConnBurstPerIP)
+	}
+}
+
+// TestMaxConnsRefusedAtAccept: past Config.MaxConns (all listeners
+// together) a new connection is closed at accept without a reply, counted
+// as RefusedFull and logged once for a flood; the sessions already open
+// keep working, and a closed one frees its slot.
+func TestMaxConnsRefusedAtAccept(t *testing.T) {
+	var logBuf testutil.SyncBuffer
+	h := startHarness(t, harnessOpts{config: func(c *Config) {
+		c.MaxConns = 2
+		c.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
+	}})
+	c1, c2 := h.dial(), h.dial()
+	for i, c := range []*client{c1, c2} {
+		if r := c.call(wire.MethodSubscribe); r.errCode() != 0 {
+			t.Fatalf("connection %d: %s", i+1, r.raw)
+		}
+	}
+	for range 3 {
+		if got := h.dial().waitClosed(); len(got) != 0 {
+			t.Fatalf("connection over the cap got %v", got)
+		}
+	}
+	st := h.srv.Stats()
+	if st.Refused != 3 || st.RefusedFull != 3 || st.Connections != 2 || st.MaxConns != 2 {
+		t.Fatalf("refused %d (full %d), open %d, cap %d; want 3, 3, 2, 2", st.Refused, st.RefusedFull, st.Connections, st.MaxConns)
+	}
+	if n := strings.Count(logBuf.String(), "connection refused"); n != 1 || !strings.Contains(logBuf.String(), "server full") {
+		t.Fatalf("%d log lines for 3 refusals, want 1 naming the reason (the rest summarized):\n%s", n, logBuf.String())
+	}
+	// The open sessions are untouched.
+	if r := c1.call(wire.MethodAuthorize, regtestAddress(t, 1), "x"); r.errCode() != 0 {
+		t.Fatalf("open session after the refusals: %s", r.raw)
+	}
+	c2.conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitFor(t, ctx, "the closed session to free its slot", func() bool { return h.srv.Stats().Connections == 1 })
+	if r := h.dial().call(wire.MethodSubscribe); r.errCode() != 0 {
+		t.Fatalf("after a session closed: %s", r.raw)
 	}
 }

@@ -248,6 +248,14 @@ type Config struct {
 	// FanoutWorkers is how many goroutines write a notify to the sessions
 	// (default 4×GOMAXPROCS).
 	FanoutWorkers int
+	// MaxConns caps the open miner connections of all listeners together;
+	// past it a new connection is closed at accept (before the per-address
+	// checks), counted in Stats.RefusedFull and summarized in the log,
+	// while the sessions already open and everything else carry on. Zero
+	// means no cap. stratumd sets it from its descriptor budget, so that
+	// miners never take the descriptors the node, PostgreSQL and the
+	// spool need.
+	MaxConns int
 
 	// Observer, when set, hears of every accepted share.
 	Observer ShareObserver
@@ -265,8 +273,10 @@ type Config struct {
 type Stats struct {
 	Connections      int64  // open now
 	ConnectionsTotal uint64 // accepted and given a session
-	Refused          uint64 // closed at accept: banned address, per-IP cap or rate
+	Refused          uint64 // closed at accept: banned address, per-IP cap or rate, server full
 	RefusedRate      uint64 // of Refused: over the per-IP connection rate
+	RefusedFull      uint64 // of Refused: Config.MaxConns connections were open
+	MaxConns         int    // Config.MaxConns (0: no cap)
 	AddressesEvicted uint64 // address records forgotten before they were idle: the table was full
 	Subscribed       int64  // sessions subscribed now
 	Authorized       int64  // sessions with at least one authorized worker now
@@ -442,6 +452,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.VardiffTick <= 0 {
 		cfg.VardiffTick = DefaultVardiffTick
 	}
+	if cfg.MaxConns < 0 {
+		return nil, fmt.Errorf("%w: negative connection cap %d", ErrConfig, cfg.MaxConns)
+	}
 	if cfg.FanoutWorkers <= 0 {
 		cfg.FanoutWorkers = 4 * runtime.GOMAXPROCS(0)
 	}
@@ -524,6 +537,8 @@ func (s *Server) Stats() Stats {
 		ConnectionsTotal: uint64(s.st.connsTotal.Load()),
 		Refused:          adm.Refused,
 		RefusedRate:      adm.RefusedRate,
+		RefusedFull:      adm.RefusedFull,
+		MaxConns:         s.cfg.MaxConns,
 		AddressesEvicted: adm.Evicted,
 		Subscribed:       s.st.subscribed.Load(),
 		Authorized:       s.st.authorized.Load(),
@@ -646,7 +661,11 @@ func (s *Server) serve(ctx context.Context, l net.Listener, lc ListenerConfig) e
 // acceptBurstPause, which lets its processor poll. Measured on two cores:
 // 10,000 connections are accepted (and most refused) in 1.3 s instead of
 // 0.5 s, and the honest miners' p99 under the hostile suite fell from
-// 6-10 ms to 3-5 ms (docs/RELIABILITY.md).
+// 6-10 ms to 3-5 ms (docs/RELIABILITY.md). The pause lasts about 1.1 ms,
+// not 100 µs (the runtime's timer granularity, measured here), so a burst is
+// accepted at about 7,000 connections a second: more than the 1,500-2,600
+// handshakes a second two cores complete, so this is not what bounds a
+// reconnect storm (docs/BENCHMARKS.md, issue 19).
 const (
 	acceptBurstLen    = 8
 	acceptBurstWindow = 10 * time.Millisecond
@@ -686,11 +705,23 @@ func isTemporary(err error) bool {
 }
 
 // accept admits conn (or refuses it: closed, counted and logged by the
-// admission controller) and starts its session.
+// admission controller) and starts its session. A connection past
+// Config.MaxConns is refused first, so that a full server does no
+// per-address work for it.
 func (s *Server) accept(g *serveGroup, conn net.Conn) {
 	remote := conn.RemoteAddr().String()
 	ip := remoteIP(remote)
+	// The slot is taken before the checks and given back on a refusal:
+	// listeners accept concurrently, and a check-then-add would let
+	// each of them go one past the cap.
+	if n := s.st.conns.Add(1); s.cfg.MaxConns > 0 && n > int64(s.cfg.MaxConns) {
+		s.st.conns.Add(-1)
+		s.adm.Refuse(ip, remote, admission.RefusedFull)
+		conn.Close()
+		return
+	}
 	if ok, _ := s.adm.Admit(ip, remote); !ok {
+		s.st.conns.Add(-1)
 		conn.Close()
 		return
 	}
@@ -698,7 +729,6 @@ func (s *Server) accept(g *serveGroup, conn net.Conn) {
 	s.mu.Lock()
 	s.sessions[c] = struct{}{}
 	s.mu.Unlock()
-	s.st.conns.Add(1)
 	s.st.connsTotal.Add(1)
 	g.wg.Add(1)
 	go func() {

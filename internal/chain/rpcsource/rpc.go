@@ -26,6 +26,9 @@ type rpcClient struct {
 	nextID atomic.Uint64
 }
 
+// MaxConnsPerNode is the most HTTP connections kept to one node at once.
+const MaxConnsPerNode = 16
+
 // newRPCClient returns a client of ep. Connections are kept alive.
 func newRPCClient(ep endpoint) *rpcClient {
 	tr := &http.Transport{
@@ -33,6 +36,10 @@ func newRPCClient(ep endpoint) *rpcClient {
 		TLSClientConfig:     ep.tls,
 		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost: 8,
+		// At most this many connections to a node at once (further calls
+		// wait for one): stratumd reserves descriptors for them, and miners
+		// get the rest (cmd/stratumd/fdbudget.go).
+		MaxConnsPerHost: MaxConnsPerNode,
 		// Below Core's rpcservertimeout (30 s), after which it closes
 		// idle connections.
 		IdleConnTimeout:    20 * time.Second,

@@ -27,6 +27,11 @@
 // the reruns every credited satoshi is paid exactly once on chain, nothing
 // is stuck and the wallet locks nothing.
 //
+// TestRollingRestart (issue 19): two stratumd processes with --reuse-port
+// on one port, distinct instance ids and spools; each in turn started
+// beside the other, which is then stopped with SIGTERM, under load: no
+// miner's dial fails and every acknowledged share is stored once.
+//
 // docs/RELIABILITY.md records what these tests saw.
 //
 // # Files
@@ -42,6 +47,7 @@
 //   - foundblock_test.go: TestFoundBlockNodeDown,
 //     TestFoundBlockNodeDownKillRestart.
 //   - payout_kill_test.go: TestPayoutKill.
+//   - rolling_test.go: TestRollingRestart.
 //
 // # Imports
 //

@@ -88,9 +88,11 @@ type Config struct {
 
 // Stats are a Controller's counters since New.
 type Stats struct {
-	// Refused counts connections refused by Admit; RefusedRate, those of
-	// them over the per-address connection rate.
-	Refused, RefusedRate uint64
+	// Refused counts connections refused by Admit and Refuse;
+	// RefusedRate, those of them over the per-address connection rate;
+	// RefusedFull, those refused because the server held as many
+	// connections as it may (Refuse with RefusedFull).
+	Refused, RefusedRate, RefusedFull uint64
 	// Evicted counts address records forgotten while not idle because the
 	// table reached MaxAddresses (see Controller).
 	Evicted uint64
@@ -130,8 +132,8 @@ type Controller struct {
 	adminAll window      // failed admin logins from all addresses
 	addUsers window      // mining.add_user calls
 
-	refused, refusedRate, evicted atomic.Uint64
-	refusals                      refusalLog
+	refused, refusedRate, refusedFull, evicted atomic.Uint64
+	refusals                                   refusalLog
 }
 
 // addr is what the controller knows about one remote address. What only
@@ -224,7 +226,8 @@ func (c *Controller) Limits() Limits { return *c.limits.Load() }
 
 // Stats returns the controller's counters.
 func (c *Controller) Stats() Stats {
-	return Stats{Refused: c.refused.Load(), RefusedRate: c.refusedRate.Load(), Evicted: c.evicted.Load()}
+	return Stats{Refused: c.refused.Load(), RefusedRate: c.refusedRate.Load(), RefusedFull: c.refusedFull.Load(),
+		Evicted: c.evicted.Load()}
 }
 
 // Reason says why Admit refused a connection, as logged.
@@ -235,6 +238,10 @@ const (
 	RefusedBanned Reason = "banned"
 	RefusedCap    Reason = "per-IP connection cap"
 	RefusedRate   Reason = "per-IP connection rate"
+	// RefusedFull is the caller's own refusal (Refuse): the server holds
+	// as many connections, all addresses together, as its descriptor
+	// budget allows.
+	RefusedFull Reason = "server full"
 )
 
 // Admit counts a new connection from ip unless ip is banned, already has
@@ -269,6 +276,13 @@ func (c *Controller) admit(ip string) (bool, Reason) {
 	}
 	a.conns++
 	return true, ""
+}
+
+// Refuse counts and logs (through the refusal summary) a connection the
+// caller refused for a reason of its own, such as RefusedFull; nothing
+// about ip changes. The caller closes the connection.
+func (c *Controller) Refuse(ip, remote string, why Reason) {
+	c.refuse(ip, remote, why)
 }
 
 // Release counts the close of a connection from ip that Admit admitted.

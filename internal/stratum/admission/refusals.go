@@ -113,8 +113,11 @@ func (s refusalSummary) log(l *slog.Logger) {
 // refusal summary.
 func (c *Controller) refuse(ip, remote string, why Reason) {
 	c.refused.Add(1)
-	if why == RefusedRate {
+	switch why {
+	case RefusedRate:
 		c.refusedRate.Add(1)
+	case RefusedFull:
+		c.refusedFull.Add(1)
 	}
 	r := &c.refusals
 	if !r.add(c.now(), ip, why) {
