@@ -158,6 +158,39 @@ func TestMineRegtestBlocks(t *testing.T) {
 		if u, ok := found[b.Hash]; !ok || u != b.User {
 			t.Fatalf("block row %+v: the miners found it as %q (%v)", b, u, ok)
 		}
+	}
+	// Every block of the chain was found through stratumd.
+	if main != int(tip) {
+		t.Fatalf("%d of the chain's %d blocks are in the blocks table", main, tip)
+	}
+	if int(n2.BestHeight()) != int(tip) {
+		t.Fatalf("reopened node at %d, daemon stopped at %d", n2.BestHeight(), tip)
+	}
+	n2.Close()
+
+	// Restart stratumd on the same datadir: the chain resumes at its tip.
+	r2 := startDaemon(t, db, args...)
+	if got := r2.d.source.(*p2p.Node).BestHeight(); got != tip {
+		t.Fatalf("after restart the tip is %d, was %d", got, tip)
+	}
+	m, err := miner.Dial(ctx, r2.addr, miner.Options{User: users[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tipHash := r2.d.source.(*p2p.Node).BestHash()
+	if j := m.CurrentJob(); j == nil || j.PrevHash != tipHash {
+		t.Fatalf("after restart the job builds on %v, want the tip %v", j, tipHash)
+	}
+	// Dumps the recorder had not written when the daemon stopped (it
+	// writes for a bounded grace) are written after the restart.
+	for len(dbRows[blockRow](t, db, `SELECT height, hash, status, username FROM blocks WHERE dumped_at IS NULL`)) > 0 {
+		if ctx.Err() != nil {
+			t.Fatal("share dumps not written after the restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, b := range rows {
 		var dump struct {
 			Height int32  `json:"height"`
 			Hash   string `json:"hash"`
@@ -187,29 +220,6 @@ func TestMineRegtestBlocks(t *testing.T) {
 		if finderShares < 1 {
 			t.Fatalf("dump of %d: the finder's own share is not in its round: %s", b.Height, raw)
 		}
-	}
-	// Every block of the chain was found through stratumd.
-	if main != int(tip) {
-		t.Fatalf("%d of the chain's %d blocks are in the blocks table", main, tip)
-	}
-	if int(n2.BestHeight()) != int(tip) {
-		t.Fatalf("reopened node at %d, daemon stopped at %d", n2.BestHeight(), tip)
-	}
-	n2.Close()
-
-	// Restart stratumd on the same datadir: the chain resumes at its tip.
-	r2 := startDaemon(t, db, args...)
-	if got := r2.d.source.(*p2p.Node).BestHeight(); got != tip {
-		t.Fatalf("after restart the tip is %d, was %d", got, tip)
-	}
-	m, err := miner.Dial(ctx, r2.addr, miner.Options{User: users[0]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	tipHash := r2.d.source.(*p2p.Node).BestHash()
-	if j := m.CurrentJob(); j == nil || j.PrevHash != tipHash {
-		t.Fatalf("after restart the job builds on %v, want the tip %v", j, tipHash)
 	}
 	t.Logf("%d blocks found through stratumd: the chain's %d and %d stale (same height solved twice)", len(found), main, len(found)-main)
 }
