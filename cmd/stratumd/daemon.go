@@ -55,6 +55,9 @@ type daemon struct {
 	// resubmitter hands found blocks no node has to the nodes again.
 	recorder    *stratum.Recorder
 	resubmitter *stratum.Resubmitter
+	// rejects counts rejected submits per worker and adds the counts to
+	// worker_rejects every few seconds.
+	rejects *store.RejectCounter
 
 	infraUp    atomic.Int32 // infrastructure parts running
 	infraParts int32
@@ -133,6 +136,10 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	d.rejects, err = store.NewRejectCounter(store.RejectCounterConfig{Store: st, Logger: log.With("part", "rejects")})
+	if err != nil {
+		return err
+	}
 	payoutScript, err := txscript.PayToAddrScript(cfg.payout)
 	if err != nil {
 		return fmt.Errorf("payout address %s: %w", cfg.PayoutAddress, err)
@@ -143,6 +150,8 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		{"drainer", d.drainer.Run},
 		{"partitions", d.maintainPartitions},
 		{"retention", d.enforceRetention}, // --retention (listen.go)
+		// After the server: the last rejects are flushed at shutdown.
+		{"rejects", d.rejects.Run},
 	}
 	switch cfg.Node {
 	case "embedded":
@@ -191,6 +200,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
 		HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
 		Observer: d.opsObserver(),
+		Rejects:  d.rejects,
 		Logger:   log.With("part", "stratum"),
 	})
 	if err != nil {

@@ -53,7 +53,8 @@ func (d *daemon) serveOps(ctx context.Context) error {
 	}
 	srv, err := httpapi.New(httpapi.Config{
 		Stratum: d.server, Drainer: d.drainer, Resubmitter: d.resubmitter, Store: d.store, Tracker: d.ops.tracker,
-		Node: d.nodeHealth, Version: version(), Logger: d.log.With("part", "http"),
+		Rejects: d.rejects,
+		Node:    d.nodeHealth, Version: version(), Logger: d.log.With("part", "http"),
 	})
 	if err != nil {
 		d.ops.l.Close()

@@ -332,6 +332,9 @@ func (s *Store) storeShares(ctx context.Context, spoolID [16]byte, instance uint
 		if n != int64(len(shares)) {
 			return fmt.Errorf("copied %d of %d shares", n, len(shares))
 		}
+		if err := addWorkerDaily(ctx, tx, shares); err != nil {
+			return err
+		}
 		for i := range shares {
 			if shares[i].Block == nil {
 				continue
