@@ -168,12 +168,16 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		watcher := &payout.OrphanWatcher{Store: st, Chain: node, Logger: log.With("part", "orphans"), Interval: 2 * time.Second}
 		infra = append(infra, infraPart{"orphans", watcher.Run})
 		if h := int(node.BestHeight()); cfg.RegtestPremine > h {
-			log.Info("pre-mining in-process", "from", h, "to", cfg.RegtestPremine)
+			// One line for the whole pre-mine: Generate logs its blocks at
+			// debug level.
+			log.Debug("pre-mining in-process", "from", h, "to", cfg.RegtestPremine)
 			start := time.Now()
-			if _, err := node.Generate(ctx, cfg.RegtestPremine-h, payoutScript); err != nil {
+			hashes, err := node.Generate(ctx, cfg.RegtestPremine-h, payoutScript)
+			if err != nil {
 				return fmt.Errorf("--regtest-premine: %w", err)
 			}
-			log.Info("pre-mined", "height", node.BestHeight(), "took", time.Since(start).Round(time.Millisecond))
+			log.Info("pre-mined", "blocks", len(hashes), "from", h, "height", node.BestHeight(),
+				"tip", hashes[len(hashes)-1], "took", time.Since(start).Round(time.Millisecond))
 		}
 	case "rpc":
 		src, err := newRPCSource(cfg, log.With("part", "rpc"))
@@ -261,8 +265,13 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	sg.Go(func() error { return sd.Watchdog(srvCtx, d.healthy) })
 	sg.Go(func() error { d.reloadOnHUP(srvCtx, sd); return nil })
 	sg.Go(func() error { d.reloadCertOnHUP(srvCtx); return nil })
-	log.Info("stratumd ready", "version", version(), "network", cfg.Network, "node", cfg.Node,
-		"instance", cfg.InstanceID, "auth", cfg.Auth, "spool", cfg.SpoolDir, "spool_durable", sp.Durable())
+	ready := []any{"version", version(), "network", cfg.Network, "node", cfg.Node,
+		"instance", cfg.InstanceID, "auth", cfg.Auth, "stratum", d.stratumURLs(listeners)}
+	if d.ops.l != nil {
+		ready = append(ready, "web", httpURL(d.ops.l.Addr())+"/", "metrics", httpURL(d.ops.l.Addr())+"/metrics")
+	}
+	ready = append(ready, "spool", cfg.SpoolDir, "spool_durable", sp.Durable())
+	log.Info("stratumd ready", ready...)
 	if err := sd.Ready("serving"); err != nil {
 		log.Warn("systemd notification failed", "err", err)
 	}

@@ -1,6 +1,8 @@
 package p2p
 
 import (
+	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -116,7 +118,11 @@ func (s *server) announceBlock(b *btcutil.Block) {
 			sp.QueueMessage(inv, nil)
 		}
 	})
-	s.log.Info("found block announced before validation", "hash", hash, "peers", n,
+	level := slog.LevelInfo
+	if s.generating.Load() > 0 {
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, "found block announced before validation", "hash", hash, "peers", n,
 		"queued_in", s.cfg.Now().Sub(start))
 }
 
