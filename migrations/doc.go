@@ -21,6 +21,12 @@
 //     resubmissions and its share dump on its blocks row.
 //   - 00007_payment_rbf.sql: replace-by-fee: payment_txs, the abandoning
 //     state and payments.conflict_seen_height.
+//   - 00009_worker_stats.sql: per-worker stats that match the miner's
+//     screen: worker_daily (accepted shares, difficulty and best share per
+//     worker and UTC day, written by the drainer with the shares),
+//     worker_rejects (rejected submits per worker, day and reason, flushed
+//     from memory), the current_round view, user_worker_stats(user) and
+//     the worker_stats view. (00008 is another change's number.)
 //
 // Every table, view and function of the schema is created here. The one
 // DDL outside is internal/store's: the daily partitions of the shares

@@ -29,8 +29,9 @@
 //   - config.go: the settings (flags over STRATUMD_* over the TOML file,
 //     through package cliconf) and their checks.
 //   - daemon.go: the daemon. It builds every part (store, spool, drainer,
-//     recorder, the in-process node with package payout's orphan
-//     watcher or the RPC source, resubmitter, stratum server), runs them
+//     recorder, the per-worker reject counter, the in-process node with
+//     package payout's orphan watcher or the RPC source, resubmitter,
+//     stratum server), runs them
 //     in errgroups and stops them in order: the server first, then the
 //     infrastructure, the recorder last. Also the SIGHUP reload and the
 //     daily share partitions.
@@ -38,7 +39,8 @@
 //     behind the PROXY protocol), the certificate reload and the share
 //     retention loop.
 //   - http.go: the operations HTTP server on --metrics-listen (package
-//     httpapi) and the node health it reports.
+//     httpapi), the node health it reports, and the URLs the start-up
+//     log lines give for it and the stratum listeners.
 //   - commands.go: migrate, adduser, set-address, import-users and
 //     password-worker.
 //   - submitblock.go: submit-block.

@@ -26,12 +26,12 @@ type dailySum struct {
 	lastShare time.Time
 }
 
-// addWorkerDaily adds the shares of a batch to worker_daily (migration
-// 00009) inside tx, the transaction that stores them: one upsert for the
-// whole batch. Rows are upserted in key order, so that two drainers (two
-// instances) writing the same workers lock the rows in the same order and
-// never deadlock.
-func addWorkerDaily(ctx context.Context, tx pgx.Tx, shares []StoredShare) error {
+// workerDailyUpsert returns the statement and arguments that add the
+// shares of a batch to worker_daily (migration 00009), for the transaction
+// that stores them: one upsert for the whole batch. Rows are upserted in
+// key order, so that two drainers (two instances) writing the same workers
+// lock the rows in the same order and never deadlock.
+func workerDailyUpsert(shares []StoredShare) (string, []any) {
 	sums := make(map[dailyKey]*dailySum)
 	for i := range shares {
 		s := &shares[i].Share
@@ -67,7 +67,7 @@ func addWorkerDaily(ctx context.Context, tx pgx.Tx, shares []StoredShare) error 
 		users[i], workers[i], days[i] = k.user, k.worker, k.day
 		count[i], diff[i], best[i], bestAt[i], last[i] = d.shares, d.diff, d.best, d.bestAt, d.lastShare
 	}
-	_, err := tx.Exec(ctx, `
+	return `
 		INSERT INTO worker_daily AS w (username, worker, day, shares, difficulty_sum, best_share_difficulty, best_share_at, last_share)
 		SELECT u, wk, d::date, n, ds, b, ba, l
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::float8[],
@@ -80,11 +80,7 @@ func addWorkerDaily(ctx context.Context, tx pgx.Tx, shares []StoredShare) error 
 			                     THEN EXCLUDED.best_share_at ELSE w.best_share_at END,
 			best_share_difficulty = GREATEST(w.best_share_difficulty, EXCLUDED.best_share_difficulty),
 			last_share = GREATEST(w.last_share, EXCLUDED.last_share)`,
-		users, workers, utcDates(days), count, diff, best, bestAt, last)
-	if err != nil {
-		return fmt.Errorf("worker_daily: %w", err)
-	}
-	return nil
+		[]any{users, workers, utcDates(days), count, diff, best, bestAt, last}
 }
 
 // utcDates formats the days as YYYY-MM-DD for a text-to-date cast: a

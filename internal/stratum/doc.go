@@ -19,7 +19,8 @@
 // auth.go and admin.go (authorization and the admin calls),
 // jobs.go (the job manager
 // and the notify fan-out), share.go (the share checks), vardiff.go,
-// blockfound.go (a share that is a block), resubmit.go, recorder.go,
+// blockfound.go (a share that is a block), rejectstats.go (the per-worker
+// reject hook, Config.Rejects), resubmit.go, recorder.go,
 // remoteip.go (the address a connection is counted and recorded under), and
 // rawwrite_*.go (deadline-free socket writes, which are I/O and so stay
 // here).
