@@ -155,10 +155,14 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	}
 	switch cfg.Node {
 	case "embedded":
+		// premining quiets the node's info lines while it pre-mines
+		// (premine.go).
+		var premining atomic.Bool
+		nodeLog := slog.New(quietHandler{log.Handler(), &premining})
 		node, err := p2p.NewNode(
-			embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: log.With("part", "node")},
+			embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: nodeLog.With("part", "node")},
 			p2p.Config{Connect: cfg.Connect, AddPeers: cfg.AddPeer, Listen: cfg.P2PListen, DataDir: cfg.DataDir,
-				Logger: log.With("part", "p2p"), UserAgentVersion: version()})
+				Logger: nodeLog.With("part", "p2p"), UserAgentVersion: version()})
 		if err != nil {
 			return fmt.Errorf("open node: %w", err)
 		}
@@ -168,11 +172,12 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		watcher := &payout.OrphanWatcher{Store: st, Chain: node, Logger: log.With("part", "orphans"), Interval: 2 * time.Second}
 		infra = append(infra, infraPart{"orphans", watcher.Run})
 		if h := int(node.BestHeight()); cfg.RegtestPremine > h {
-			// One line for the whole pre-mine: Generate logs its blocks at
-			// debug level.
+			// One line for the whole pre-mine, none per block.
 			log.Debug("pre-mining in-process", "from", h, "to", cfg.RegtestPremine)
 			start := time.Now()
+			premining.Store(true)
 			hashes, err := node.Generate(ctx, cfg.RegtestPremine-h, payoutScript)
+			premining.Store(false)
 			if err != nil {
 				return fmt.Errorf("--regtest-premine: %w", err)
 			}

@@ -38,6 +38,8 @@
 //   - listen.go: the stratum listeners (plain and TLS, each optionally
 //     behind the PROXY protocol), the certificate reload and the share
 //     retention loop.
+//   - premine.go: the log handler that keeps --regtest-premine to one
+//     summary line (the node's per-block lines are dropped meanwhile).
 //   - http.go: the operations HTTP server on --metrics-listen (package
 //     httpapi), the node health it reports, and the URLs the start-up
 //     log lines give for it and the stratum listeners.

@@ -49,8 +49,7 @@
 // 144 blocks). Generate mines blocks in-process (a template, a coinbase built
 // by chain.NewJob, nonce grinding at regtest's trivial difficulty,
 // SubmitBlock); it is the documented way to pre-mine a regtest chain to
-// segwit activation and to mature coinbases in tests. It logs its blocks at
-// debug level (the caller logs one summary line). It refuses to run on
+// segwit activation and to mature coinbases in tests. It refuses to run on
 // other networks. Every coinbase, ours and Generate's, carries its BIP34
 // height. Solve, the nonce grinder behind Generate, is exported for tests of
 // other packages that mine regtest jobs themselves.

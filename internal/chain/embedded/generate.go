@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"math"
 	"strconv"
 
@@ -32,8 +31,7 @@ const (
 // of the blocks, in order. It is the pre-mine option for regtest (segwit
 // activates at height 432; coinbases mature after 100 blocks) and a test
 // helper, and fails with ErrNotDevNetwork off regtest and simnet. A block
-// that is not accepted stops it with an error. Its blocks are logged at
-// debug level only: the caller logs a summary.
+// that is not accepted stops it with an error.
 func (n *Node) Generate(ctx context.Context, count int, payoutScript []byte) ([]chainhash.Hash, error) {
 	if !n.devNet {
 		return nil, fmt.Errorf("%w: cannot generate on %s", ErrNotDevNetwork, n.params.Name)
@@ -64,7 +62,7 @@ func (n *Node) Generate(ctx context.Context, count int, payoutScript []byte) ([]
 		if err != nil {
 			return hashes, err
 		}
-		res, err := n.submitBlock(block, slog.LevelDebug)
+		res, err := n.SubmitBlock(ctx, block)
 		if err != nil {
 			return hashes, err
 		}

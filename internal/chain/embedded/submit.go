@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcutil"
@@ -37,12 +36,6 @@ const (
 // a found block is always processed once handed over. An error (the outcome
 // is unknown) wraps ErrMalformed, chain.ErrClosed or the chain's failure.
 func (n *Node) SubmitBlock(_ context.Context, b *wire.MsgBlock) (chain.SubmitResult, error) {
-	return n.submitBlock(b, slog.LevelInfo)
-}
-
-// submitBlock is SubmitBlock, logging an accepted block at level: Generate
-// mines hundreds of blocks at start-up and logs one summary line instead.
-func (n *Node) submitBlock(b *wire.MsgBlock, level slog.Level) (chain.SubmitResult, error) {
 	if err := checkBlock(b); err != nil {
 		return chain.SubmitResult{}, err
 	}
@@ -68,7 +61,7 @@ func (n *Node) submitBlock(b *wire.MsgBlock, level slog.Level) (chain.SubmitResu
 		log.Warn("submitted block extends a side chain")
 		return chain.SubmitResult{Status: chain.Inconclusive, Reason: ReasonSideChain}, nil
 	case err == nil:
-		log.Log(context.Background(), level, "submitted block accepted", "height", block.Height())
+		log.Info("submitted block accepted", "height", block.Height())
 		return chain.SubmitResult{Status: chain.Accepted}, nil
 	case errors.As(err, &rerr) && rerr.ErrorCode == blockchain.ErrDuplicateBlock:
 		reason := ReasonDuplicate

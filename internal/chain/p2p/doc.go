@@ -50,9 +50,7 @@
 // ProcessBlock finished. The cost of that order is the seed's: a block our
 // node would reject has been sent anyway. The time from the hook to the
 // first write of the announcement to a peer is in
-// Stats.LastAnnounceLatency and logged. Node.Generate (regtest
-// pre-mining) announces its blocks the same way but logs them at debug
-// level, so that hundreds of pre-mined blocks log no line each.
+// Stats.LastAnnounceLatency and logged.
 //
 // We serve getdata for blocks (announced map, then the database) and
 // mempool transactions, getheaders (once synced) and getblocks; we do not

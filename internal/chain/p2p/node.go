@@ -7,7 +7,6 @@ import (
 	"net"
 
 	"github.com/btcsuite/btcd/btcutil"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/stratumd/stratumd/internal/chain"
 	"github.com/stratumd/stratumd/internal/chain/embedded"
@@ -55,17 +54,6 @@ func NewNode(nodeCfg embedded.Config, cfg Config) (*Node, error) {
 		return nil, errors.Join(err, en.Close())
 	}
 	return &Node{Node: en, p2p: srv}, nil
-}
-
-// Generate is embedded.Node.Generate (regtest and simnet pre-mining):
-// its blocks are announced to the peers as any found block, but the
-// announcements are logged at debug level, so that pre-mining hundreds of
-// blocks logs no line per block; the caller logs a summary. A block a
-// miner finds meanwhile is logged at debug level too.
-func (n *Node) Generate(ctx context.Context, count int, payoutScript []byte) ([]chainhash.Hash, error) {
-	n.p2p.generating.Add(1)
-	defer n.p2p.generating.Add(-1)
-	return n.Node.Generate(ctx, count, payoutScript)
 }
 
 // Run starts the node and the P2P layer and blocks until ctx ends or Close

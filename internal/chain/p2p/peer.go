@@ -1,9 +1,7 @@
 package p2p
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -540,11 +538,7 @@ func (sp *serverPeer) onWrite(_ *peer.Peer, _ int, msg wire.Message, err error) 
 			s.lastLatency.Store(int64(lat))
 			s.lastWritten.Store(now.UnixNano())
 			s.pendingAnnounce.CompareAndSwap(st, nil)
-			level := slog.LevelInfo
-			if s.generating.Load() > 0 {
-				level = slog.LevelDebug
-			}
-			s.log.Log(context.Background(), level, "found block written to first peer", "hash", st.hash, "peer", sp.String(),
+			s.log.Info("found block written to first peer", "hash", st.hash, "peer", sp.String(),
 				"latency", lat)
 		}
 	}

@@ -1,8 +1,6 @@
 package p2p
 
 import (
-	"context"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -118,11 +116,7 @@ func (s *server) announceBlock(b *btcutil.Block) {
 			sp.QueueMessage(inv, nil)
 		}
 	})
-	level := slog.LevelInfo
-	if s.generating.Load() > 0 {
-		level = slog.LevelDebug
-	}
-	s.log.Log(context.Background(), level, "found block announced before validation", "hash", hash, "peers", n,
+	s.log.Info("found block announced before validation", "hash", hash, "peers", n,
 		"queued_in", s.cfg.Now().Sub(start))
 }
 

@@ -73,12 +73,9 @@ type server struct {
 	// write to a peer is seen.
 	pendingAnnounce atomic.Pointer[announceState]
 	blocksAnnounced atomic.Uint64
-	// generating counts Generate calls in progress: their blocks are
-	// announced as any other, but logged at debug level (Node.Generate).
-	generating    atomic.Int32
-	lastLatency   atomic.Int64
-	lastWritten   atomic.Int64 // UnixNano of the last found block's first peer write
-	lastAnnounced atomic.Pointer[chainhash.Hash]
+	lastLatency     atomic.Int64
+	lastWritten     atomic.Int64 // UnixNano of the last found block's first peer write
+	lastAnnounced   atomic.Pointer[chainhash.Hash]
 
 	blocksPerSec atomic.Uint64 // math.Float64bits
 	wasSynced    atomic.Bool
