@@ -155,14 +155,15 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	}
 	switch cfg.Node {
 	case "embedded":
-		// premining quiets the node's info lines while it pre-mines
+		// In this case, log drops info lines while premining is set: the
+		// node's and the P2P layer's per-block lines of the pre-mine
 		// (premine.go).
 		var premining atomic.Bool
-		nodeLog := slog.New(quietHandler{log.Handler(), &premining})
+		log := slog.New(quietHandler{log.Handler(), &premining})
 		node, err := p2p.NewNode(
-			embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: nodeLog.With("part", "node")},
+			embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: log.With("part", "node")},
 			p2p.Config{Connect: cfg.Connect, AddPeers: cfg.AddPeer, Listen: cfg.P2PListen, DataDir: cfg.DataDir,
-				Logger: nodeLog.With("part", "p2p"), UserAgentVersion: version()})
+				Logger: log.With("part", "p2p"), UserAgentVersion: version()})
 		if err != nil {
 			return fmt.Errorf("open node: %w", err)
 		}
