@@ -93,8 +93,15 @@ func TestMigrationPaymentRBF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if v, err := m.Down(ctx); err != nil || v != 7 {
-		t.Fatalf("down: %d %v", v, err)
+	// Down to before 00007, through the later migrations.
+	for {
+		v, err := m.Down(ctx)
+		if err != nil || v < 7 {
+			t.Fatalf("down: %d %v", v, err)
+		}
+		if v == 7 {
+			break
+		}
 	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
