@@ -94,15 +94,19 @@ func TestMigrationPaymentRBF(t *testing.T) {
 	}
 	defer m.Close()
 	// Down to before 00007, through the later migrations.
-	for {
-		v, err := m.Down(ctx)
-		if err != nil || v < 7 {
-			t.Fatalf("down: %d %v", v, err)
-		}
-		if v == 7 {
-			break
+	downThrough7 := func() {
+		t.Helper()
+		for {
+			v, err := m.Down(ctx)
+			if err != nil || v < 7 {
+				t.Fatalf("down: %d %v", v, err)
+			}
+			if v == 7 {
+				return
+			}
 		}
 	}
+	downThrough7()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -130,9 +134,7 @@ func TestMigrationPaymentRBF(t *testing.T) {
 		INSERT INTO payments (state, total, fee_rate, fee, txid, raw_tx) VALUES ('abandoned', 4000, 2, 1, repeat('d', 64), '\x03')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Down(ctx); err != nil {
-		t.Fatal(err)
-	}
+	downThrough7()
 	if err := conn.QueryRow(ctx, `SELECT string_agg(state, ' ' ORDER BY id) FROM payments`).Scan(&got); err != nil {
 		t.Fatal(err)
 	}
