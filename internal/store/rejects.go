@@ -81,8 +81,6 @@ type RejectCounterConfig struct {
 	MaxKeys int
 	// Logger receives the counter's log lines (default slog.Default()).
 	Logger *slog.Logger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
 }
 
 // RejectCounter counts rejected submits per user, worker and reason in
@@ -135,9 +133,6 @@ func NewRejectCounter(cfg RejectCounterConfig) (*RejectCounter, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	return &RejectCounter{cfg: cfg, log: cfg.Logger, pending: make(map[rejectKey]*rejectVal)}, nil
 }
