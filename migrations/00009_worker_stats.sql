@@ -88,7 +88,9 @@ LEFT JOIN LATERAL (
 --                                    round's first UTC day from the shares
 --                                    table, the days after it from
 --                                    worker_daily; NULL best without a share
---                                    in the round
+--                                    in the round (a round so long that
+--                                    --retention dropped its first day's
+--                                    partition misses that day)
 --   hashrate_10m, hashrate_1h        H/s: the assigned difficulty of the
 --                                    shares accepted in the last 10 minutes
 --                                    (1 hour) × 2^32 / 600 (3600) seconds
