@@ -13,8 +13,13 @@ TEST_TIMEOUT ?= 25m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOLANGCI    := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
-# The daemon's embedded default for `make run` (DESIGN.md, "Command line").
-RUN_ARGS ?= --network regtest --node embedded --auth open --listen 127.0.0.1:3333 \
+# The daemon's embedded default for `make run` (DESIGN.md, "Command line"):
+# miners on RUN_LISTEN, the web page, JSON API and /metrics on RUN_HTTP
+# (both loopback only; the "stratumd ready" log line prints the URLs).
+RUN_LISTEN ?= 127.0.0.1:3333
+RUN_HTTP   ?= 127.0.0.1:9100
+RUN_ARGS ?= --network regtest --node embedded --auth open --listen $(RUN_LISTEN) \
+	--metrics-listen $(RUN_HTTP) \
 	--datadir .data/regtest --share-dir .data/shares --min-diff 0.001 --regtest-premine 432
 
 .PHONY: help build run test test-race lint fuzz bench pg pg-stop tools clean chaos
@@ -35,7 +40,7 @@ tools: ## build the pinned btcd, btcctl and btcwallet into .tools/bin
 pg-stop: ## stop the private PostgreSQL
 	@scripts/pg.sh stop
 
-run: build ## run stratumd on regtest with the in-process node and a private PostgreSQL
+run: build ## run stratumd on regtest with the in-process node, a private PostgreSQL, the web page and /metrics on 127.0.0.1:9100
 	@set -e; eval "$$(scripts/pg.sh start)"; export DATABASE_URL; \
 	$(BIN)/stratumd migrate up; \
 	exec $(BIN)/stratumd $(RUN_ARGS)

@@ -23,6 +23,12 @@
 //     state and payments.conflict_seen_height.
 //   - 00008_solo.sql: SOLO mode: blocks.mode ('pplns' or 'solo'); the
 //     round views count pool blocks and pool shares only.
+//   - 00009_worker_stats.sql: per-worker stats that match the miner's
+//     screen: worker_daily (accepted shares, difficulty and best share per
+//     worker and UTC day, written by the drainer with the shares),
+//     worker_rejects (rejected submits per worker, day and reason, flushed
+//     from memory), the current_round view, user_worker_stats(user) and
+//     the worker_stats view.
 //
 // Every table, view and function of the schema is created here. The one
 // DDL outside is internal/store's: the daily partitions of the shares

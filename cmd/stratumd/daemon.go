@@ -58,6 +58,9 @@ type daemon struct {
 	// resubmitter hands found blocks no node has to the nodes again.
 	recorder    *stratum.Recorder
 	resubmitter *stratum.Resubmitter
+	// rejects counts rejected submits per worker and adds the counts to
+	// worker_rejects every few seconds.
+	rejects *store.RejectCounter
 
 	infraUp    atomic.Int32 // infrastructure parts running
 	infraParts int32
@@ -145,6 +148,10 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	d.rejects, err = store.NewRejectCounter(store.RejectCounterConfig{Store: st, Logger: log.With("part", "rejects")})
+	if err != nil {
+		return err
+	}
 	payoutScript, err := txscript.PayToAddrScript(cfg.payout)
 	if err != nil {
 		return fmt.Errorf("payout address %s: %w", cfg.PayoutAddress, err)
@@ -155,9 +162,16 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		{"drainer", d.drainer.Run},
 		{"partitions", d.maintainPartitions},
 		{"retention", d.enforceRetention}, // --retention (listen.go)
+		// After the server: the last rejects are flushed at shutdown.
+		{"rejects", d.rejects.Run},
 	}
 	switch cfg.Node {
 	case "embedded":
+		// In this case, log drops info lines while premining is set: the
+		// node's and the P2P layer's per-block lines of the pre-mine
+		// (premine.go).
+		var premining atomic.Bool
+		log := slog.New(quietHandler{log.Handler(), &premining})
 		node, err := p2p.NewNode(
 			embedded.Config{Network: cfg.params, DataDir: cfg.DataDir, Logger: log.With("part", "node"),
 				HeaderFirst: cfg.HeaderFirst},
@@ -172,12 +186,17 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		watcher := &payout.OrphanWatcher{Store: st, Chain: node, Logger: log.With("part", "orphans"), Interval: 2 * time.Second}
 		infra = append(infra, infraPart{"orphans", watcher.Run})
 		if h := int(node.BestHeight()); cfg.RegtestPremine > h {
-			log.Info("pre-mining in-process", "from", h, "to", cfg.RegtestPremine)
+			// One line for the whole pre-mine, none per block.
+			log.Debug("pre-mining in-process", "from", h, "to", cfg.RegtestPremine)
 			start := time.Now()
-			if _, err := node.Generate(ctx, cfg.RegtestPremine-h, payoutScript); err != nil {
+			premining.Store(true)
+			hashes, err := node.Generate(ctx, cfg.RegtestPremine-h, payoutScript)
+			premining.Store(false)
+			if err != nil {
 				return fmt.Errorf("--regtest-premine: %w", err)
 			}
-			log.Info("pre-mined", "height", node.BestHeight(), "took", time.Since(start).Round(time.Millisecond))
+			log.Info("pre-mined", "blocks", len(hashes), "from", h, "height", node.BestHeight(),
+				"tip", hashes[len(hashes)-1], "took", time.Since(start).Round(time.Millisecond))
 		}
 	case "rpc":
 		src, err := newRPCSource(cfg, log.With("part", "rpc"))
@@ -210,6 +229,7 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 		Extranonce2Size: cfg.Extranonce2Size, MaxLineLength: cfg.MaxLine,
 		HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout,
 		Observer: d.opsObserver(),
+		Rejects:  d.rejects,
 		Logger:   log.With("part", "stratum"),
 	})
 	if err != nil {
@@ -270,8 +290,13 @@ func (d *daemon) run(ctx context.Context, stderr io.Writer) error {
 	sg.Go(func() error { return sd.Watchdog(srvCtx, d.healthy) })
 	sg.Go(func() error { d.reloadOnHUP(srvCtx, sd); return nil })
 	sg.Go(func() error { d.reloadCertOnHUP(srvCtx); return nil })
-	log.Info("stratumd ready", "version", version(), "network", cfg.Network, "node", cfg.Node,
-		"instance", cfg.InstanceID, "auth", cfg.Auth, "spool", cfg.SpoolDir, "spool_durable", sp.Durable())
+	ready := []any{"version", version(), "network", cfg.Network, "node", cfg.Node,
+		"instance", cfg.InstanceID, "auth", cfg.Auth, "stratum", d.stratumURLs(listeners)}
+	if d.ops.l != nil {
+		ready = append(ready, "web", httpURL(d.ops.l.Addr())+"/", "metrics", httpURL(d.ops.l.Addr())+"/metrics")
+	}
+	ready = append(ready, "spool", cfg.SpoolDir, "spool_durable", sp.Durable())
+	log.Info("stratumd ready", ready...)
 	if err := sd.Ready("serving"); err != nil {
 		log.Warn("systemd notification failed", "err", err)
 	}

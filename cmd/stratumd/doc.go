@@ -32,8 +32,9 @@
 //   - config.go: the settings (flags over STRATUMD_* over the TOML file,
 //     through package cliconf) and their checks.
 //   - daemon.go: the daemon. It builds every part (store, spool, drainer,
-//     recorder, the in-process node with package payout's orphan
-//     watcher or the RPC source, resubmitter, stratum server), runs them
+//     recorder, the per-worker reject counter, the in-process node with
+//     package payout's orphan watcher or the RPC source, resubmitter,
+//     stratum server), runs them
 //     in errgroups and stops them in order: the server first, then the
 //     infrastructure, the recorder last. Also the SIGHUP reload and the
 //     daily share partitions.
@@ -45,8 +46,11 @@
 //     profile: min-diff, max-diff, start-diff, vardiff-target, pow2; solo),
 //     one parser for flags, STRATUMD_LISTEN and the TOML file, and their
 //     check against the global settings.
+//   - premine.go: the log handler that keeps --regtest-premine to one
+//     summary line (the node's per-block lines are dropped meanwhile).
 //   - http.go: the operations HTTP server on --metrics-listen (package
-//     httpapi) and the node health it reports.
+//     httpapi), the node health it reports, and the URLs the start-up
+//     log lines give for it and the stratum listeners.
 //   - commands.go: migrate, adduser, set-address, import-users and
 //     password-worker.
 //   - submitblock.go: submit-block.

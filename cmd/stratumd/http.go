@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 
 	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
@@ -60,13 +61,16 @@ func (d *daemon) serveOps(ctx context.Context) error {
 	}
 	srv, err := httpapi.New(httpapi.Config{
 		Stratum: d.server, Drainer: d.drainer, Resubmitter: d.resubmitter, Store: d.store, Tracker: d.ops.tracker,
-		Node: d.nodeHealth, Version: version(), Logger: d.log.With("part", "http"),
+		Rejects: d.rejects,
+		Node:    d.nodeHealth, Version: version(), Logger: d.log.With("part", "http"),
 	})
 	if err != nil {
 		d.ops.l.Close()
 		return err
 	}
-	d.log.Info("metrics, API and web page listening", "addr", d.ops.l.Addr().String())
+	base := httpURL(d.ops.l.Addr())
+	d.log.Info("web page, JSON API and metrics listening", "web", base+"/", "api", base+"/api/pool",
+		"metrics", base+"/metrics")
 	var g errgroup.Group
 	g.Go(func() error { return d.ops.tracker.Run(ctx) })
 	g.Go(func() error {
@@ -103,4 +107,40 @@ func (d *daemon) nodeHealth() httpapi.NodeHealth {
 		return nh
 	}
 	return httpapi.NodeHealth{Kind: fmt.Sprintf("%T", d.source)}
+}
+
+// httpURL is the http:// base URL of a listener's address; an unspecified
+// IP (0.0.0.0, ::) is written as the loopback address, where it can be
+// opened from the same machine.
+func httpURL(a net.Addr) string {
+	return "http://" + reachable(a)
+}
+
+// stratumURLs are the stratum+tcp:// and stratum+ssl:// URLs of the
+// listeners openListeners opened: the --listen ones first, then the
+// --tls-listen ones.
+func (d *daemon) stratumURLs(ls []boundListener) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		scheme := "stratum+tcp://"
+		if i >= len(d.cfg.Listen) {
+			scheme = "stratum+ssl://"
+		}
+		out[i] = scheme + reachable(l.Addr())
+	}
+	return out
+}
+
+// reachable is a listener's host:port with an unspecified IP replaced by
+// the loopback address.
+func reachable(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	lo := net.IPv4(127, 0, 0, 1)
+	if ta.IP.To4() == nil {
+		lo = net.IPv6loopback
+	}
+	return net.JoinHostPort(lo.String(), strconv.Itoa(ta.Port))
 }

@@ -57,14 +57,39 @@ func metricValue(t *testing.T, base, series string) float64 {
 
 // TestDaemonServesMetrics: with --metrics-listen, the daemon serves
 // /metrics, the JSON API and the page, and the metrics follow a miner's
-// shares.
+// shares. As `make run` does, it pre-mines (--regtest-premine): one
+// summary line, no line per block; and the ready line says where the page
+// and the metrics are.
 func TestDaemonServesMetrics(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	dir := t.TempDir()
 	r := startDaemon(t, db, "--network", "regtest", "--auth", "open", "--datadir", filepath.Join(dir, "node"),
 		"--share-dir", filepath.Join(dir, "shares"), "--min-diff", "1e-9", "--max-diff", "1e-9",
-		"--metrics-listen", "127.0.0.1:0")
+		"--metrics-listen", "127.0.0.1:0", "--regtest-premine", "25")
 	base := "http://" + r.d.ops.l.Addr().String()
+	startCtx, startCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer startCancel()
+	for !strings.Contains(r.logs.String(), "stratumd ready") {
+		select {
+		case <-startCtx.Done():
+			t.Fatalf("no ready line:\n%s", r.logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	startLogs := r.logs.String()
+	if n := strings.Count(startLogs, "msg=pre-mined"); n != 1 || !strings.Contains(startLogs, "blocks=25 from=0 height=25") {
+		t.Errorf("%d pre-mined lines, want one for 25 blocks:\n%s", n, startLogs)
+	}
+	for _, perBlock := range []string{"submitted block accepted", "found block announced"} {
+		if strings.Contains(startLogs, perBlock) {
+			t.Errorf("pre-mining logged %q per block:\n%s", perBlock, startLogs)
+		}
+	}
+	for _, url := range []string{"web=" + base + "/", "metrics=" + base + "/metrics", "stratum=[stratum+tcp://" + r.addr + "]"} {
+		if !strings.Contains(startLogs, url) {
+			t.Errorf("the start-up logs do not say %s:\n%s", url, startLogs)
+		}
+	}
 	if v := metricValue(t, base, `stratumd_node_up{source="embedded"}`); v != 1 {
 		t.Errorf("node up %v", v)
 	}

@@ -62,15 +62,20 @@ func TestMinedAndPaid(t *testing.T) {
 	const wantBlocks = 4
 	var mu sync.Mutex
 	blocks := 0
-	var wg sync.WaitGroup
+	// Every miner is connected and authorized before any mines: on a busy
+	// machine the first one could otherwise find every block alone.
+	miners := make([]*miner.Miner, len(users))
 	for i, u := range users {
+		m, err := miner.Dial(ctx, r.addr, miner.Options{User: u, Workers: []string{"rig"}, VersionRolling: i%2 == 0})
+		if err != nil {
+			t.Fatalf("dial %s: %v", u, err)
+		}
+		defer m.Close()
+		miners[i] = m
+	}
+	var wg sync.WaitGroup
+	for _, m := range miners {
 		wg.Go(func() {
-			m, err := miner.Dial(ctx, r.addr, miner.Options{User: u, Workers: []string{"rig"}, VersionRolling: i%2 == 0})
-			if err != nil {
-				t.Errorf("dial %s: %v", u, err)
-				return
-			}
-			defer m.Close()
 			for ctx.Err() == nil {
 				mu.Lock()
 				done := blocks >= wantBlocks

@@ -187,19 +187,48 @@ type UserJSON struct {
 	SharesPerSecond float64      `json:"shares_per_second"`
 	LastShare       *time.Time   `json:"last_share"`
 	Workers         []WorkerJSON `json:"workers"`
+	// Round is the round the workers' round_* fields count in.
+	Round RoundJSON `json:"round"`
 	// Balance is from the payout ledger; null when the user was never
 	// credited.
 	Balance *BalanceJSON `json:"balance"`
 }
 
 // WorkerJSON is one worker of a user: its hashrate over the window on this
-// instance, and its stored shares of the last hour (all instances).
+// instance, and from the database (all instances, migration 00009's
+// user_worker_stats): its stored shares and hashrate of the last hour and
+// 10 minutes, accepted and rejected counts of all time (rejected by
+// reason), and the best share difficulty of all time and of this round.
 type WorkerJSON struct {
-	Name       string     `json:"name"`
-	Hashrate   float64    `json:"hashrate"`
-	Hashrate1h float64    `json:"hashrate_1h"`
-	Shares1h   int64      `json:"shares_1h"`
-	LastShare  *time.Time `json:"last_share"`
+	Name        string     `json:"name"`
+	Hashrate    float64    `json:"hashrate"`
+	Hashrate10m float64    `json:"hashrate_10m"`
+	Hashrate1h  float64    `json:"hashrate_1h"`
+	Shares1h    int64      `json:"shares_1h"`
+	LastShare   *time.Time `json:"last_share"`
+	// Accepted and Rejected count the worker's shares of all time;
+	// RejectedByReason splits Rejected by reason (stale, duplicate,
+	// low-difficulty, ...). Rejects reach the database every few seconds.
+	Accepted         int64            `json:"accepted"`
+	Rejected         int64            `json:"rejected"`
+	RejectedByReason map[string]int64 `json:"rejected_by_reason"`
+	LastReject       *time.Time       `json:"last_reject"`
+	// BestShareDifficulty is the highest achieved difficulty of the
+	// worker's accepted shares, of all time (0 without any);
+	// RoundBestShareDifficulty the same over this round (null without a
+	// share in it), RoundShares the round's accepted shares.
+	BestShareDifficulty      float64    `json:"best_share_difficulty"`
+	BestShareAt              *time.Time `json:"best_share_at"`
+	RoundShares              int64      `json:"round_shares"`
+	RoundBestShareDifficulty *float64   `json:"round_best_share_difficulty"`
+}
+
+// RoundJSON says where the round in progress starts: after the pool's
+// last found block (not rejected), or at the pool's start (null fields).
+type RoundJSON struct {
+	Start       *time.Time `json:"start"`
+	AfterHeight *int32     `json:"after_height"`
+	AfterHash   string     `json:"after_hash,omitempty"`
 }
 
 // BalanceJSON is a user's ledger balance in satoshis.
@@ -229,6 +258,11 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	stored, err := s.cfg.Store.WorkerStats(ctx, name, now.Add(-workerStatsPeriod))
+	if err != nil {
+		s.dbError(w, r, err)
+		return
+	}
+	details, round, err := s.cfg.Store.WorkerDetails(ctx, name)
 	if err != nil {
 		s.dbError(w, r, err)
 		return
@@ -272,10 +306,32 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, ws := range stored {
 		wj := worker(ws.Worker)
-		wj.Hashrate1h = ws.Difficulty * hashesPerDiff1 / workerStatsPeriod.Seconds()
 		wj.Shares1h = ws.Shares
 		later(&wj.LastShare, ws.LastShare)
 		later(&out.LastShare, ws.LastShare)
+	}
+	for _, d := range details {
+		wj := worker(d.Worker)
+		wj.Hashrate10m, wj.Hashrate1h = d.Hashrate10m, d.Hashrate1h
+		wj.Accepted, wj.Rejected, wj.RejectedByReason = d.Accepted, d.Rejected, d.RejectedByReason
+		wj.BestShareDifficulty, wj.RoundShares = d.BestShareDifficulty, d.RoundShares
+		later(&wj.BestShareAt, d.BestShareAt)
+		later(&wj.LastReject, d.LastReject)
+		later(&wj.LastShare, d.LastShare)
+		later(&out.LastShare, d.LastShare)
+		if d.RoundShares > 0 {
+			best := d.RoundBestShareDifficulty
+			wj.RoundBestShareDifficulty = &best
+		}
+	}
+	for i := range out.Workers {
+		if out.Workers[i].RejectedByReason == nil {
+			out.Workers[i].RejectedByReason = map[string]int64{}
+		}
+	}
+	if round.AfterHash != "" {
+		start, h := round.Start.UTC(), round.AfterHeight
+		out.Round = RoundJSON{Start: &start, AfterHeight: &h, AfterHash: round.AfterHash}
 	}
 	slices.SortFunc(out.Workers, func(a, b WorkerJSON) int { return strings.Compare(a.Name, b.Name) })
 	writeJSON(w, http.StatusOK, out)

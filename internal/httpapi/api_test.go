@@ -321,6 +321,9 @@ func (downStore) UserByName(context.Context, string) (store.User, error) {
 func (downStore) WorkerStats(context.Context, string, time.Time) ([]store.WorkerStat, error) {
 	return nil, errDown
 }
+func (downStore) WorkerDetails(context.Context, string) ([]store.WorkerDetail, store.Round, error) {
+	return nil, store.Round{}, errDown
+}
 func (downStore) UserBalance(context.Context, string) (store.Balance, error) {
 	return store.Balance{}, errDown
 }

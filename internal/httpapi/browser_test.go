@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratumd/stratumd/internal/store"
 	"github.com/stratumd/stratumd/internal/testutil"
 )
 
@@ -69,7 +70,7 @@ func tbodyRows(t *testing.T, dom, id string) int {
 	if end < 0 {
 		t.Fatalf("tbody %s not closed", id)
 	}
-	return strings.Count(dom[start:start+end], "<tr>")
+	return len(regexp.MustCompile(`<tr[ >]`).FindAllStringIndex(dom[start:start+end], -1))
 }
 
 // textOf returns the text of the element with the given id (no markup
@@ -100,6 +101,41 @@ func TestWebPageInBrowser(t *testing.T) {
 		f.tr.Sample()
 	}
 	points := len(f.tr.History())
+	// Rejects of alice's rig1, as the stratum server reports them.
+	rc, err := store.NewRejectCounter(store.RejectCounterConfig{Store: f.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reason := range []string{"stale", "stale", "duplicate"} {
+		rc.ObserveReject(alice, "rig1", reason, f.now)
+	}
+	if err := rc.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// A lucky share of rig1 before the round in progress, three hours ago.
+	lucky := store.StoredShare{Seq: 1, Share: store.Share{Time: f.now.Add(-3 * time.Hour), Username: alice, Worker: "rig1",
+		JobID: "1", Height: 500, Difficulty: 100, ShareDifficulty: 123456.5, InstanceID: 1}}
+	if err := f.st.StoreShares(ctxT(t), [16]byte{2}, 1, []store.StoredShare{lucky}); err != nil {
+		t.Fatal(err)
+	}
+	// rig1's best share of all time and of the round after b3 (orphaned,
+	// so still a round boundary; b2 was rejected and is not).
+	var best, roundBest float64
+	var accepted int
+	b3 := f.shares[f.blockIdx["b3"]].Time
+	for _, sh := range append([]store.StoredShare{lucky}, f.shares...) {
+		if sh.Username != alice || sh.Worker != "rig1" {
+			continue
+		}
+		accepted++
+		best = max(best, sh.ShareDifficulty)
+		if sh.Time.After(b3) {
+			roundBest = max(roundBest, sh.ShareDifficulty)
+		}
+	}
+	if roundBest == 0 || roundBest == best {
+		t.Fatalf("the seed does not tell the round's best (%v) from the all-time best (%v)", roundBest, best)
+	}
 
 	dom := string(runChromium(t, bin, f.srv.URL+"/#user=alice", "--dump-dom"))
 	if strings.Contains(dom, "could not load") {
@@ -131,6 +167,31 @@ func TestWebPageInBrowser(t *testing.T) {
 	}
 	if n := tbodyRows(t, dom, "workers-body"); n != 3 {
 		t.Errorf("workers table has %d rows, want 3", n)
+	}
+	// rig1's row: the stats a miner compares with its own screen.
+	row := regexp.MustCompile(`<tr data-worker="rig1">(.*?)</tr>`).FindStringSubmatch(dom)
+	if row == nil {
+		t.Fatalf("no row for rig1 in the workers table")
+	}
+	cellValue := func(class string) string {
+		m := regexp.MustCompile(`<td class="` + class + `" data-value="([^"]*)">([^<]*)</td>`).FindStringSubmatch(row[1])
+		if m == nil {
+			t.Fatalf("no %s cell in rig1's row: %s", class, row[1])
+		}
+		return m[1] + "|" + m[2]
+	}
+	for class, want := range map[string]string{
+		"w-accepted":   strconv.Itoa(accepted) + "|" + strconv.Itoa(accepted),
+		"w-rejected":   "3|3 (stale 2, duplicate 1)",
+		"w-best":       strconv.FormatFloat(best, 'g', -1, 64) + "|123k",
+		"w-round-best": strconv.FormatFloat(roundBest, 'g', -1, 64) + "|" + strconv.FormatFloat(roundBest, 'f', 2, 64),
+	} {
+		if got := cellValue(class); got != want {
+			t.Errorf("rig1 %s shows %q, want %q", class, got, want)
+		}
+	}
+	if got := textOf(t, dom, "user-round"); !strings.Contains(got, "block 602") {
+		t.Errorf("round line shows %q, want the round after block 602 (b3)", got)
 	}
 	if n := tbodyRows(t, dom, "payments-body"); n != 2 {
 		t.Errorf("payments table has %d rows, want 2", n)

@@ -12,13 +12,18 @@
 // (orphaned among them), found blocks handed to the nodes again (pending,
 // resubmissions, and how they ended), spool backlog, database write
 // latency (a histogram), template age, node health and notify fan-out
-// time.
+// time. Rejects are there pool-wide by reason, with the per-worker reject
+// counter's own state (Config.Rejects); nothing per worker: worker names
+// are the miners' to choose, and per-worker series would be unbounded.
+// Per-worker detail is in the JSON API and SQL only.
 //
 // # JSON API
 //
 //	GET /api/pool               pool hashrate, miners, shares/s, blocks, last block, network
 //	GET /api/pool/history       the pool hashrate samples the chart draws
-//	GET /api/users/{name}       a user's workers (hashrate, last share) and balance
+//	GET /api/users/{name}       a user's workers (hashrates, last share, accepted and
+//	                            rejected by reason, best share of all time and of
+//	                            this round) and balance
 //	GET /api/blocks?limit=N     the newest blocks (N from 1 to 200, default 20)
 //	GET /api/payments?user=U&limit=N   payments with their outputs (only U's with user=)
 //
@@ -32,7 +37,10 @@
 // shares (difficulty × 2^32 hashes each) over a sliding window kept in
 // memory; it hears of shares as the stratum server's ShareObserver. The
 // estimates are this instance's; the shares table (and the SQL views of
-// migration 00005) covers every instance.
+// migrations 00005 and 00009) covers every instance. A worker's
+// hashrate_10m and hashrate_1h, accepted and rejected counts and best
+// shares come from migration 00009's user_worker_stats: every instance,
+// the difficulty over the whole window (600 s, 3,600 s).
 //
 // # Files
 //

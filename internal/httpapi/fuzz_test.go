@@ -30,6 +30,9 @@ func (emptyStore) UserByName(_ context.Context, name string) (store.User, error)
 func (emptyStore) WorkerStats(context.Context, string, time.Time) ([]store.WorkerStat, error) {
 	return nil, nil
 }
+func (emptyStore) WorkerDetails(context.Context, string) ([]store.WorkerDetail, store.Round, error) {
+	return nil, store.Round{}, nil
+}
 func (emptyStore) UserBalance(context.Context, string) (store.Balance, error) {
 	return store.Balance{}, store.ErrNotFound
 }

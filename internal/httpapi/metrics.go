@@ -52,6 +52,15 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	p.single("stratumd_shares_version_bits_unnegotiated_total", typeCounter, "Accepted shares whose version bits were rolled without mining.configure (inside the pool's mask).", float64(st.VersionBitsUnnegotiated))
 	p.single("stratumd_miner_replies_total", typeCounter, "Replies miners sent to the pool's requests (client.get_version, mining.ping).", float64(st.Responses))
 	p.single("stratumd_reconnects_total", typeCounter, "Sessions sent client.reconnect on demand (mining.reconnect_miners, stratumd reconnect).", float64(st.Reconnects))
+	if s.cfg.Rejects != nil {
+		// Per-worker counts are in the API and SQL (worker_rejects), never
+		// labels here: worker names are unbounded.
+		rs := s.cfg.Rejects.Stats()
+		p.single("stratumd_worker_rejects_pending", typeGauge, "Rejected submits counted per worker in memory, not yet added to worker_rejects.", float64(rs.Pending))
+		p.single("stratumd_worker_rejects_flushed_total", typeCounter, "Rejected submits added to worker_rejects.", float64(rs.Flushed))
+		p.single("stratumd_worker_rejects_dropped_total", typeCounter, "Rejected submits never to be counted per worker (memory bound reached while the database was down, or refused values).", float64(rs.Dropped))
+		p.single("stratumd_worker_rejects_flush_failures_total", typeCounter, "Flushes of per-worker reject counts that failed.", float64(rs.FlushFailures))
+	}
 	diffTotal, _ := s.cfg.Tracker.Totals()
 	p.single("stratumd_share_difficulty_total", typeCounter,
 		"Sum of the assigned difficulty of accepted shares; rate() × 2^32 is the hashrate.", diffTotal)

@@ -52,12 +52,19 @@ type ResubmitterStats interface {
 	Stats() stratum.ResubmitterStats
 }
 
+// RejectStats is what the metrics read of the per-worker reject counter
+// (*store.RejectCounter).
+type RejectStats interface {
+	Stats() store.RejectCounterStats
+}
+
 // Store is what the API queries in PostgreSQL (*store.Store).
 type Store interface {
 	BlockCounts(ctx context.Context) (map[store.BlockStatus]int64, error)
 	Blocks(ctx context.Context, limit int, statuses ...store.BlockStatus) ([]store.Block, error)
 	UserByName(ctx context.Context, name string) (store.User, error)
 	WorkerStats(ctx context.Context, user string, since time.Time) ([]store.WorkerStat, error)
+	WorkerDetails(ctx context.Context, user string) ([]store.WorkerDetail, store.Round, error)
 	UserBalance(ctx context.Context, user string) (store.Balance, error)
 	Payments(ctx context.Context, user string, limit int) ([]store.Payment, error)
 }
@@ -108,6 +115,8 @@ type Config struct {
 	Drainer DrainerStats
 	// Resubmitter, when set, reports the found blocks handed over again.
 	Resubmitter ResubmitterStats
+	// Rejects, when set, reports the per-worker reject counter.
+	Rejects RejectStats
 	// Store answers the block, user and payment queries.
 	Store Store
 	// Tracker estimates hashrates from accepted shares.

@@ -13,7 +13,8 @@
 //     Passwords are hashed by the Config.Hasher (package password); names
 //     are checked with package username. Both refusals wrap ErrInvalid.
 //   - shares.go: Share and its spool record (AppendShare, DecodeShare),
-//     StoreShares (COPY and the spool's progress in one transaction),
+//     StoreShares (COPY, the worker_daily rollup and the spool's progress
+//     in one transaction),
 //     SkipShares, SpoolProgress.
 //   - drainer.go: ShareWriter appends accepted shares to the local durable
 //     spool (package spool) and returns once they are durable; Drainer
@@ -38,6 +39,14 @@
 //     one writer, moveBlock, behind SetBlockStatus, PayoutRun.MoveBlock and
 //     CreditBlock.
 //   - stats.go: the reads behind metrics and the HTTP API.
+//   - workerstats.go, rejects.go: per-worker stats (migration 00009).
+//     StoreShares adds each batch to worker_daily in the transaction that
+//     stores it (one upsert per batch, in key order), so the all-time
+//     counts and best share are exact and outlive retention;
+//     WorkerDetails reads user_worker_stats. RejectCounter counts rejected
+//     submits per worker and reason in memory (bounded) and adds them to
+//     worker_rejects every few seconds with AddRejects: a row per worker,
+//     day and reason, never a row per reject.
 //
 // A share that solved a block carries the block into the spool (share
 // record version 3: the blocks row's fields and the serialized block, up to

@@ -332,20 +332,26 @@ func (s *Store) storeShares(ctx context.Context, spoolID [16]byte, instance uint
 		if n != int64(len(shares)) {
 			return fmt.Errorf("copied %d of %d shares", n, len(shares))
 		}
+		// The rest goes in one round trip: the worker_daily rollup, the
+		// blocks rows and the spool's progress.
+		var b pgx.Batch
+		rollup, rollupArgs := workerDailyUpsert(shares)
+		b.Queue(rollup, rollupArgs...)
 		for i := range shares {
 			if shares[i].Block == nil {
 				continue
 			}
 			// The row may exist already (stratumd inserts it at once as
 			// well); the spooled one only makes sure it is never missing.
-			b := shares[i].BlockRow(shares[i].Seq)
-			if _, err := tx.Exec(ctx, insertBlockSQL+` ON CONFLICT (hash) DO NOTHING`, blockArgs(&b)...); err != nil {
-				return fmt.Errorf("block %s: %w", b.Hash, err)
-			}
+			row := shares[i].BlockRow(shares[i].Seq)
+			b.Queue(insertBlockSQL+` ON CONFLICT (hash) DO NOTHING`, blockArgs(&row)...)
 		}
-		_, err = tx.Exec(ctx, `UPDATE spool_progress SET last_seq = $2, updated_at = now() WHERE spool_id = $1`,
+		b.Queue(`UPDATE spool_progress SET last_seq = $2, updated_at = now() WHERE spool_id = $1`,
 			spoolID, int64(last))
-		return err
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return fmt.Errorf("worker_daily, blocks and spool progress: %w", err)
+		}
+		return nil
 	})
 }
 

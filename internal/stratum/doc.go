@@ -26,7 +26,8 @@
 // profile.go (a listener's difficulty profile: ServeListener, Profile),
 // retarget.go (work in flight across a retarget down),
 // blockfound.go (a share that is a block), solo.go (SOLO mode: solo users
-// and listeners, the per-address coinbase of a job), resubmit.go, recorder.go,
+// and listeners, the per-address coinbase of a job), rejectstats.go (the
+// per-worker reject hook, Config.Rejects), resubmit.go, recorder.go,
 // remoteip.go (the address a connection is counted and recorded under), and
 // rawwrite_*.go (deadline-free socket writes, which are I/O and so stay
 // here).

@@ -259,6 +259,9 @@ type Config struct {
 
 	// Observer, when set, hears of every accepted share.
 	Observer ShareObserver
+	// Rejects, when set, hears of every rejected submit of an authorized
+	// worker (rejectstats.go).
+	Rejects RejectObserver
 
 	// Logger receives the server's log lines (default slog.Default()).
 	Logger *slog.Logger

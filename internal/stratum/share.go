@@ -237,6 +237,7 @@ func (c *session) handleSubmit(req wire.Request) error {
 	now := c.srv.now()
 	var cs checkedShare
 	if r := c.checkShare(&p, now, &cs); r != reasonNone {
+		c.observeReject(p.Worker, r, now)
 		return c.reject(req.ID, r)
 	}
 
@@ -266,6 +267,7 @@ func (c *session) handleSubmit(req wire.Request) error {
 		c.mu.Unlock()
 		c.logger().Error("stratum: SHARE NOT RECORDED; miner told so", "user", cs.w.user, "job", cs.e.job.ID, "err", err)
 		c.srv.st.rejected[reasonNotRecorded].Add(1)
+		c.observeReject(cs.w.name, reasonNotRecorded, now)
 		code, msg := reasonNotRecorded.code()
 		werr = c.replyError(req.ID, code, msg)
 	} else {

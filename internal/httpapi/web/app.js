@@ -28,6 +28,20 @@
     return n.toLocaleString(undefined, { maximumFractionDigits: 3 });
   }
 
+  // formatDiff writes a share difficulty as miners show theirs: 4.29G,
+  // 512k, 1.00, 0.000153.
+  function formatDiff(n) {
+    if (n === null || n === undefined) return "–";
+    if (n >= 1000) {
+      const units = ["", "k", "M", "G", "T", "P", "E", "Z"];
+      let i = 0;
+      while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+      return (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)) + units[i];
+    }
+    if (n >= 1) return n.toFixed(2);
+    return n > 0 ? n.toPrecision(3) : "0";
+  }
+
   function formatBTC(sats) {
     if (sats === null || sats === undefined) return "–";
     const neg = sats < 0;
@@ -235,12 +249,23 @@
 
     const wb = $("workers-body");
     wb.replaceChildren();
+    const r = u.round || {};
+    $("user-round").textContent = r.after_hash
+      ? "This round: since the pool's block " + r.after_height + " (" + formatTime(r.start) + ")."
+      : "This round: since the pool started (no block found yet).";
     for (const w of u.workers) {
       const tr = document.createElement("tr");
+      tr.dataset.worker = w.name;
       cell(tr, w.name || "(default)");
-      cell(tr, formatHashrate(w.hashrate));
-      cell(tr, formatHashrate(w.hashrate_1h));
-      cell(tr, String(w.shares_1h));
+      cell(tr, formatHashrate(w.hashrate_10m), "w-hashrate-10m").dataset.value = String(w.hashrate_10m);
+      cell(tr, formatHashrate(w.hashrate_1h), "w-hashrate-1h").dataset.value = String(w.hashrate_1h);
+      cell(tr, String(w.accepted), "w-accepted").dataset.value = String(w.accepted);
+      const reasons = Object.entries(w.rejected_by_reason || {}).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+      const rej = cell(tr, String(w.rejected) + (reasons.length ? " (" + reasons.map(([k, n]) => k + " " + n).join(", ") + ")" : ""), "w-rejected");
+      rej.dataset.value = String(w.rejected);
+      cell(tr, w.best_share_difficulty > 0 ? formatDiff(w.best_share_difficulty) : "–", "w-best").dataset.value = String(w.best_share_difficulty);
+      const rb = w.round_best_share_difficulty;
+      cell(tr, rb === null || rb === undefined ? "–" : formatDiff(rb), "w-round-best").dataset.value = String(rb);
       cell(tr, w.last_share ? ago(w.last_share) : "–");
       wb.appendChild(tr);
     }
