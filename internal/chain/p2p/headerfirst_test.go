@@ -232,8 +232,9 @@ func (w *notifyWatcher) next(t testing.TB) notifyLine {
 }
 
 // BenchmarkHeaderFirst measures, with a stratum server on the node and
-// one miner, the time from a peer's block (2,000 or 4,000 signed P2WPKH
-// spends) being written to the node to the miner's first clean
+// one miner, the time from a peer's block message (2,000 or 4,000 signed
+// P2WPKH spends, encoded beforehand) starting to be written to the node's
+// socket to the miner's first clean
 // mining.notify on it ("first-ms"), and to the first notify carrying the
 // full template ("full-ms": the node's mempool holds one transaction, so
 // the full template has a merkle branch and the header-first one has
@@ -270,9 +271,15 @@ func benchHeaderFirst(b *testing.B, spends int, on bool) {
 		b.StopTimer()
 		blk := s.block(b, n, spends)
 		decode = append(decode, decodeMillis(b, blk))
+		var msg bytes.Buffer // the block message, encoded before the clock starts
+		if _, err := wire.WriteMessageWithEncodingN(&msg, blk, p.pver, wire.TestNet, wire.WitnessEncoding); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 		start := time.Now()
-		p.send(blk)
+		if _, err := p.conn.Write(msg.Bytes()); err != nil {
+			b.Fatal(err)
+		}
 		var gotFirst bool
 		for {
 			l := w.next(b)
