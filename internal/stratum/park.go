@@ -17,7 +17,8 @@ import (
 // session therefore parks: when no line has come for parkQuiet, its
 // reader releases the line buffer, hands the socket to the server's
 // parker (an epoll set, one-shot) and returns. When the socket becomes
-// readable (or is hung up), when the idle deadline passes, or when the
+// readable (or is hung up), when the idle deadline has passed (the
+// parker's sweep), or when the
 // session is stopped from elsewhere, a fresh goroutine takes the reader
 // back (wake) and reads as before. The notify fan-out writes to parked
 // sessions as to any other: writes do not need the reader.
@@ -53,10 +54,9 @@ var errPark = errors.New("stratum: park the session")
 // that never parks (no parker, a TLS or PROXY protocol connection).
 type parkState struct {
 	state  atomic.Uint32
-	on     bool        // the session parks once its handshake is done
-	idleDL int64       // reader: Unix nanoseconds of the idle deadline
-	timer  *time.Timer // reader: wakes a parked session at its idle deadline
-	fd     int32       // reader: the socket as registered with the parker; -1 none
+	idleDL atomic.Int64 // Unix nanoseconds of the idle deadline; set by the reader
+	on     bool         // the session parks once its handshake is done
+	fd     int32        // reader: the socket as registered with the parker; -1 none
 }
 
 // initPark decides whether c parks: when the server has a parker and
@@ -101,7 +101,7 @@ func (c *session) lineHandled() {
 	now := time.Now()
 	dl := now.Add(c.srv.cfg.IdleTimeout)
 	if c.park.on {
-		c.park.idleDL = dl.UnixNano()
+		c.park.idleDL.Store(dl.UnixNano())
 		if q := now.Add(c.srv.parker.quietFor()); q.Before(dl) {
 			dl = q
 		}
@@ -116,13 +116,13 @@ func (c *session) parkable(err error) bool {
 		return false
 	}
 	ne, ok := errors.AsType[net.Error](err)
-	return ok && ne.Timeout() && time.Now().UnixNano() < c.park.idleDL && !c.stopping()
+	return ok && ne.Timeout() && time.Now().UnixNano() < c.park.idleDL.Load() && !c.stopping()
 }
 
 // pump is a parking session's reader after its handshake: it reads and
 // handles lines until the session goes quiet (parker.quiet), then parks it, or ends it.
 func (c *session) pump() {
-	dl := time.Unix(0, c.park.idleDL)
+	dl := time.Unix(0, c.park.idleDL.Load())
 	if q := time.Now().Add(c.srv.parker.quietFor()); q.Before(dl) {
 		dl = q
 	}
@@ -139,9 +139,6 @@ func (c *session) pump() {
 // the serve group.
 func (c *session) finish(err error) {
 	c.park.state.Store(parkDone)
-	if c.park.timer != nil {
-		c.park.timer.Stop()
-	}
 	if c.park.fd >= 0 {
 		c.srv.parker.forget(c, c.park.fd)
 	}
@@ -149,18 +146,11 @@ func (c *session) finish(err error) {
 	c.group.wg.Done()
 }
 
-// parkNow parks the session: it drops the empty line buffer, arms the
-// idle timer and hands the socket to the parker; the calling goroutine
-// then returns. If the socket cannot be watched (closed meanwhile) the
+// parkNow parks the session: it drops the empty line buffer and hands
+// the socket to the parker; the calling goroutine then returns. If the socket cannot be watched (closed meanwhile) the
 // session ends here.
 func (c *session) parkNow() {
 	c.lr.Release()
-	d := time.Until(time.Unix(0, c.park.idleDL))
-	if c.park.timer == nil {
-		c.park.timer = time.AfterFunc(d, c.wake)
-	} else {
-		c.park.timer.Reset(d)
-	}
 	// Parked before armed: an event right after arming must find the
 	// session parked. A stop before this store finds it running and
 	// leaves the wake to us: the closed socket fails Control below.
@@ -186,8 +176,8 @@ func (c *session) parkNow() {
 
 // wake gives a parked session a reader again; it does nothing to a
 // session that is not parked. The parker calls it when the socket is
-// readable, the idle timer at the idle deadline, stop when the session
-// is stopped. Safe for concurrent use.
+// readable or the idle deadline has passed, stop when the session is
+// stopped. Safe for concurrent use.
 func (c *session) wake() {
 	if c.park.state.CompareAndSwap(parkParked, parkRunning) {
 		go c.pump()

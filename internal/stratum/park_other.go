@@ -13,7 +13,7 @@ import (
 type parker struct{}
 
 // newParker returns nil: no parking here.
-func newParker(*slog.Logger) *parker { return nil }
+func newParker(*slog.Logger, time.Duration) *parker { return nil }
 
 func (*parker) arm(*session, int) error { return errors.New("stratum: no parking on this platform") }
 

@@ -438,7 +438,7 @@ func New(cfg Config) (*Server, error) {
 		hasher:   cfg.AdminHasher,
 		sessions: make(map[*session]struct{}),
 		en1Used:  make(map[uint32]struct{}),
-		parker:   newParker(cfg.Logger),
+		parker:   newParker(cfg.Logger, cfg.IdleTimeout),
 		cbCfg: chain.CoinbaseConfig{
 			PayoutScript:    cfg.PayoutScript,
 			Tag:             cfg.CoinbaseTag,
