@@ -274,7 +274,9 @@ func (c *session) handleAuthorize(req wire.Request) error {
 	if len(c.workers) == 1 {
 		c.srv.st.authorized.Add(1)
 	}
-	c.logger().Debug("stratum: authorized", "user", name, "worker", wname)
+	if c.srv.log.Enabled(c.group.ctx, slog.LevelDebug) { // c.logger allocates
+		c.logger().Debug("stratum: authorized", "user", name, "worker", wname)
+	}
 	if err := c.replyTrue(req.ID); err != nil {
 		return err
 	}

@@ -47,6 +47,11 @@ func jsonString(v json.RawMessage, field string) (string, error) {
 	if v[0] != '"' {
 		return "", invalid(field, "want a string, got %.16q", v)
 	}
+	// Printable ASCII without escapes (what miners send) needs no
+	// encoding/json, whose decoder allocates about 300 bytes per call.
+	if c, next, ok := plainString(v, 0); ok && next == len(v) {
+		return string(c), nil
+	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
 		return "", fmt.Errorf("%w: %s: %w", ErrInvalidParams, field, err)
