@@ -23,6 +23,12 @@ func splitParams(params json.RawMessage) ([]json.RawMessage, error) {
 		return nil, nil
 	}
 	var elems []json.RawMessage
+	// An array of plain strings and nulls (subscribe, authorize) is split
+	// without encoding/json; its elements alias params.
+	if next, ok := plainArray(params, skipSpace(params, 0), &elems); ok && skipSpace(params, next) == len(params) {
+		return elems, nil
+	}
+	elems = nil // not reused: its elements alias params
 	if err := json.Unmarshal(params, &elems); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidParams, err)
 	}
