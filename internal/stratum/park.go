@@ -18,16 +18,16 @@ import (
 // reader releases the line buffer, hands the socket to the server's
 // parker (an epoll set, one-shot) and returns. When the socket becomes
 // readable (or is hung up), when the idle deadline has passed (the
-// parker's sweep), or when the
-// session is stopped from elsewhere, a fresh goroutine takes the reader
-// back (wake) and reads as before. The notify fan-out writes to parked
+// parker's sweep), or when the session is stopped from elsewhere, a fresh
+// goroutine takes the reader back (wake) and reads as before. The notify fan-out writes to parked
 // sessions as to any other: writes do not need the reader.
 //
 // Go's own network poller cannot do this: a goroutine must wait in Read
 // for it to watch a socket. Libraries that replace net.Conn with an event
 // loop (lesismal/nbio, panjf2000/gnet) would replace the whole connection
 // layer — TLS, the PROXY protocol, deadlines, the raw writes — for what
-// is here one epoll set and about a hundred lines; see docs/BENCHMARKS.md
+// is here one epoll set, one goroutine and about 180 lines next to Go's
+// poller, which keeps doing every read and write; see docs/BENCHMARKS.md
 // (issue 19) for the measurements.
 //
 // Only the session's current reader touches the LineReader, the reader
@@ -50,8 +50,8 @@ const (
 // errPark tells the reader loop's caller to park the session.
 var errPark = errors.New("stratum: park the session")
 
-// parkState is a session's part in parking. The zero value is a session
-// that never parks (no parker, a TLS or PROXY protocol connection).
+// parkState is a session's part in parking. A session whose on is false
+// never parks (no parker, a TLS or PROXY protocol connection).
 type parkState struct {
 	state  atomic.Uint32
 	idleDL atomic.Int64 // Unix nanoseconds of the idle deadline; set by the reader
