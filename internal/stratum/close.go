@@ -131,6 +131,7 @@ func (c *session) stop(err error) {
 	c.cause.CompareAndSwap(nil, &err)
 	c.ready.Store(false)
 	c.closeConn()
+	c.wake() // a parked session's reader ends it (park.go)
 }
 
 // stopping reports whether the session is ending: nothing more is written

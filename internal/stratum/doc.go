@@ -28,6 +28,7 @@
 // blockfound.go (a share that is a block), solo.go (SOLO mode: solo users
 // and listeners, the per-address coinbase of a job), rejectstats.go (the
 // per-worker reject hook, Config.Rejects), resubmit.go, recorder.go,
+// park.go and park_*.go (idle sessions without a goroutine: the parker),
 // remoteip.go (the address a connection is counted and recorded under), and
 // rawwrite_*.go (deadline-free socket writes, which are I/O and so stay
 // here).
@@ -46,11 +47,19 @@
 //
 // New builds a Server from a Config; Serve runs the sessions of one
 // listener (it may be called for several) and Run the job manager; both
-// return when their context ends. Each connection has one goroutine, its
-// reader; once the session is subscribed and authorized the read loop moves
-// to a fresh goroutine, so that the stack the handshake grew is released
-// while the miner idles. Writes go through a per-session mutex with a
-// write deadline. When Serve's context ends, every session of that
+// return when their context ends. A connection's handshake runs on one
+// goroutine, its reader. Once the session is subscribed and authorized, on
+// Linux it parks whenever it has had no line for a second: its reader
+// returns, its empty line buffer is dropped and an epoll set of the
+// server's (the parker, written here because Go's poller needs a blocked
+// goroutine per socket, and an event-loop library would replace the whole
+// connection layer) watches the socket; a line, a hang-up, the idle
+// deadline or a stop gives it a fresh reader. An idle miner thus costs no
+// goroutine, stack or buffer (docs/BENCHMARKS.md, issue 19). Elsewhere, and
+// for TLS and PROXY protocol connections, the read loop moves to a fresh
+// goroutine after the handshake, so that the stack the handshake grew is
+// released while the miner idles. Writes go through a per-session mutex
+// with a write deadline. When Serve's context ends, every session of that
 // listener gets client.reconnect (empty params) and is closed.
 //
 // The job manager builds a job at once, then one on every new tip (sent with

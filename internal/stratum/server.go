@@ -371,6 +371,10 @@ type Server struct {
 
 	jobs jobManager
 
+	// parker watches parked sessions' sockets (park.go); nil where
+	// sessions do not park.
+	parker *parker
+
 	// adm answers the accept loop's and the sessions' admission and abuse
 	// questions: bans, per-IP connections, failed authorizations, admin
 	// limits, argon2 slots.
@@ -477,6 +481,7 @@ func New(cfg Config) (*Server, error) {
 		hasher:   cfg.AdminHasher,
 		sessions: make(map[*session]struct{}),
 		en1Used:  make(map[uint32]struct{}),
+		parker:   newParker(cfg.Logger, cfg.IdleTimeout),
 		cbCfg: chain.CoinbaseConfig{
 			PayoutScript:    cfg.PayoutScript,
 			Tag:             cfg.CoinbaseTag,

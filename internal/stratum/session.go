@@ -88,10 +88,12 @@ type session struct {
 	sentSeq   uint32    // jobs sent, aliases included
 	lower     lowerDiff // after a retarget: retarget.go
 	seen      map[shareKey]struct{}
+
+	park parkState // park.go
 }
 
 func newSession(s *Server, g *serveGroup, conn net.Conn, ip string) *session {
-	return &session{
+	c := &session{
 		srv:   s,
 		group: g,
 		conn:  conn,
@@ -99,6 +101,8 @@ func newSession(s *Server, g *serveGroup, conn net.Conn, ip string) *session {
 		ip:    ip,
 		lr:    wire.NewLineReader(conn, s.cfg.MaxLineLength),
 	}
+	c.initPark()
+	return c
 }
 
 // logger returns the server's logger with the session's address.
@@ -109,27 +113,22 @@ func (c *session) logger() *slog.Logger {
 // run is the session's reader. It reads and handles lines until one of
 // them, or the connection, ends the session, and then ends it (end: the one
 // place that closes, counts, logs and forgets a session). Once the
-// handshake is done it hands the loop to a fresh goroutine (tracked in the
-// session's serve group) and returns: the handshake grows the goroutine's
-// stack (authorization reaches the database) and a grown stack never
-// shrinks back below 4 KiB while it waits in a read; the fresh goroutine
-// starts at the minimum size, so an idle miner's reader costs half the
-// stack.
+// handshake is done it returns and the session continues without the
+// handshake's goroutine, whose stack the handshake grew (authorization
+// reaches the database): parked, or on a fresh goroutine (afterHandshake,
+// park.go).
 func (c *session) run() {
 	if err := c.readLoop(true); err != nil {
 		c.end(err)
 		return
 	}
-	c.group.wg.Add(1) // the count is positive: our caller's Done is still to come
-	go func() {
-		defer c.group.wg.Done()
-		c.end(c.readLoop(false))
-	}()
+	c.afterHandshake()
 }
 
 // readLoop reads and handles lines until the session must end, and
 // returns why. With handshake set it sets the handshake deadline first
-// and returns nil as soon as the handshake is done. A panic in a handler
+// and returns nil as soon as the handshake is done. It returns errPark
+// when a parking session has gone quiet (park.go). A panic in a handler
 // is recovered here and returned as the reason (closePanic), so that it
 // drops this session only.
 func (c *session) readLoop(handshake bool) (err error) {
@@ -144,6 +143,9 @@ func (c *session) readLoop(handshake bool) (err error) {
 	for {
 		line, err := c.lr.ReadLine()
 		if err != nil {
+			if c.parkable(err) {
+				return errPark
+			}
 			return c.readEnd(err)
 		}
 		if err := c.handleLine(line); err != nil {
@@ -171,7 +173,7 @@ func (c *session) handleLine(line []byte) error {
 		return err
 	}
 	if c.handshakeDone {
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+		c.lineHandled()
 	}
 	return nil
 }
@@ -289,7 +291,9 @@ func (c *session) handleAuthorize(req wire.Request) error {
 	if len(c.workers) == 1 {
 		c.srv.st.authorized.Add(1)
 	}
-	c.logger().Debug("stratum: authorized", "user", name, "worker", wname)
+	if c.srv.log.Enabled(c.group.ctx, slog.LevelDebug) { // c.logger allocates
+		c.logger().Debug("stratum: authorized", "user", name, "worker", wname)
+	}
 	if err := c.replyTrue(req.ID); err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package wire
 
-import "encoding/hex"
+import (
+	"encoding/hex"
+	"encoding/json"
+)
 
 // The fast path. Nearly every line a pool reads is a mining.submit in one
 // plain shape: {"id":N,"method":"mining.submit","params":["w","j","e2",
@@ -49,8 +52,9 @@ func plainNumber(b []byte, i int) (next int, ok bool) {
 }
 
 // plainArray scans an array of plain strings and nulls starting at b[i];
-// it returns the index after it.
-func plainArray(b []byte, i int) (next int, ok bool) {
+// it returns the index after it. With elems set it appends each element
+// (aliasing b) to *elems.
+func plainArray(b []byte, i int, elems *[]json.RawMessage) (next int, ok bool) {
 	if i >= len(b) || b[i] != '[' {
 		return 0, false
 	}
@@ -59,6 +63,7 @@ func plainArray(b []byte, i int) (next int, ok bool) {
 		return i + 1, true
 	}
 	for {
+		start := i
 		switch {
 		case i < len(b) && b[i] == '"':
 			if _, i, ok = plainString(b, i); !ok {
@@ -68,6 +73,9 @@ func plainArray(b []byte, i int) (next int, ok bool) {
 			i += 4
 		default:
 			return 0, false
+		}
+		if elems != nil {
+			*elems = append(*elems, b[start:i:i])
 		}
 		i = skipSpace(b, i)
 		if i >= len(b) {
@@ -128,7 +136,7 @@ func decodeRequestFast(line []byte) (Request, bool) {
 			if haveParams {
 				return Request{}, false
 			}
-			if j, ok = plainArray(line, j); !ok {
+			if j, ok = plainArray(line, j, nil); !ok {
 				return Request{}, false
 			}
 			params, haveParams = line[start:j], true

@@ -145,6 +145,23 @@ func (lr *LineReader) fill() error {
 	return io.ErrNoProgress
 }
 
+// Buffered returns how many bytes are read but not yet returned as lines
+// (a partial line, or lines not asked for yet).
+func (lr *LineReader) Buffered() int { return lr.end - lr.start }
+
+// Release drops the buffer when it holds nothing, so that a connection
+// with nothing to read costs no buffer; the next read allocates a fresh
+// one. It keeps the buffer while data is pending (a partial line) and
+// reports whether it dropped it.
+func (lr *LineReader) Release() bool {
+	if lr.buf == nil || lr.end != lr.start {
+		return false
+	}
+	lr.buf = nil
+	lr.start, lr.end, lr.scan = 0, 0, 0
+	return true
+}
+
 // shrink replaces a grown buffer by a small one once the data it still holds
 // fits, so that one large line does not pin memory for the connection's life.
 func (lr *LineReader) shrink() {

@@ -274,6 +274,48 @@ func TestLineReaderIdleMemory(t *testing.T) {
 	}
 }
 
+// stepReader returns its chunks one per Read; a nil chunk is a read
+// error (a timeout), and past the last chunk it reports io.EOF.
+type stepReader struct{ chunks [][]byte }
+
+var errChunkTimeout = errors.New("timeout")
+
+func (r *stepReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	c := r.chunks[0]
+	r.chunks = r.chunks[1:]
+	if c == nil {
+		return 0, errChunkTimeout
+	}
+	return copy(p, c), nil
+}
+
+// Release drops the buffer only when nothing is pending: a partial line
+// survives it and is completed by later input.
+func TestLineReaderRelease(t *testing.T) {
+	lr := NewLineReader(&stepReader{chunks: [][]byte{[]byte("one\n"), []byte("tw"), nil, []byte("o\n")}}, 0)
+	if lr.Release() {
+		t.Error("released a buffer never allocated")
+	}
+	if line, err := lr.ReadLine(); err != nil || string(line) != "one" {
+		t.Fatalf("ReadLine = %q, %v", line, err)
+	}
+	if lr.Buffered() != 0 || !lr.Release() || lr.buf != nil {
+		t.Fatalf("after a whole line: buffered %d, buf %d bytes; want both released", lr.Buffered(), len(lr.buf))
+	}
+	if _, err := lr.ReadLine(); !errors.Is(err, errChunkTimeout) {
+		t.Fatalf("ReadLine error %v, want the timeout", err)
+	}
+	if lr.Buffered() != 2 || lr.Release() {
+		t.Fatalf("partial line: buffered %d, want 2 and the buffer kept", lr.Buffered())
+	}
+	if line, err := lr.ReadLine(); err != nil || string(line) != "two" {
+		t.Fatalf("ReadLine = %q, %v, want two", line, err)
+	}
+}
+
 // referenceLines is the obvious, unbounded implementation: split the whole
 // input on '\n'.
 func referenceLines(input []byte, limit int) ([]string, error) {

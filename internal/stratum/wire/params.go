@@ -24,6 +24,12 @@ func splitParams(params json.RawMessage) ([]json.RawMessage, error) {
 		return nil, nil
 	}
 	var elems []json.RawMessage
+	// An array of plain strings and nulls (subscribe, authorize) is split
+	// without encoding/json; its elements alias params.
+	if next, ok := plainArray(params, skipSpace(params, 0), &elems); ok && skipSpace(params, next) == len(params) {
+		return elems, nil
+	}
+	elems = nil // not reused: its elements alias params
 	if err := json.Unmarshal(params, &elems); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidParams, err)
 	}
@@ -47,6 +53,11 @@ func jsonString(v json.RawMessage, field string) (string, error) {
 	}
 	if v[0] != '"' {
 		return "", invalid(field, "want a string, got %.16q", v)
+	}
+	// Printable ASCII without escapes (what miners send) needs no
+	// encoding/json, whose decoder allocates about 300 bytes per call.
+	if c, next, ok := plainString(v, 0); ok && next == len(v) {
+		return string(c), nil
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
