@@ -95,7 +95,7 @@ func parseListenOption(spec *listenSpec, key, val string, hasVal bool) error {
 		*dst = d
 		return nil
 	}
-	flag := func(dst *bool) error {
+	boolOpt := func(dst *bool) error {
 		if !hasVal {
 			*dst = true
 			return nil
@@ -125,9 +125,9 @@ func parseListenOption(spec *listenSpec, key, val string, hasVal bool) error {
 		}
 		p.VardiffTarget = d
 	case "pow2":
-		return flag(&p.Pow2)
+		return boolOpt(&p.Pow2)
 	case "solo":
-		return flag(&spec.Solo)
+		return boolOpt(&spec.Solo)
 	default:
 		return fmt.Errorf("unknown option %q (known: %s)", key, listenOptionNames)
 	}
